@@ -1,0 +1,61 @@
+"""The `archlab` command: argparse subcommands that call the public Python API.
+
+Errors print one line on stderr: usage errors exit 2, data and runtime errors exit 1,
+an interrupted (and saved) training run exits 130. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import ConfigError, TrainingInterrupted
+from . import core
+
+# Each family's module adds `add_*` functions here; every one takes the subparsers object.
+COMMANDS = (*core.COMMANDS,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archlab", description="Train, evaluate and explain neural architectures.")
+    parser.add_argument("--version", action="version", version=f"archlab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
+    argv = [a for a in argv if a != "--debug"]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as err:
+        if debug:
+            raise
+        print(f"archlab: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as err:
+        print(f"archlab: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("archlab: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, KeyError, TypeError) as err:
+        if debug:
+            raise
+        message = str(err) if not isinstance(err, KeyError) else f"missing key {err}"
+        print(f"archlab: error: {message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,14 @@
+"""Datasets behind one interface: `load_dataset(name)` gives a `Dataset` with a
+`DataSpec` and train/val/test splits. Importing this package registers them."""
+
+from . import embedded, mnist  # noqa: F401  (registration)
+from .base import Dataset, DataSpec, TensorSplit
+from .files import read_inputs
+from .idx import IDXFormatError, parse_idx, read_idx, write_idx
+from .paths import default_data_dir, resolve_data_dir
+from .registry import dataset_info, list_datasets, load_dataset, register_dataset
+
+__all__ = [
+    "Dataset", "DataSpec", "TensorSplit", "load_dataset", "list_datasets", "dataset_info", "register_dataset",
+    "read_idx", "write_idx", "parse_idx", "IDXFormatError", "resolve_data_dir", "default_data_dir", "read_inputs",
+]

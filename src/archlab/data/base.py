@@ -1,0 +1,140 @@
+"""The one interface every dataset has: a `DataSpec` and train/val/test splits
+that yield batches as dicts of tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+
+@dataclass
+class DataSpec:
+    """What a model needs to know about a dataset, and how to rebuild it.
+
+    `preprocess` maps raw values (as stored in the source files) to model inputs:
+    ``{"scale": s}`` multiplies, ``{"mean": m, "std": s}`` standardizes per feature.
+    `options` are the arguments that rebuild the same splits (seed, sizes).
+    """
+
+    name: str
+    kind: str  # image | sequence | tabular | text | graph
+    input_shape: tuple[int, ...]
+    num_classes: int
+    class_names: list[str] | None = None
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that size a model for this data."""
+        shape = self.input_shape
+        if self.kind == "image":
+            return {"in_channels": shape[0], "input_size": list(shape[1:]), "num_classes": self.num_classes}
+        if self.kind == "sequence":
+            return {"input_dim": shape[-1], "num_classes": self.num_classes}
+        if self.kind == "tabular":
+            return {"in_features": shape[0], "num_classes": self.num_classes}
+        return {"num_classes": self.num_classes}
+
+    def apply_preprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Map raw values to model inputs, as the dataset's loader did."""
+        x = np.asarray(raw, dtype=np.float32)
+        if "scale" in self.preprocess:
+            x = x * np.float32(self.preprocess["scale"])
+        if "mean" in self.preprocess:
+            x = (x - np.asarray(self.preprocess["mean"], np.float32)) / np.asarray(self.preprocess["std"], np.float32)
+        return x
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        d = dict(d)
+        d["input_shape"] = tuple(d["input_shape"])
+        return cls(**d)
+
+
+class TensorSplit:
+    """One split held in memory as tensors sharing their first dimension.
+
+    Batches are made by indexing the tensors directly, which is about a third
+    faster than a per-sample `DataLoader` for in-memory data.
+    """
+
+    def __init__(self, **tensors: torch.Tensor):
+        if not tensors:
+            raise ValueError("a split needs at least one tensor")
+        sizes = {k: len(v) for k, v in tensors.items()}
+        if len(set(sizes.values())) != 1:
+            raise DataError(f"the tensors of a split must have the same length; got {sizes}.")
+        self.tensors = tensors
+        self._size = next(iter(sizes.values()))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.tensors[key]
+
+    def to(self, device: torch.device | str) -> TensorSplit:
+        return TensorSplit(**{k: v.to(device) for k, v in self.tensors.items()})
+
+    def subset(self, index: torch.Tensor | np.ndarray) -> TensorSplit:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return TensorSplit(**{k: v[index.to(v.device)] for k, v in self.tensors.items()})
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-self._size // batch_size)
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
+                ) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield batches, skipping the first `start`. A shuffled order depends only
+        on `seed`, so a resumed epoch sees the same batches as an uninterrupted one."""
+        if shuffle:
+            order = torch.randperm(self._size, generator=torch.Generator().manual_seed(seed))
+        for i in range(start, self.num_batches(batch_size)):
+            if shuffle:
+                idx = order[i * batch_size:(i + 1) * batch_size]
+                yield {k: v[idx.to(v.device)] for k, v in self.tensors.items()}
+            else:
+                yield {k: v[i * batch_size:(i + 1) * batch_size] for k, v in self.tensors.items()}
+
+
+class Dataset:
+    """A dataset: its spec and named splits (``train``, ``val``, ``test``)."""
+
+    def __init__(self, spec: DataSpec, splits: dict[str, Any]):
+        self.spec = spec
+        self.splits = splits
+
+    def __getitem__(self, split: str):
+        if split not in self.splits:
+            raise DataError(f"dataset '{self.spec.name}' has no split '{split}'; it has {sorted(self.splits)}.")
+        return self.splits[split]
+
+    @property
+    def train(self):
+        return self["train"]
+
+    @property
+    def val(self):
+        return self["val"]
+
+    @property
+    def test(self):
+        return self["test"]
+
+    def to(self, device: torch.device | str) -> Dataset:
+        return Dataset(self.spec, {k: v.to(device) for k, v in self.splits.items()})
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return f"Dataset({self.spec.name!r}, kind={self.spec.kind!r}, {sizes})"

@@ -1,0 +1,127 @@
+"""Tasks: the seam between a model family and the engine.
+
+A task owns how a batch becomes a loss (`training_step`), how the optimizers
+step (`optimization_step`, overridden by tasks with several optimizers in
+phases) and how a split is scored (`evaluate`). `fit` knows nothing else about
+the model, so language models, VAEs, graphs and meta-learners plug in here.
+
+Contract for resumable runs: `evaluate` must not draw from torch's global RNG
+(use a seeded `torch.Generator`), so an interrupted run resumes bitwise.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import NonFiniteLossError, unknown_name
+from .metrics import accuracy, confusion_matrix, macro_f1
+
+
+class Task(abc.ABC):
+    """Base task. Subclasses define `training_step` and `evaluate`."""
+
+    #: metric watched by early stopping and best-weights restore, and whether larger is better
+    monitor: str = "val_loss"
+    mode: str = "min"
+
+    @abc.abstractmethod
+    def training_step(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        """The loss of one training batch."""
+
+    def configure_optimizers(self, model: nn.Module, make_optimizer: Callable) -> list[torch.optim.Optimizer]:
+        """Optimizers for the run; `make_optimizer(params)` builds the configured one."""
+        return [make_optimizer(model.parameters())]
+
+    def optimization_step(self, model: nn.Module, batch: dict[str, Any], optimizers: list[torch.optim.Optimizer],
+                          grad_clip: float | None) -> torch.Tensor:
+        """One update; returns the detached loss. Refuses a non-finite loss before stepping,
+        so the weights are never touched by it."""
+        loss = self.training_step(model, batch)
+        value = loss.item()
+        if value != value or value in (float("inf"), float("-inf")):
+            raise NonFiniteLossError(step=-1, value=value)
+        (optimizer,) = optimizers
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return loss.detach()
+
+    @abc.abstractmethod
+    def evaluate(self, model: nn.Module, split: Any, batch_size: int) -> dict[str, Any]:
+        """Metrics of a whole split, without the split prefix (``loss``, ``accuracy``, ...).
+        Scalars are floats; anything else (a confusion matrix) is a list."""
+
+
+class ClassificationTask(Task):
+    """Cross-entropy classification of ``batch["x"]`` (with ``batch["lengths"]`` for
+    variable-length sequences) into ``batch["y"]``."""
+
+    monitor = "val_accuracy"
+    mode = "max"
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0):
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    @staticmethod
+    def forward(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        if "lengths" in batch:
+            return model(batch["x"], lengths=batch["lengths"])
+        return model(batch["x"])
+
+    def training_step(self, model, batch):
+        return F.cross_entropy(self.forward(model, batch), batch["y"], label_smoothing=self.label_smoothing)
+
+    @torch.no_grad()
+    def evaluate(self, model, split, batch_size):
+        model.eval()
+        total_loss = 0.0
+        count = 0
+        confusion = None
+        for batch in split.batches(batch_size):
+            logits = self.forward(model, batch)
+            total_loss += F.cross_entropy(logits, batch["y"], reduction="sum").item()
+            count += len(batch["y"])
+            c = confusion_matrix(logits.argmax(-1), batch["y"], self.num_classes)
+            confusion = c if confusion is None else confusion + c
+        if confusion is None:
+            return {}
+        return {
+            "loss": total_loss / count,
+            "accuracy": accuracy(confusion),
+            "macro_f1": macro_f1(confusion),
+            "confusion_matrix": confusion.cpu().tolist(),
+        }
+
+
+_TASKS: dict[str, Callable[..., Task]] = {}
+
+
+def register_task(name: str) -> Callable:
+    """Register a task factory ``factory(model, spec, **options) -> Task``; options are
+    task-specific (e.g. the number of importance samples of a VAE's evaluation)."""
+
+    def decorate(factory):
+        _TASKS[name] = factory
+        return factory
+
+    return decorate
+
+
+def create_task(name: str, model: nn.Module, spec, **options: Any) -> Task:
+    if name not in _TASKS:
+        raise unknown_name("task", name, _TASKS)
+    return _TASKS[name](model, spec, **options)
+
+
+@register_task("classification")
+def _classification(model, spec, label_smoothing: float = 0.0) -> Task:
+    return ClassificationTask(spec.num_classes, label_smoothing)

@@ -1,0 +1,54 @@
+"""Exceptions that carry a message a user can act on.
+
+`ConfigError` is a bad argument (the CLI exits 2); every other error raised by
+archlab is about data, files or the run itself (the CLI exits 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A user-supplied name, option or hyperparameter is not valid."""
+
+
+class DataError(ValueError):
+    """A data file or an input array does not have the expected content or shape."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, corrupt, or was not written by archlab."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+    def __init__(self, step: int, value: float, checkpoint: str | None = None):
+        where = f"; the last good checkpoint is kept at {checkpoint}" if checkpoint else ""
+        super().__init__(
+            f"loss became {value} at step {step}: training stopped{where}. "
+            "Try a lower --lr, gradient clipping (--grad-clip 1.0), or check the inputs for NaN."
+        )
+        self.step = step
+        self.value = value
+        self.checkpoint = checkpoint
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training was interrupted (Ctrl-C); its state was saved for `--resume`."""
+
+    def __init__(self, step: int, checkpoint: str | None):
+        where = f"; saved to {checkpoint}, continue with --resume" if checkpoint else ""
+        super().__init__(f"training interrupted at step {step}{where}")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
+def unknown_name(what: str, name: str, choices: Iterable[str]) -> ConfigError:
+    """`ConfigError` for an unknown name, suggesting the closest valid one."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown {what} '{name}'.{hint} Available: {', '.join(choices)}.")
