@@ -108,7 +108,8 @@ def train(
     task_options = dict(task_options or {})
     task = create_task(info.task, net, data.spec, **task_options)
     meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options}
-    result = fit(net, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks)
+    result = fit(net, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
+                 extra_files=data.files)
     test = evaluate(net, task, data["test"].to(resolve_device(config.device)), prefix="test_",
                     batch_size=config.eval_batch_size) if "test" in data.splits else {}
     last_val = {k: v for k, v in (result.history[-1] if result.history else {}).items() if k.startswith("val_")}
@@ -120,7 +121,7 @@ def train(
     if out is not None:
         state = read_training_state(Path(out))
         save_checkpoint(out, net, meta=meta, metrics={"metrics": metrics, "details": details},
-                        history=result.history, training_state=state)
+                        history=result.history, training_state=state, extra_files=data.files)
     return RunResult(metrics, str(out) if out is not None else None, time.perf_counter() - started, net,
                      result.history, details)
 

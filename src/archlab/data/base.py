@@ -109,11 +109,15 @@ class TensorSplit:
 
 
 class Dataset:
-    """A dataset: its spec and named splits (``train``, ``val``, ``test``)."""
+    """A dataset: its spec and named splits (``train``, ``val``, ``test``).
 
-    def __init__(self, spec: DataSpec, splits: dict[str, Any]):
+    `files` are saved beside a checkpoint trained on it (e.g. ``tokenizer.json``).
+    """
+
+    def __init__(self, spec: DataSpec, splits: dict[str, Any], files: dict[str, bytes | str] | None = None):
         self.spec = spec
         self.splits = splits
+        self.files = dict(files or {})
 
     def __getitem__(self, split: str):
         if split not in self.splits:
@@ -133,7 +137,7 @@ class Dataset:
         return self["test"]
 
     def to(self, device: torch.device | str) -> Dataset:
-        return Dataset(self.spec, {k: v.to(device) for k, v in self.splits.items()})
+        return Dataset(self.spec, {k: v.to(device) for k, v in self.splits.items()}, self.files)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())

@@ -83,8 +83,10 @@ def save_checkpoint(
     history: list[dict[str, Any]] | None = None,
     training_state: dict[str, Any] | None = None,
     best_state: dict[str, torch.Tensor] | None = None,
+    extra_files: dict[str, bytes | str] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically. `meta` is merged into ``config.json``."""
+    """Write a checkpoint folder atomically. `meta` is merged into ``config.json``;
+    `extra_files` (e.g. ``{"tokenizer.json": ...}``) are written beside the weights."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _recover(path)
@@ -104,6 +106,10 @@ def save_checkpoint(
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         if history:
             _write_history(tmp / "history.csv", history)
+        for name, content in (extra_files or {}).items():
+            if name in OWN_FILES or Path(name).name != name:
+                raise ValueError(f"extra file name {name!r} must be a plain file name not among {sorted(OWN_FILES)}")
+            (tmp / name).write_bytes(content.encode() if isinstance(content, str) else content)
         if path.exists():
             for item in path.iterdir():
                 if item.name not in OWN_FILES and not (tmp / item.name).exists():

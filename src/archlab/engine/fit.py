@@ -45,7 +45,8 @@ class TrainConfig:
     patience: int | None = None  # early stopping: evaluations without improvement; restores the best weights
     monitor: str | None = None  # metric watched for early stopping; the task's default when None
     eval_every: int | None = None  # steps between evaluations; every epoch when None
-    checkpoint_every: int | None = None  # steps between mid-epoch checkpoints (epochs always save)
+    checkpoint_every: int | None = None  # steps between extra mid-epoch checkpoints
+    checkpoint_interval: float = 10.0  # seconds: evaluations save a checkpoint when this long has passed
     seed: int = 0
     device: str = "auto"
     quiet: bool = False
@@ -66,6 +67,7 @@ class TrainConfig:
         check("momentum", 0 <= self.momentum < 1, "in [0, 1)")
         check("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "an int >= 0")
         check("grad_clip", self.grad_clip is None or self.grad_clip > 0, "a number > 0")
+        check("checkpoint_interval", self.checkpoint_interval >= 0, "a number >= 0")
         check("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}")
         check("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}")
 
@@ -146,11 +148,13 @@ def fit(
     resume: bool = False,
     meta: dict[str, Any] | None = None,
     callbacks: tuple = (),
+    extra_files: dict[str, bytes | str] | None = None,
 ) -> FitResult:
     """Train `model` on ``data["train"]``, evaluating on ``data["val"]``.
 
-    With `out`, a checkpoint is written at every evaluation, every `checkpoint_every`
-    steps, on Ctrl-C and at the end; `resume=True` continues from it and ends with the
+    With `out`, a checkpoint is written at an evaluation when `checkpoint_interval` seconds
+    have passed since the last one, every `checkpoint_every` steps, on Ctrl-C and at the end
+    (with `extra_files`, such as a tokenizer, beside it); `resume=True` continues from it and ends with the
     same weights as an uninterrupted run. A NaN/inf loss raises `NonFiniteLossError`
     and leaves the last good checkpoint untouched.
 
@@ -196,7 +200,11 @@ def fit(
         if (out / "best_model.safetensors").is_file():
             best_state = {k: v.to(device) for k, v in read_weights(out, "best_model.safetensors").items()}
 
+    last_save = time.perf_counter()
+
     def save() -> None:
+        nonlocal last_save
+        last_save = time.perf_counter()
         if out is None:
             return
         training_state = {
@@ -208,7 +216,7 @@ def fit(
         if device.type == "cuda":
             training_state["cuda_rng"] = torch.cuda.get_rng_state(device)
         save_checkpoint(out, model, meta=meta, history=state.history, training_state=training_state,
-                        best_state=best_state)
+                        best_state=best_state, extra_files=extra_files)
 
     def run_eval(train_loss: float) -> bool:
         """Evaluate, log and checkpoint; True when early stopping says stop."""
@@ -234,7 +242,8 @@ def fit(
         for cb in callbacks:
             if hasattr(cb, "on_eval_end"):
                 cb.on_eval_end(state, row)
-        save()
+        if time.perf_counter() - last_save >= config.checkpoint_interval:
+            save()
         return stop
 
     started = time.perf_counter()
