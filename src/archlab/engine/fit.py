@@ -181,6 +181,9 @@ def fit(
     best_state: dict[str, torch.Tensor] | None = None
     torch.manual_seed(config.seed)
 
+    if out is not None and not resume and out.exists() and not is_checkpoint(out):
+        raise ConfigError(f"{out} exists and is not an archlab checkpoint; refusing to overwrite it. "
+                          "Choose another --out.")
     if resume:
         if out is None or not is_checkpoint(out):
             raise ConfigError(f"--resume needs an existing checkpoint folder as --out; found none at {out}.")

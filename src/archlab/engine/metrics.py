@@ -12,8 +12,8 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int)
 
 
 def accuracy(confusion: torch.Tensor) -> float:
-    total = confusion.sum()
-    return float(confusion.diagonal().sum() / total) if total > 0 else 0.0
+    total = int(confusion.sum())
+    return int(confusion.diagonal().sum()) / total if total > 0 else 0.0
 
 
 def macro_f1(confusion: torch.Tensor) -> float:

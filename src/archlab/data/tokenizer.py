@@ -1,0 +1,153 @@
+"""Tokenizers saved beside a checkpoint as ``tokenizer.json``: a character tokenizer, and
+word-piece tokenizers (trained locally with the `tokenizers` library, or read from a
+BERT folder's ``vocab.txt``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..errors import DataError
+
+TOKENIZER_FILE = "tokenizer.json"
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 of a trained word-piece vocabulary
+
+
+class CharTokenizer:
+    """One id per character, in sorted order (as nanoGPT's ``shakespeare_char``)."""
+
+    kind = "archlab-char"
+
+    def __init__(self, chars: Sequence[str]):
+        self.chars = list(chars)
+        self.index = {c: i for i, c in enumerate(self.chars)}
+        if len(self.index) != len(self.chars) or any(len(c) != 1 for c in self.chars):
+            raise ValueError("a character vocabulary must list distinct single characters.")
+
+    @classmethod
+    def fit(cls, text: str) -> CharTokenizer:
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        unknown = sorted(set(text) - self.index.keys())
+        if unknown:
+            raise DataError(f"characters {unknown!r} are not in the tokenizer's vocabulary of {self.vocab_size} "
+                            "characters (the ones of the training text).")
+        return [self.index[c] for c in text]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"type": self.kind, "chars": self.chars})
+
+
+class WordPieceTokenizer:
+    """A `tokenizers.Tokenizer` (word-piece, BERT normalization) adding ``[CLS] ... [SEP]``."""
+
+    kind = "tokenizers"
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = True) -> WordPieceTokenizer:
+        """Learn a word-piece vocabulary from `texts`; ``[PAD]`` is id 0, ``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3."""
+        from tokenizers import Tokenizer, decoders, models, trainers
+
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        _bert_pipeline(tok, lowercase)
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False)
+        tok.train_from_iterator(texts, trainer)
+        tok.decoder = decoders.WordPiece()
+        _add_cls_sep(tok)
+        return cls(tok)
+
+    @classmethod
+    def from_pretrained_folder(cls, folder: str | os.PathLike) -> WordPieceTokenizer:
+        """The tokenizer of a Hugging Face BERT folder: its ``tokenizer.json``, else its ``vocab.txt``."""
+        from tokenizers import Tokenizer, decoders, models
+
+        folder = Path(folder)
+        if (folder / "tokenizer.json").is_file():
+            return cls(Tokenizer.from_file(str(folder / "tokenizer.json")))
+        vocab = folder / "vocab.txt"
+        if not vocab.is_file():
+            raise FileNotFoundError(f"{folder} has neither tokenizer.json nor vocab.txt; the text must be tokenized "
+                                    "with the pretrained model's own vocabulary.")
+        lowercase = True
+        config = folder / "tokenizer_config.json"
+        if config.is_file():
+            lowercase = bool(json.loads(config.read_text()).get("do_lower_case", True))
+        tok = Tokenizer(models.WordPiece.from_file(str(vocab), unk_token="[UNK]"))
+        _bert_pipeline(tok, lowercase)
+        tok.decoder = decoders.WordPiece()
+        _add_cls_sep(tok)
+        return cls(tok)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.token_to_id("[PAD]")
+        return 0 if pad is None else pad
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+
+def _bert_pipeline(tok, lowercase: bool) -> None:
+    from tokenizers import normalizers, pre_tokenizers
+
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+
+
+def _add_cls_sep(tok) -> None:
+    from tokenizers import processors
+
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    if cls_id is None or sep_id is None:
+        raise DataError("a word-piece vocabulary needs the [CLS] and [SEP] tokens.")
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
+                                                       special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+
+
+def tokenizer_from_json(text: str) -> CharTokenizer | WordPieceTokenizer:
+    """Rebuild a tokenizer from the ``tokenizer.json`` saved beside a checkpoint."""
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise DataError(f"{TOKENIZER_FILE} is not valid JSON ({err}).") from err
+    if isinstance(data, dict) and data.get("type") == CharTokenizer.kind:
+        return CharTokenizer(data["chars"])
+    if isinstance(data, dict) and "model" in data:
+        from tokenizers import Tokenizer
+
+        return WordPieceTokenizer(Tokenizer.from_str(text))
+    raise DataError(f"{TOKENIZER_FILE} is neither archlab's character tokenizer nor a `tokenizers` tokenizer.")
+
+
+def load_tokenizer(checkpoint: str | os.PathLike) -> CharTokenizer | WordPieceTokenizer:
+    """The tokenizer saved in a checkpoint folder."""
+    path = Path(checkpoint) / TOKENIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the checkpoint was not trained on text data with a tokenizer.")
+    return tokenizer_from_json(path.read_text())

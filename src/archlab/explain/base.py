@@ -1,0 +1,191 @@
+"""What every attribution method shares: the forward function, target selection,
+baselines, gradients and layer look-up, each validated at the public boundary.
+
+Targets follow Captum: ``None`` when the model returns one value per example
+(``(B,)`` or ``(B, 1)``), an ``int`` class index applied to every example, a list
+or 1-D tensor of ``B`` indices (one per example), or a tuple indexing an output of
+more than two dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+Target = Union[None, int, Sequence[int], torch.Tensor, tuple]
+Baselines = Union[None, int, float, torch.Tensor]
+
+
+class Attribution:
+    """Base of the attribution methods: holds the model (any module or forward function)."""
+
+    def __init__(self, forward_func: nn.Module | Callable[..., torch.Tensor]):
+        if not callable(forward_func):
+            raise ValueError(f"{type(self).__name__} needs a torch.nn.Module or a forward function; "
+                             f"got {type(forward_func).__name__}.")
+        self.forward_func = forward_func
+
+    def __repr__(self) -> str:
+        name = getattr(self.forward_func, "__name__", type(self.forward_func).__name__)
+        return f"{type(self).__name__}({name})"
+
+
+def as_tuple(args: Any) -> tuple:
+    """`additional_forward_args` as a tuple (Captum: one argument, or a tuple of them)."""
+    if args is None:
+        return ()
+    return args if isinstance(args, tuple) else (args,)
+
+
+def check_inputs(inputs: Any, method: str, *, floating: bool = True) -> torch.Tensor:
+    if not isinstance(inputs, torch.Tensor):
+        raise ValueError(f"{method}: inputs must be a torch.Tensor of shape (batch, ...); "
+                         f"got {type(inputs).__name__}.")
+    if inputs.dim() < 1 or inputs.shape[0] == 0:
+        raise ValueError(f"{method}: inputs must have a non-empty batch dimension first; got shape "
+                         f"{tuple(inputs.shape)}.")
+    if floating and not inputs.is_floating_point():
+        raise ValueError(f"{method}: inputs must be floating point to be differentiated; got {inputs.dtype}. "
+                         "For token ids attribute through the embedding layer (archlab.explain.TokenAttribution).")
+    return inputs
+
+
+def format_baselines(inputs: torch.Tensor, baselines: Baselines, method: str) -> torch.Tensor:
+    """Baselines broadcast to the shape of `inputs`: ``None`` is zeros, a number is a
+    constant input, a tensor must broadcast (e.g. one example ``inputs.shape[1:]``)."""
+    if baselines is None:
+        return torch.zeros_like(inputs)
+    if isinstance(baselines, (int, float)) and not isinstance(baselines, bool):
+        return torch.full_like(inputs, float(baselines))
+    if not isinstance(baselines, torch.Tensor):
+        raise ValueError(f"{method}: baselines must be None, a number or a tensor broadcastable to the inputs "
+                         f"{tuple(inputs.shape)}; got {type(baselines).__name__}.")
+    try:
+        shape = torch.broadcast_shapes(baselines.shape, inputs.shape)
+    except RuntimeError:
+        shape = None
+    if shape != inputs.shape:
+        raise ValueError(f"{method}: baselines of shape {tuple(baselines.shape)} do not broadcast to the inputs "
+                         f"of shape {tuple(inputs.shape)}; give one baseline per example, one for all "
+                         f"{tuple(inputs.shape[1:])}, or a number.")
+    return baselines.to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)
+
+
+def format_target(target: Target, batch_size: int, method: str) -> Target:
+    """Validate the kind of `target` and turn a per-example list into a long tensor."""
+    if target is None or isinstance(target, tuple):
+        return target
+    if isinstance(target, bool):
+        raise ValueError(f"{method}: target must be an int, a list of {batch_size} ints or a tensor; got a bool.")
+    if isinstance(target, int):
+        return target
+    if isinstance(target, torch.Tensor) and target.numel() == 1 and target.dim() <= 1 and batch_size != 1:
+        return int(target.item())
+    tensor = torch.as_tensor(target)
+    if tensor.dim() == 0:
+        return int(tensor.item())
+    if tensor.dim() != 1 or tensor.shape[0] != batch_size or tensor.is_floating_point():
+        raise ValueError(f"{method}: target must be an int or {batch_size} integer class indices, one per example; "
+                         f"got {tuple(tensor.shape)} {tensor.dtype}.")
+    return tensor.long()
+
+
+def repeat_target(target: Target, times: int) -> Target:
+    """The target of a batch repeated `times` (step-major, as the inputs are)."""
+    if isinstance(target, torch.Tensor):
+        return target.repeat(times)
+    return target
+
+
+def select_target(output: torch.Tensor, target: Target, method: str = "attribute") -> torch.Tensor:
+    """The scalar output per example that is explained, shape ``(B,)``."""
+    if not isinstance(output, torch.Tensor):
+        raise ValueError(f"{method}: the model must return a tensor; got {type(output).__name__}.")
+    batch = output.shape[0] if output.dim() else 0
+    if target is None:
+        if output.dim() == 0 or output[0].numel() != 1:
+            raise ValueError(f"{method}: target is required: the model returns outputs of shape "
+                             f"{tuple(output.shape)}, more than one value per example (pass the class index).")
+        return output.reshape(batch)
+    if output.dim() < 2:
+        raise ValueError(f"{method}: target {target!r} selects an output column, but the model returns one value per "
+                         f"example ({tuple(output.shape)}); pass target=None.")
+    if isinstance(target, tuple):
+        if len(target) != output.dim() - 1:
+            raise ValueError(f"{method}: a tuple target needs {output.dim() - 1} indices for outputs of shape "
+                             f"{tuple(output.shape)}; got {target}.")
+        for index, size in zip(target, output.shape[1:]):
+            if not 0 <= int(index) < size:
+                raise ValueError(f"{method}: target {target} is out of range for outputs of shape "
+                                 f"{tuple(output.shape)}.")
+        return output[(slice(None), *target)]
+    if output.dim() != 2:
+        raise ValueError(f"{method}: an int target needs outputs of shape (batch, classes); got "
+                         f"{tuple(output.shape)} (use a tuple target).")
+    classes = output.shape[1]
+    if isinstance(target, int):
+        if not 0 <= target < classes:
+            raise ValueError(f"{method}: target {target} is out of range: the model has {classes} outputs "
+                             f"(valid indices 0..{classes - 1}).")
+        return output[:, target]
+    if target.shape[0] != batch:
+        raise ValueError(f"{method}: {target.shape[0]} targets were given for a batch of {batch}.")
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= classes):
+        bad = int(target.max()) if int(target.max()) >= classes else int(target.min())
+        raise ValueError(f"{method}: target {bad} is out of range: the model has {classes} outputs "
+                         f"(valid indices 0..{classes - 1}).")
+    return output.gather(1, target.to(output.device)[:, None]).squeeze(1)
+
+
+def run_forward(forward_func: Callable, inputs: torch.Tensor, target: Target, additional_forward_args: tuple,
+                method: str = "attribute") -> torch.Tensor:
+    """``forward_func(inputs, *additional_forward_args)`` reduced to the explained value ``(B,)``."""
+    return select_target(forward_func(inputs, *additional_forward_args), target, method)
+
+
+def gradients(forward_func: Callable, inputs: torch.Tensor, target: Target, additional_forward_args: tuple = (),
+              method: str = "attribute") -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient of each example's explained output with respect to its input, and those outputs.
+
+    The outputs are summed before differentiating: example ``i``'s output depends only on
+    input ``i``, so the gradient of the sum is every example's own gradient (Captum's
+    ``autograd.grad(unbind(outputs))`` computes the same sum).
+    """
+    inputs = inputs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        outputs = run_forward(forward_func, inputs, target, additional_forward_args, method)
+        if not outputs.requires_grad:
+            raise ValueError(f"{method} is a gradient method, but the model's output does not depend differentiably "
+                             "on the inputs (it has no grad_fn: a torch.no_grad block, argmax, .detach() or NumPy "
+                             "inside the forward). Use a perturbation method (Occlusion, FeatureAblation) instead.")
+        (grad,) = torch.autograd.grad(outputs.sum(), inputs, allow_unused=True)
+    if grad is None:
+        raise ValueError(f"{method}: the model's output does not depend on the inputs; there is no gradient "
+                         "to attribute.")
+    return grad, outputs.detach()
+
+
+def find_layer(model: Any, layer: nn.Module | str, method: str) -> nn.Module:
+    """A submodule of `model`, given as the module itself or by its dotted name."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{method} needs a torch.nn.Module to find a layer in; got {type(model).__name__}.")
+    named = dict(model.named_modules())
+    if isinstance(layer, str):
+        if layer not in named:
+            candidates = ", ".join(n for n in named if n) or "none"
+            raise ValueError(f"{method}: layer '{layer}' is not in the model; its layers are: {candidates}.")
+        return named[layer]
+    if not isinstance(layer, nn.Module) or not any(m is layer for m in named.values()):
+        what = type(layer).__name__
+        raise ValueError(f"{method}: the layer given ({what}) is not a submodule of the model; pass one of "
+                         f"model.named_modules() (by module or by name).")
+    return layer
+
+
+def check_positive_int(value: Any, name: str, method: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"The '{name}' parameter of {method} must be an int >= {minimum}. Got {value!r} instead.")
+    return value
