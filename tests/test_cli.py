@@ -129,3 +129,26 @@ def test_out_folder_that_is_not_a_checkpoint_is_left_alone(capsys, tmp_path):
 def test_debug_shows_the_traceback(capsys):
     with pytest.raises(Exception, match="unknown model"):
         main(["--debug", "train", "nope", "--data", "digits"])
+
+
+def test_predict_an_image_file(capsys, tmp_path):
+    from PIL import Image
+
+    ck = tmp_path / "cnn"
+    assert main(["train", "cnn", "--data", "digits", "--epochs", "1", "--out", str(ck), "--quiet"]) == 0
+    capsys.readouterr()
+    image = np.zeros((32, 32), np.uint8)
+    image[4:28, 14:18] = 255  # a vertical bar, resized to the model's 8x8 input
+    Image.fromarray(image).save(tmp_path / "one.png")
+    code, out, _ = run(capsys, "predict", str(ck), str(tmp_path / "one.png"), "--json")
+    payload = json.loads(out)
+    assert code == 0 and len(payload["predictions"]) == 1 and abs(sum(payload["probabilities"][0]) - 1) < 1e-5
+
+
+def test_python_dash_m_entry_point():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "archlab", "list", "models", "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and '"lenet5"' in done.stdout
