@@ -115,7 +115,7 @@ class RNNClassifier(nn.Module):
         return self.forward_head(self.forward_features(x, lengths))
 
 
-_SEQ_DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 3e-3, "schedule": "cosine", "grad_clip": 1.0}
+_SEQ_DEFAULTS = {"epochs": 40, "batch_size": 64, "lr": 3e-3, "schedule": "cosine", "grad_clip": 1.0}
 
 
 def _rnn_builder(cell: str):
