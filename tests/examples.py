@@ -31,8 +31,52 @@ def _tabular(g: torch.Generator):
     return spec, {"x": torch.randn(4, 5, generator=g), "y": torch.tensor([0, 1, 2, 1])}
 
 
+def _text(g: torch.Generator):
+    from archlab.data.text import text_spec
+
+    spec = text_spec("example-text", vocab_size=20, window=7, num_classes=3, target="class")
+    x = torch.randint(5, 20, (4, 7), generator=g)
+    x[:, 0] = 2  # [CLS]
+    lengths = torch.tensor([7, 3, 5, 2])
+    x[torch.arange(7)[None, :] >= lengths[:, None]] = 0  # [PAD]
+    return spec, {"x": x, "lengths": lengths, "y": torch.tensor([0, 1, 2, 1])}
+
+
+def _language_modeling(g: torch.Generator):
+    from archlab.data.text import text_spec
+
+    spec = text_spec("example-lm", vocab_size=11, window=8, num_classes=11, target="next-token")
+    window = torch.randint(0, 11, (3, 9), generator=g)
+    return spec, {"x": window[:, :-1], "y": window[:, 1:]}
+
+
+def _autoencoder_image(g: torch.Generator):
+    # Pixels in [0, 1] (a Bernoulli decoder's range) on an odd size, which the conv variants mirror exactly.
+    spec = DataSpec("example-autoencoder", "image", (1, 10, 10), num_classes=3)
+    return spec, {"x": torch.rand(4, 1, 10, 10, generator=g), "y": torch.tensor([0, 1, 2, 1])}
+
+
+def _graph(g: torch.Generator):
+    # 10 nodes on a ring with chords, as a transductive dataset's training batch (node masks and GAE edges).
+    from archlab.data.graph import Graph, graph_dataset
+
+    ring = torch.arange(10)
+    source = torch.cat([ring, ring[:5]])
+    target = torch.cat([(ring + 1) % 10, ring[:5] + 5])
+    edge_index = torch.cat([torch.stack([source, target]), torch.stack([target, source])], 1)
+    mask = torch.zeros(10, dtype=torch.bool)
+    mask[:4] = True
+    graph = Graph(x=torch.rand(10, 5, generator=g), edge_index=edge_index, y=torch.randint(0, 3, (10,), generator=g),
+                  train_mask=mask, val_mask=~mask, test_mask=~mask)
+    data = graph_dataset(graph, "example-graph", 3, None, seed=0)
+    return data.spec, data["train"].batch()
+
+
 # data kind (or model name, which wins) -> builder of (spec, batch)
-EXAMPLES: dict[str, Callable] = {"image": _image, "sequence": _sequence, "tabular": _tabular}
+EXAMPLES: dict[str, Callable] = {"image": _image, "sequence": _sequence, "tabular": _tabular, "text": _text,
+                                 "gpt": _language_modeling}
+EXAMPLES.update(ae=_autoencoder_image, vae=_autoencoder_image, aae=_autoencoder_image)
+EXAMPLES.update(graph=_graph)
 
 
 def example_for(name: str, seed: int = 0):

@@ -13,7 +13,7 @@ import archlab
 from archlab.engine import ClassificationTask, TrainConfig, fit
 from archlab.errors import NonFiniteLossError, TrainingInterrupted
 
-OPTIONS = dict(epochs=2, batch_size=32, lr=3e-3, quiet=True, seed=5, model_kwargs={"channels": [4, 8]})
+OPTIONS = dict(epochs=2, batch_size=64, lr=3e-3, quiet=True, seed=5, model_kwargs={"channels": [4], "hidden_dims": [16]})
 
 
 class At:
@@ -43,11 +43,11 @@ def test_ctrl_c_saves_and_resume_is_bitwise_identical(tmp_path):
     def interrupt():
         os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(TrainingInterrupted, match="at step 25.*--resume"):
-        archlab.train("cnn", "digits", out=tmp_path / "cut", callbacks=(At(25, interrupt),), **OPTIONS)
+    with pytest.raises(TrainingInterrupted, match="at step 13.*--resume"):
+        archlab.train("cnn", "digits", out=tmp_path / "cut", callbacks=(At(13, interrupt),), **OPTIONS)
     result = archlab.train("cnn", "digits", out=tmp_path / "cut", resume=True, **OPTIONS)
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
-    assert result.history[-1]["step"] == 80
+    assert result.history[-1]["step"] == 40
 
 
 def test_killed_run_resumes_from_last_periodic_checkpoint(tmp_path):
@@ -57,7 +57,7 @@ def test_killed_run_resumes_from_last_periodic_checkpoint(tmp_path):
         raise SystemExit("killed")
 
     with pytest.raises(SystemExit):
-        archlab.train("cnn", "digits", out=tmp_path / "cut", checkpoint_every=10, callbacks=(At(57, die),),
+        archlab.train("cnn", "digits", out=tmp_path / "cut", checkpoint_every=10, callbacks=(At(27, die),),
                       **OPTIONS)
     archlab.train("cnn", "digits", out=tmp_path / "cut", resume=True, checkpoint_every=10, **OPTIONS)
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))

@@ -12,9 +12,13 @@ import sys
 from .. import __version__
 from ..errors import ConfigError, TrainingInterrupted
 from . import core
+from . import generate
+from . import anomaly
+from . import explain
+from . import meta
 
 # Each family's module adds `add_*` functions here; every one takes the subparsers object.
-COMMANDS = (*core.COMMANDS,)
+COMMANDS = (*core.COMMANDS, *generate.COMMANDS, *anomaly.COMMANDS, *explain.COMMANDS, *meta.COMMANDS,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,6 +73,8 @@ def add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
+    p.add_argument("--from-hf", default=None, metavar="DIR",
+                   help="bert: start from a Hugging Face BERT folder (config.json, weights, vocab.txt)")
     add_common(p)
     p.set_defaults(run=run_train)
 
@@ -86,12 +88,17 @@ def run_train(args) -> int:
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,
         quiet=args.quiet or args.json,
     )
+    data = args.data
+    if args.from_hf is not None:
+        from .text import from_hf_setup
+
+        data = from_hf_setup(args.model, args.data, args.from_hf, options)
     if args.seeds is not None:
         if args.resume:
             raise ConfigError("--resume continues one run; it cannot be combined with --seeds.")
-        result = api.train_seeds(args.model, args.data, list(range(args.seed, args.seed + args.seeds)), **options)
+        result = api.train_seeds(args.model, data, list(range(args.seed, args.seed + args.seeds)), **options)
     else:
-        result = api.train(args.model, args.data, resume=args.resume, seed=args.seed, **options)
+        result = api.train(args.model, data, resume=args.resume, seed=args.seed, **options)
     if args.json:
         emit_json({"metrics": result.metrics, "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
     else:
@@ -106,14 +113,17 @@ def add_evaluate(sub) -> None:
     p.add_argument("--data", default=None, help="dataset name (default: the one it was trained on)")
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=positive_int, default=512)
+    p.add_argument("--iw-samples", type=positive_int, default=None,
+                   help="VAE: importance samples for the log-likelihood estimate (reports NLL)")
     add_common(p)
     p.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args) -> int:
     started = time.perf_counter()
+    options = {"iw_samples": args.iw_samples} if args.iw_samples is not None else None
     metrics = api.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
-                                      batch_size=args.batch_size, device=args.device)
+                                      batch_size=args.batch_size, device=args.device, task_options=options)
     scalar = {k: v for k, v in metrics.items() if isinstance(v, float)}
     if args.json:
         emit_json({"metrics": scalar, "checkpoint": args.checkpoint, "seconds": round(time.perf_counter() - started, 3)})

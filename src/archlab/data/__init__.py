@@ -2,13 +2,22 @@
 `DataSpec` and train/val/test splits. Importing this package registers them."""
 
 from . import embedded, mnist  # noqa: F401  (registration)
+from . import corpora  # noqa: F401  (registration: tinyshakespeare, arithmetic, sst2)
+from . import karate, planetoid  # noqa: F401  (registration: karate, cora, citeseer, pubmed)
+from .graph import Graph, GraphSplit
 from .base import Dataset, DataSpec, TensorSplit
 from .files import read_inputs
 from .idx import IDXFormatError, parse_idx, read_idx, write_idx
 from .paths import default_data_dir, resolve_data_dir
 from .registry import dataset_info, list_datasets, load_dataset, register_dataset
+from .fewshot import NWayKShot, TaskBatch
+from .omniglot import Omniglot
+from .sinusoid import Sinusoid
+from .tasks import task_sampler
 
 __all__ = [
     "Dataset", "DataSpec", "TensorSplit", "load_dataset", "list_datasets", "dataset_info", "register_dataset",
     "read_idx", "write_idx", "parse_idx", "IDXFormatError", "resolve_data_dir", "default_data_dir", "read_inputs",
 ]
+__all__ += ["Graph", "GraphSplit"]
+__all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler"]

@@ -39,6 +39,10 @@ class DataSpec:
             return {"input_dim": shape[-1], "num_classes": self.num_classes}
         if self.kind == "tabular":
             return {"in_features": shape[0], "num_classes": self.num_classes}
+        if self.kind == "graph":
+            return {"in_features": shape[0], "num_classes": self.num_classes}
+        if self.kind == "text" and "vocab_size" in self.preprocess:
+            return {"vocab_size": self.preprocess["vocab_size"], "num_classes": self.num_classes}
         return {"num_classes": self.num_classes}
 
     def apply_preprocess(self, raw: np.ndarray) -> np.ndarray:

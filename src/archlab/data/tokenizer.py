@@ -1,6 +1,6 @@
 """Tokenizers saved beside a checkpoint as ``tokenizer.json``: a character tokenizer, and
-word-piece tokenizers (trained locally with the `tokenizers` library, or read from a
-BERT folder's ``vocab.txt``)."""
+subword tokenizers (BPE trained locally with the `tokenizers` library, or the word pieces
+of a BERT folder's ``vocab.txt``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DataError
 
 TOKENIZER_FILE = "tokenizer.json"
-SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 of a trained word-piece vocabulary
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 of a trained vocabulary
 
 
 class CharTokenizer:
@@ -48,8 +48,9 @@ class CharTokenizer:
         return json.dumps({"type": self.kind, "chars": self.chars})
 
 
-class WordPieceTokenizer:
-    """A `tokenizers.Tokenizer` (word-piece, BERT normalization) adding ``[CLS] ... [SEP]``."""
+class SubwordTokenizer:
+    """A `tokenizers.Tokenizer` adding ``[CLS] ... [SEP]``: byte-level BPE trained locally
+    (`train`, as GPT-2's), or the word pieces of a BERT folder (`from_pretrained_folder`)."""
 
     kind = "tokenizers"
 
@@ -57,20 +58,26 @@ class WordPieceTokenizer:
         self.tokenizer = tokenizer
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = True) -> WordPieceTokenizer:
-        """Learn a word-piece vocabulary from `texts`; ``[PAD]`` is id 0, ``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3."""
-        from tokenizers import Tokenizer, decoders, models, trainers
+    def train(cls, texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = True) -> SubwordTokenizer:
+        """Learn a BPE vocabulary from `texts`; ``[PAD]`` is id 0, ``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3.
 
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        _bert_pipeline(tok, lowercase)
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False)
+        Byte-level BPE rather than word-piece: with its fixed byte alphabet the `tokenizers`
+        trainer gives the same vocabulary and ids in every process (its word-piece trainer
+        orders them by hash), so a dataset reloaded to evaluate a checkpoint gets the same ids."""
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.BPE())
+        tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)  # GPT-2's byte alphabet: no unknowns
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tok.train_from_iterator(texts, trainer)
-        tok.decoder = decoders.WordPiece()
+        tok.decoder = decoders.ByteLevel()
         _add_cls_sep(tok)
         return cls(tok)
 
     @classmethod
-    def from_pretrained_folder(cls, folder: str | os.PathLike) -> WordPieceTokenizer:
+    def from_pretrained_folder(cls, folder: str | os.PathLike) -> SubwordTokenizer:
         """The tokenizer of a Hugging Face BERT folder: its ``tokenizer.json``, else its ``vocab.txt``."""
         from tokenizers import Tokenizer, decoders, models
 
@@ -125,12 +132,12 @@ def _add_cls_sep(tok) -> None:
 
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     if cls_id is None or sep_id is None:
-        raise DataError("a word-piece vocabulary needs the [CLS] and [SEP] tokens.")
+        raise DataError("a subword vocabulary needs the [CLS] and [SEP] tokens.")
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
                                                        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
 
 
-def tokenizer_from_json(text: str) -> CharTokenizer | WordPieceTokenizer:
+def tokenizer_from_json(text: str) -> CharTokenizer | SubwordTokenizer:
     """Rebuild a tokenizer from the ``tokenizer.json`` saved beside a checkpoint."""
     try:
         data = json.loads(text)
@@ -141,11 +148,11 @@ def tokenizer_from_json(text: str) -> CharTokenizer | WordPieceTokenizer:
     if isinstance(data, dict) and "model" in data:
         from tokenizers import Tokenizer
 
-        return WordPieceTokenizer(Tokenizer.from_str(text))
+        return SubwordTokenizer(Tokenizer.from_str(text))
     raise DataError(f"{TOKENIZER_FILE} is neither archlab's character tokenizer nor a `tokenizers` tokenizer.")
 
 
-def load_tokenizer(checkpoint: str | os.PathLike) -> CharTokenizer | WordPieceTokenizer:
+def load_tokenizer(checkpoint: str | os.PathLike) -> CharTokenizer | SubwordTokenizer:
     """The tokenizer saved in a checkpoint folder."""
     path = Path(checkpoint) / TOKENIZER_FILE
     if not path.is_file():

@@ -10,7 +10,7 @@ from .quadrature import quadrature
 
 # On CPU the forward/backward of a few hundred examples at a time runs fastest: a batch
 # of all n_steps * B scaled inputs at once (Captum's default) spends its time on memory.
-CPU_CHUNK_ELEMENTS = 2**17
+CPU_CHUNK_ELEMENTS = 2**18
 
 
 def auto_internal_batch_size(inputs: torch.Tensor) -> int | None:

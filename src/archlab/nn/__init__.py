@@ -5,7 +5,14 @@ from .mlp import MLP, activation
 from .attention import KVCache, MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .transformer import FeedForward, TransformerBlock
+from .gat import GATConv
+from .gcn import GCNConv, add_remaining_self_loops, dense_gcn_norm, gcn_norm
+from .message_passing import MessagePassing
+from .pool import global_max_pool, global_mean_pool, global_sum_pool
+from .scatter import edge_softmax, scatter
 
 __all__ = ["MLP", "ConvBlock", "BasicBlock", "activation"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
             "RotaryEmbedding", "TransformerBlock", "FeedForward"]
+__all__ += ["MessagePassing", "GCNConv", "GATConv", "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
+            "edge_softmax", "global_sum_pool", "global_mean_pool", "global_max_pool"]

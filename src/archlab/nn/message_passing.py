@@ -46,7 +46,8 @@ class MessagePassing(nn.Module):
         """:math:`\\phi`: the message along each edge; by default the source row times its weight."""
         if edge_weight is None:
             return x_source
-        return x_source * edge_weight.view(-1, *([1] * (x_source.dim() - 1)))
+        # (E,) or (E, heads) weights broadcast over the trailing feature dimensions
+        return x_source * edge_weight.view(*edge_weight.shape, *([1] * (x_source.dim() - edge_weight.dim())))
 
     def aggregate(self, messages: torch.Tensor, target: torch.Tensor, num_nodes: int) -> torch.Tensor:
         """:math:`\\bigoplus`: combine the messages arriving at each node."""

@@ -49,7 +49,7 @@ class TransformerBlock(nn.Module):
         self.norm1 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
         self.mlp = FeedForward(embed_dim, mlp_dim or 4 * embed_dim, activation, bias=bias)
         self.norm2 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None,
                 attn_mask: torch.Tensor | None = None, is_causal: bool = False, need_weights: bool = False,

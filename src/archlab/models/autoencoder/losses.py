@@ -26,7 +26,7 @@ def check_unit_interval(x: torch.Tensor, where: str = "the Bernoulli decoder") -
     """Refuse inputs outside [0, 1]: a Bernoulli likelihood is only defined there."""
     if x.numel() == 0:
         return
-    low, high = float(x.min()), float(x.max())
+    low, high = float(x.detach().min()), float(x.detach().max())
     if not (low >= 0.0 and high <= 1.0):  # also catches NaN
         raise DataError(
             f"{where} models pixel intensities in [0, 1]; got inputs in [{low:.4g}, {high:.4g}]. "
@@ -120,8 +120,3 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator (encoder) loss :math:`-\\log D(q(z|x))`, per example."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="none")
 
-
-def check_finite(value: torch.Tensor, what: str) -> None:
-    """Refuse a non-finite tensor, naming it (used on codes fed to a discriminator)."""
-    if not torch.isfinite(value).all():
-        raise DataError(f"{what} contains NaN or infinite values; expected finite numbers.")

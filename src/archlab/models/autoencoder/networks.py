@@ -16,6 +16,13 @@ ARCHITECTURES = ("mlp", "conv")
 DECODERS = ("bernoulli", "gaussian")
 
 
+def resolve_decoder(decoder: str, input_shape: tuple[int, ...]) -> str:
+    """``"auto"`` is Bernoulli (logits) for images and Gaussian for feature vectors."""
+    if decoder == "auto":
+        return "bernoulli" if len(input_shape) == 3 else "gaussian"
+    return decoder
+
+
 def input_shape_of(in_channels: int, input_size: int | Sequence[int], in_features: int | None) -> tuple[int, ...]:
     """``(in_features,)`` for feature vectors, else ``(in_channels, H, W)``."""
     if in_features is not None:
@@ -36,7 +43,7 @@ def check_choices(latent_dim: int, architecture: str, decoder: str, input_shape:
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"architecture must be one of {ARCHITECTURES}; got {architecture!r}.")
     if decoder not in DECODERS:
-        raise ConfigError(f"decoder must be one of {DECODERS}; got {decoder!r}.")
+        raise ConfigError(f"decoder must be 'auto' or one of {DECODERS}; got {decoder!r}.")
     if architecture == "conv" and len(input_shape) != 3:
         raise ConfigError(f"architecture='conv' needs image inputs (channels, height, width); "
                           f"got input shape {input_shape}. Use architecture='mlp' for feature vectors.")

@@ -1,0 +1,122 @@
+"""Integrated Gradients on an MNIST CNN, batch 64, 50 Gauss-Legendre steps: archlab vs Captum.
+
+Both sides explain the same 64 MNIST test images (random images when the data is absent)
+with archlab's default `cnn` (2 conv blocks of 32 and 64 channels, a 128-unit head), in
+one process, with their default calls: Captum's `IntegratedGradients(model).attribute(x,
+target=y, n_steps=50)` evaluates all 3,200 scaled images in one pass; archlab picks its
+internal batch itself. Captum with ``internal_batch_size=64`` is shown for reference.
+
+    flock /tmp/archlab-heavy.lock python benchmarks/explain_vs_captum.py [--repeats 5]
+
+Prints seconds per call (median of `repeats`, calls interleaved), the ratio archlab /
+Captum, and each call's peak memory (the growth of the resident set, measured in a fresh
+process per side so that the peaks do not mask each other).
+Targets: ratio <= 0.5 against Captum's default call; peak memory no higher than Captum's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from captum.attr import IntegratedGradients as CaptumIG
+
+import archlab
+from archlab.explain import IntegratedGradients
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def mnist_batch(data_dir: Path, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        from archlab.data.mnist import read_mnist
+
+        raw = read_mnist(data_dir / "mnist")
+        x = torch.from_numpy(raw["test_images"][:batch]).float().div(255)[:, None]
+        return x, torch.from_numpy(raw["test_labels"][:batch].astype("int64"))
+    except FileNotFoundError:
+        g = torch.Generator().manual_seed(0)
+        return torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
+
+
+def calls(model, x, y, steps):
+    return {
+        "archlab": lambda: IntegratedGradients(model).attribute(x, y, n_steps=steps),
+        "captum": lambda: CaptumIG(model).attribute(x, target=y, n_steps=steps),
+        "captum (internal_batch_size=64)": lambda: CaptumIG(model).attribute(x, target=y, n_steps=steps,
+                                                                             internal_batch_size=64),
+    }
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def _peak_child(name, model_name, data_dir, batch, steps, queue) -> None:
+    torch.manual_seed(0)
+    model = archlab.create_model(model_name).eval()
+    x, y = mnist_batch(data_dir, batch)
+    call = calls(model, x, y, steps)[name]
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) left by loading the data
+        f.write("5")
+    before = _status_kib("VmRSS")
+    call()
+    queue.put((_status_kib("VmHWM") - before) / 1024)
+
+
+def peak_mib(name, model_name, data_dir, batch, steps) -> float:
+    """Growth of the peak resident set during one call, in a fresh (spawned) process (MiB)."""
+    context = multiprocessing.get_context("spawn")  # not fork: a forked OpenMP pool can hang
+    queue = context.Queue()
+    child = context.Process(target=_peak_child, args=(name, model_name, data_dir, batch, steps, queue))
+    child.start()
+    value = queue.get()
+    child.join()
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default="cnn", help="archlab image model (default: cnn)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    torch.manual_seed(0)
+    model = archlab.create_model(args.model).eval()
+    x, y = mnist_batch(args.data_dir, args.batch)
+    runs = calls(model, x, y, args.steps)
+    ours, theirs = runs["archlab"](), runs["captum"]()
+    diff = (ours - theirs).abs().max().item() / theirs.abs().max().item()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, call in runs.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    peaks = {name: peak_mib(name, args.model, args.data_dir, args.batch, args.steps) for name in runs}
+    print(f"IG, {args.model} on {args.batch} MNIST images, {args.steps} Gauss-Legendre steps, "
+          f"{torch.get_num_threads()} threads; max relative difference archlab vs Captum {diff:.1e}")
+    print(f"{'':34s} {'seconds':>8s} {'peak MiB':>9s}")
+    for name in runs:
+        print(f"{name:34s} {median[name]:8.3f} {peaks[name]:9.1f}")
+    ratio = median["archlab"] / median["captum"]
+    print(f"ratio archlab / captum (default call): {ratio:.2f}  (target <= 0.5)")
+    print(f"ratio archlab / captum (internal_batch_size=64): "
+          f"{median['archlab'] / median['captum (internal_batch_size=64)']:.2f}")
+    print(f"peak memory archlab / captum: {peaks['archlab'] / max(peaks['captum'], 1e-9):.2f}  (target <= 1)")
+
+
+if __name__ == "__main__":
+    main()

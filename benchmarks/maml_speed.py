@@ -1,0 +1,129 @@
+"""One second-order MAML meta-iteration: archlab vs a learn2learn-style loop, in one process.
+
+Setting (the issue's): 5-way 1-shot Omniglot-sized tasks (1x28x28), meta-batch 32, one
+inner SGD step, the MAML paper's conv net (4 blocks of 64 3x3 filters, BatchNorm with
+batch statistics, ReLU, 2x2 max-pool; linear head), at 1 and at 15 query images a class.
+
+The peer is the per-task loop of learn2learn's MAML, written out here: clone the
+parameters (``clone_module``), take ``torch.autograd.grad(create_graph=True)`` on the
+support loss, step (``update_module``), and back-propagate each task's query loss.
+archlab runs ``MAML.meta_step`` with its automatic strategy (and both strategies are shown).
+
+Time is the median of several iterations; peak memory is the peak of live tensor bytes
+during one iteration, from torch.profiler's allocation events.
+
+    flock /tmp/archlab-heavy.lock .venv/bin/python benchmarks/maml_speed.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+import archlab
+from archlab.data.fewshot import TaskBatch
+from archlab.meta import MAML
+
+WAYS, SHOTS, META_BATCH, INNER_LR = 5, 1, 32, 0.4
+
+
+def paper_convnet() -> torch.nn.Module:
+    return archlab.create_model("cnn", in_channels=1, num_classes=WAYS, input_size=28, channels=[64] * 4,
+                                hidden_dims=[], dropout=0.0, batch_norm=True, track_running_stats=False)
+
+
+def tasks(query: int, meta_batch: int = META_BATCH, seed: int = 0) -> TaskBatch:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(WAYS)
+    return TaskBatch(
+        torch.rand(meta_batch, WAYS * SHOTS, 1, 28, 28, generator=g),
+        labels.repeat_interleave(SHOTS).expand(meta_batch, -1).contiguous(),
+        torch.rand(meta_batch, WAYS * query, 1, 28, 28, generator=g),
+        labels.repeat_interleave(query).expand(meta_batch, -1).contiguous(),
+    )
+
+
+def learn2learn_style_step(model: torch.nn.Module, batch: TaskBatch, optimizer: torch.optim.Optimizer) -> None:
+    """learn2learn's MAML loop: clone, adapt with autograd.grad(create_graph=True), backward per task."""
+    optimizer.zero_grad()
+    names = [n for n, _ in model.named_parameters()]
+    for i in range(len(batch)):
+        params = {n: p.clone() for n, p in model.named_parameters()}  # clone_module
+        loss = F.cross_entropy(functional_call(model, params, (batch.support_x[i],)), batch.support_y[i])
+        grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=True)
+        params = {n: params[n] - INNER_LR * g for n, g in zip(names, grads)}  # update_module
+        query = F.cross_entropy(functional_call(model, params, (batch.query_x[i],)), batch.query_y[i])
+        (query / len(batch)).backward()
+    optimizer.step()
+
+
+def archlab_step(maml: MAML, batch: TaskBatch, optimizer: torch.optim.Optimizer, strategy: str) -> None:
+    maml.meta_step(batch, optimizer, strategy=strategy)
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_bytes(fn) -> int:
+    """Peak of live CPU tensor bytes during `fn`, from the profiler's allocation events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    # Each op reports the bytes it allocated itself (children's bytes excluded); frees come as
+    # "[memory]" events with negative sizes. The running sum in time order is the live total.
+    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
+    live = peak = 0
+    for e in events:
+        live += e.self_cpu_memory_usage
+        peak = max(peak, live)
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--query", type=int, nargs="+", default=[1, 15])
+    parser.add_argument("--meta-batch", type=int, default=META_BATCH)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 5-way 1-shot, meta-batch {args.meta_batch}, "
+          "one second-order inner step, 4x64 conv net")
+    for query in args.query:
+        batch = tasks(query, args.meta_batch)
+        model = paper_convnet()
+        maml = MAML(model, INNER_LR, 1)
+        auto = maml.choose_strategy(batch)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        runs = {
+            "learn2learn-style loop": lambda: learn2learn_style_step(model, batch, opt),
+            "archlab loop": lambda: archlab_step(maml, batch, opt, "loop"),
+            "archlab vmap": lambda: archlab_step(maml, batch, opt, "vmap"),
+        }
+        seconds = {k: median_seconds(f, args.repeats) for k, f in runs.items()}
+        memory = {k: peak_bytes(f) for k, f in runs.items()}
+        base_t, base_m = seconds["learn2learn-style loop"], memory["learn2learn-style loop"]
+        print(f"\n{query} query image(s) a class ({WAYS * (SHOTS + query)} examples a task); auto strategy: {auto}")
+        print(f"{'':24s} {'ms/iter':>9s} {'peak MB':>9s} {'time ratio':>11s} {'mem ratio':>10s}")
+        for k in runs:
+            print(f"{k:24s} {seconds[k] * 1e3:9.1f} {memory[k] / 2**20:9.1f} {seconds[k] / base_t:11.2f} "
+                  f"{memory[k] / base_m:10.2f}")
+        key = f"archlab {auto}"
+        print(f"archlab (auto = {auto}) / learn2learn-style: time ratio {seconds[key] / base_t:.2f}, "
+              f"peak-memory ratio {memory[key] / base_m:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Adversarial autoencoder with an 8-d Gaussian prior on MNIST (Makhzani et al., 2016): do the
+test codes match the prior, and do they keep the digits apart?
+
+Targets (issue #5): every code dimension's test mean within +-0.1 and standard deviation
+within [0.9, 1.1]; 5-nearest-neighbour accuracy (train codes -> test codes) >= 95%.
+
+    flock /tmp/archlab-heavy.lock .venv/bin/python scripts/repro/aae_mnist_prior.py --minutes 8
+    flock /tmp/archlab-heavy.lock .venv/bin/python scripts/repro/aae_mnist_prior.py --minutes 8 --resume
+
+`--minutes` stops (checkpointed) after that long; `--resume` continues to the same final weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.neighbors import KNeighborsClassifier
+
+import archlab
+from archlab.data import load_dataset
+from archlab.engine import load_model
+from archlab.errors import TrainingInterrupted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--hidden-dims", type=int, nargs="+", default=[512, 512])
+    parser.add_argument("--adversarial-lr-scale", type=float, default=1.0)
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    parser.add_argument("--out", default="runs/repro-aae-mnist")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--minutes", type=float, default=None, help="stop (checkpointed) after this long")
+    parser.add_argument("--figures", default=None, help="folder for the latent scatter, samples and reconstructions")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = load_dataset("mnist", args.data_dir)
+    timer = None
+    if args.minutes is not None:  # Ctrl-C to ourselves: fit saves and raises TrainingInterrupted
+        timer = threading.Timer(60 * args.minutes, os.kill, (os.getpid(), signal.SIGINT))
+        timer.daemon = True
+        timer.start()
+    started = time.perf_counter()
+    try:
+        archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, batch_size=100, optimizer="adam",
+                      resume=args.resume, quiet=False, checkpoint_interval=60,
+                      model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims},
+                      task_options={"adversarial_lr_scale": args.adversarial_lr_scale})
+    except TrainingInterrupted as err:
+        print(f"{err}; run again with --resume to continue")
+        raise SystemExit(3) from None
+    if timer is not None:
+        timer.cancel()
+    train_seconds = time.perf_counter() - started
+
+    model = load_model(args.out)
+    test_codes = model.transform(data["test"]["x"])
+    train_codes = model.transform(data["train"]["x"])
+    mean, std = test_codes.mean(0), test_codes.std(0)
+    knn = KNeighborsClassifier(n_neighbors=5).fit(train_codes, data["train"]["y"].numpy())
+    accuracy = float((knn.predict(test_codes) == data["test"]["y"].numpy()).mean())
+    if args.figures:
+        from archlab.report import autoencoder as figures
+
+        folder = Path(args.figures)
+        figures.latent_scatter(test_codes, data["test"]["y"], folder / "aae-latent.png", title="AAE test codes (PCA)")
+        figures.samples_grid(model, 64, folder / "aae-samples.png", torch.Generator().manual_seed(0))
+        figures.reconstruction_grid(model, data["test"]["x"][:10], folder / "aae-reconstructions.png", n=10)
+    print("dimension  mean     std      (target: |mean| <= 0.1, 0.9 <= std <= 1.1)")
+    for i, (m, s) in enumerate(zip(mean, std)):
+        print(f"{i:9d}  {m:+.4f}  {s:.4f}")
+    report = {"epochs": args.epochs, "code_mean_abs_max": float(np.abs(mean).max()), "code_std_min": float(std.min()),
+              "code_std_max": float(std.max()), "knn5_accuracy": accuracy,
+              "prior_match": bool(np.abs(mean).max() <= 0.1 and std.min() >= 0.9 and std.max() <= 1.1),
+              "knn_target_met": accuracy >= 0.95, "train_seconds": round(train_seconds, 1)}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""`archlab anomaly`: one-class anomaly detection with an autoencoder (train on one class,
+report AUROC on the whole test set)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models.autoencoder import train_one_class
+from .common import add_common, emit_json, key_value, positive_float, positive_int, print_metrics
+
+
+def _rate(text: str) -> float:
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a rate in (0, 1); got {text}")
+    return value
+
+
+def add_anomaly(sub) -> None:
+    p = sub.add_parser("anomaly", help="one-class anomaly detection: train an autoencoder on one class, "
+                                       "score the whole test set (AUROC)")
+    p.add_argument("--data", required=True, help="dataset name (see `archlab list datasets`)")
+    p.add_argument("--normal-class", required=True, help="the class (index or name) taken as normal")
+    p.add_argument("--model", default="ae", choices=("ae", "vae", "aae"),
+                   help="autoencoder to train (default: ae; convolutional on images)")
+    p.add_argument("--fpr", type=_rate, default=0.05,
+                   help="false-positive rate at which the threshold is fitted on normal validation data")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="checkpoint folder (default: runs/anomaly-MODEL-DATA-CLASS)")
+    p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                   help="model hyperparameter, VALUE read as JSON (repeatable)")
+    add_common(p)
+    p.set_defaults(run=run_anomaly)
+
+
+def run_anomaly(args) -> int:
+    out = args.out or f"runs/anomaly-{args.model}-{args.data}-{args.normal_class}"
+    result = train_one_class(
+        args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
+        out=out, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        device=args.device, quiet=args.quiet or args.json,
+    )
+    if args.json:
+        emit_json({"metrics": result.metrics, "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
+    else:
+        print_metrics(result.metrics, f"{args.model} on {args.data}, normal class {args.normal_class}")
+        print(f"checkpoint: {result.checkpoint}  ({result.seconds:.1f} s)")
+    return 0
+
+
+COMMANDS = (add_anomaly,)

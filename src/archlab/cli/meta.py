@@ -1,0 +1,123 @@
+"""Subcommands of meta-learning: ``meta-train {maml,reptile}`` and ``meta-eval``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..errors import ConfigError
+from .common import add_common, emit_json, key_value, positive_float, positive_int, print_metrics
+
+
+def step_list(text: str) -> list[int]:
+    try:
+        steps = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints >= 0, e.g. 1,3,10; got '{text}'") from None
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints >= 0, e.g. 1,3,10; got '{text}'")
+    return steps
+
+
+def add_meta_train(sub) -> None:
+    p = sub.add_parser("meta-train", help="meta-train a model with MAML / first-order MAML / Reptile",
+                       description="Meta-train on few-shot tasks (omniglot, sinusoid, or any labeled dataset "
+                                   "such as digits), checkpoint, and score the meta-test tasks.")
+    p.add_argument("algorithm", choices=("maml", "reptile"))
+    p.add_argument("--data", default="omniglot", help="omniglot | sinusoid | a labeled dataset (default: omniglot)")
+    p.add_argument("--ways", type=positive_int, default=5, help="classes a task (N-way)")
+    p.add_argument("--shots", type=positive_int, default=None,
+                   help="support examples a class (K-shot; default 1, sinusoid 10 points)")
+    p.add_argument("--query", type=positive_int, default=None,
+                   help="query examples a class at meta-train time (default: --shots; sinusoid: 10)")
+    p.add_argument("--meta-batch", type=positive_int, default=None, help="tasks an outer step")
+    p.add_argument("--inner-steps", type=int, default=None)
+    p.add_argument("--inner-lr", type=positive_float, default=None)
+    p.add_argument("--iterations", type=positive_int, default=1000, help="outer steps")
+    p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML)")
+    p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
+    p.add_argument("--strategy", choices=("auto", "loop", "vmap"), default="auto",
+                   help="task-batch execution for MAML (default: auto)")
+    p.add_argument("--meta-lr", type=positive_float, default=1e-3, help="MAML's Adam outer learning rate")
+    p.add_argument("--meta-step-size", type=positive_float, default=1.0, help="Reptile's initial meta step")
+    p.add_argument("--meta-step-size-final", type=float, default=0.0, help="Reptile's meta step at the end")
+    p.add_argument("--inner-optimizer", choices=("sgd", "adam"), default=None, help="Reptile's inner optimizer")
+    p.add_argument("--model", default=None, help="registered model (default: the paper's network for the data)")
+    p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                   help="model hyperparameter, VALUE read as JSON (repeatable)")
+    p.add_argument("--eval-tasks", type=int, default=100, help="meta-test tasks scored at the end (0: none)")
+    p.add_argument("--eval-steps", type=step_list, default=None, help="inner steps scored, e.g. 1,5,10")
+    p.add_argument("--checkpoint-every", type=positive_int, default=100, help="checkpoint every N iterations")
+    p.add_argument("--max-minutes", type=positive_float, default=None,
+                   help="stop (checkpointed) after this many minutes; continue with --resume")
+    p.add_argument("--log-every", type=positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="checkpoint folder (default: runs/ALGORITHM-DATA)")
+    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    add_common(p)
+    p.set_defaults(run=run_meta_train)
+
+
+def run_meta_train(args) -> int:
+    from ..meta.train import MetaConfig, meta_train
+
+    if args.inner_steps is not None and args.inner_steps < 0:
+        raise ConfigError(f"--inner-steps must be an int >= 0; got {args.inner_steps}.")
+    if args.algorithm == "reptile" and (args.first_order or args.learn_inner_lr):
+        raise ConfigError("--first-order and --learn-inner-lr are MAML options; Reptile is first-order already.")
+    if not 0 <= args.meta_step_size_final <= 1 or args.meta_step_size > 1:
+        raise ConfigError("--meta-step-size and --meta-step-size-final must be in [0, 1].")
+    config = MetaConfig(
+        algorithm=args.algorithm, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
+        meta_batch=args.meta_batch, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
+        iterations=args.iterations, first_order=args.first_order, learn_inner_lr=args.learn_inner_lr,
+        strategy=args.strategy, meta_lr=args.meta_lr, meta_step_size=args.meta_step_size,
+        meta_step_size_final=args.meta_step_size_final, inner_optimizer=args.inner_optimizer, seed=args.seed,
+        model=args.model, model_kwargs=dict(args.overrides),
+    )
+    out = args.out or f"runs/{args.algorithm}-{args.data}"
+    result = meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, device=args.device,
+                        eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
+                        checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
+                        log_every=args.log_every, quiet=args.quiet or args.json)
+    if args.json:
+        emit_json({"metrics": result["metrics"], "checkpoint": result["checkpoint"],
+                   "seconds": round(result["seconds"], 3)})
+    else:
+        print_metrics(result["metrics"], f"{args.algorithm} on {args.data}")
+        print(f"checkpoint: {result['checkpoint']}  ({result['seconds']:.1f} s)")
+    return 0
+
+
+def add_meta_eval(sub) -> None:
+    p = sub.add_parser("meta-eval", help="score a meta-trained checkpoint on new few-shot tasks")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", default=None, help="task data (default: the one it was meta-trained on)")
+    p.add_argument("--ways", type=positive_int, default=None, help="default: as meta-trained")
+    p.add_argument("--shots", type=positive_int, default=None, help="default: as meta-trained")
+    p.add_argument("--query", type=positive_int, default=None, help="query examples a class (default 15; sinusoid 100)")
+    p.add_argument("--tasks", type=positive_int, default=600)
+    p.add_argument("--steps", type=step_list, default=None, help="inner steps scored, e.g. 1,3,10")
+    p.add_argument("--inner-lr", type=positive_float, default=None, help="default: as meta-trained")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p)
+    p.set_defaults(run=run_meta_eval)
+
+
+def run_meta_eval(args) -> int:
+    from ..meta.train import meta_evaluate
+
+    started = time.perf_counter()
+    metrics = meta_evaluate(args.checkpoint, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
+                            tasks=args.tasks, steps=args.steps, split=args.split, inner_lr=args.inner_lr,
+                            data_dir=args.data_dir, device=args.device, seed=args.seed)
+    if args.json:
+        emit_json({"metrics": metrics, "checkpoint": args.checkpoint,
+                   "seconds": round(time.perf_counter() - started, 3)})
+    else:
+        print_metrics(metrics, f"{args.checkpoint} ({args.split})")
+    return 0
+
+
+COMMANDS = (add_meta_train, add_meta_eval)

@@ -1,0 +1,112 @@
+"""Text datasets: Tiny Shakespeare (character LM), a generated arithmetic corpus (character
+LM, needs no files), and GLUE SST-2 (sentence sentiment, BPE tokens)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from ..errors import DataError
+from .base import Dataset
+from .registry import register_dataset
+from .text import TokenStream, pad_sentences, text_spec
+from .tokenizer import TOKENIZER_FILE, CharTokenizer, SubwordTokenizer
+
+DEFAULT_BLOCK_SIZE = 256  # longest window of an LM batch; the LM task trims it to the model's context
+
+
+def _char_lm(name: str, text: str, parts: dict[str, tuple[float, float]], seed: int, block_size: int,
+             options: dict) -> Dataset:
+    tokenizer = CharTokenizer.fit(text)
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    n = len(ids)
+    splits = {split: TokenStream(ids[int(a * n):int(b * n)], block_size) for split, (a, b) in parts.items()}
+    spec = text_spec(name, vocab_size=tokenizer.vocab_size, window=block_size, num_classes=tokenizer.vocab_size,
+                     target="next-token", options={"seed": seed, "block_size": block_size, **options})
+    return Dataset(spec, splits, files={TOKENIZER_FILE: tokenizer.to_json()})
+
+
+@register_dataset("tinyshakespeare", kind="text", folder="tinyshakespeare",
+                  description="Tiny Shakespeare (char-rnn input.txt), character LM, first 90% train / last 10% val")
+def load_tinyshakespeare(root: Path, seed: int = 0, block_size: int = DEFAULT_BLOCK_SIZE) -> Dataset:
+    path = root / "input.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected char-rnn's Tiny Shakespeare input.txt (1,115,394 "
+                                "characters) from github.com/karpathy/char-rnn, data/tinyshakespeare/input.txt.")
+    text = path.read_text(encoding="utf-8")
+    return _char_lm("tinyshakespeare", text, {"train": (0.0, 0.9), "val": (0.9, 1.0)}, seed, block_size, {})
+
+
+def arithmetic_text(num_lines: int, seed: int, max_value: int = 999) -> str:
+    """Lines ``a+b=c`` with random operands in ``[0, max_value]``, one per line."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, max_value + 1, size=(2, num_lines))
+    return "".join(f"{x}+{y}={x + y}\n" for x, y in zip(a.tolist(), b.tolist()))
+
+
+@register_dataset("arithmetic", kind="text",
+                  description="generated additions 'a+b=c' (operands 0-999), character LM, 80/10/10 split")
+def load_arithmetic(root, seed: int = 0, num_lines: int = 20000, block_size: int = 64) -> Dataset:
+    if num_lines < 100:
+        raise DataError(f"num_lines must be >= 100; got {num_lines}.")
+    text = arithmetic_text(num_lines, seed)
+    # every digit, '+', '=' and newline appear in any corpus of this size, so the vocabulary is fixed
+    parts = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
+    return _char_lm("arithmetic", text, parts, seed, block_size, {"num_lines": num_lines})
+
+
+def read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
+    """Sentences and labels of a GLUE SST-2 ``train.tsv``/``dev.tsv`` (header ``sentence<TAB>label``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected the GLUE SST-2 {path.name} (columns sentence, label), "
+                                "from the GLUE benchmark (gluebenchmark.com, SST-2.zip).")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows or rows[0][:2] != ["sentence", "label"]:
+        raise DataError(f"{path}: expected the header 'sentence<TAB>label'; got {rows[0] if rows else 'nothing'}.")
+    sentences, labels = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2 or row[1] not in ("0", "1"):
+            raise DataError(f"{path}:{line}: expected 'sentence<TAB>0|1'; got {row!r}.")
+        sentences.append(row[0].strip())
+        labels.append(int(row[1]))
+    return sentences, labels
+
+
+@register_dataset("sst2", kind="text", folder="sst2",
+                  description="GLUE SST-2 sentiment (train.tsv/dev.tsv): BPE tokens, dev as test, seeded val")
+def load_sst2(root: Path, seed: int = 0, vocab_size: int = 8000, max_length: int = 128, val_size: int = 2000,
+              tokenizer: str | None = None) -> Dataset:
+    """`tokenizer` is a BERT folder whose vocabulary to use (``--from-hf``); otherwise a
+    BPE vocabulary of `vocab_size` is trained on the training sentences. Validation holds out
+    `val_size` training sentences (stratified, by `seed`), or a tenth of a file with fewer
+    than ``2 * val_size``."""
+    sentences, labels = read_glue_tsv(root / "train.tsv")
+    dev_sentences, dev_labels = read_glue_tsv(root / "dev.tsv")
+    if len(labels) < 20:
+        raise DataError(f"{root / 'train.tsv'} holds {len(labels)} sentences; at least 20 are needed.")
+    held_out = val_size if len(labels) >= 2 * val_size else max(2, len(labels) // 10)
+    train_idx, val_idx = train_test_split(np.arange(len(labels)), test_size=held_out, stratify=labels,
+                                          random_state=seed)
+    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+    if tokenizer is not None:
+        tok = SubwordTokenizer.from_pretrained_folder(tokenizer)
+    else:
+        tok = SubwordTokenizer.train([sentences[i] for i in train_idx], vocab_size=vocab_size)
+    ids = tok.encode_batch(sentences)
+    dev_ids = tok.encode_batch(dev_sentences)
+    splits = {
+        "train": pad_sentences([ids[i] for i in train_idx], [labels[i] for i in train_idx], max_length, tok.pad_id),
+        "val": pad_sentences([ids[i] for i in val_idx], [labels[i] for i in val_idx], max_length, tok.pad_id),
+        "test": pad_sentences(dev_ids, dev_labels, max_length, tok.pad_id),
+    }
+    options = {"seed": seed, "vocab_size": vocab_size, "max_length": max_length, "val_size": val_size}
+    if tokenizer is not None:
+        options["tokenizer"] = str(tokenizer)
+    spec = text_spec("sst2", vocab_size=tok.vocab_size, window=max_length, num_classes=2, target="class",
+                     class_names=["negative", "positive"], options=options, pad_id=tok.pad_id)
+    return Dataset(spec, splits, files={TOKENIZER_FILE: tok.to_json()})

@@ -1,0 +1,166 @@
+"""Few-shot tasks: the `TaskBatch` every sampler yields, and `NWayKShot` over any labeled dataset.
+
+An N-way K-shot task draws N classes, K labeled support examples of each, and
+`n_query` query examples of each; labels are renumbered ``0..N-1`` in a random order
+per task, so a model cannot memorise which class is which. Meta-train, meta-val and
+meta-test use disjoint classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .base import Dataset
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """A batch of tasks, stacked on a leading task dimension.
+
+    Shapes:
+        ``support_x (T, S, *input_shape)``, ``support_y (T, S)`` (class ids) or ``(T, S, 1)``
+        (regression targets), and the same for the query with ``Q`` examples a task.
+    """
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.support_x.shape[0]
+
+    def task(self, i: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Task `i` as ``(support, query)`` batches ``{"x": ..., "y": ...}``."""
+        return {"x": self.support_x[i], "y": self.support_y[i]}, {"x": self.query_x[i], "y": self.query_y[i]}
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TaskBatch:
+        """Move to `device`; `dtype` converts the floating-point tensors only."""
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
+
+        return TaskBatch(move(self.support_x), move(self.support_y), move(self.query_x), move(self.query_y))
+
+    @property
+    def examples_per_task(self) -> int:
+        return self.support_x.shape[1] + self.query_x.shape[1]
+
+
+def check_counts(n_way: int, k_shot: int, n_query: int) -> None:
+    for name, value, low in (("n_way", n_way, 1), ("k_shot", k_shot, 1), ("n_query", n_query, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"The '{name}' parameter of a few-shot sampler must be an int >= {low}. Got {value!r}.")
+
+
+def episode_labels(n_tasks: int, n_way: int, per_class: int) -> torch.Tensor:
+    """Labels ``(T, n_way, per_class)``: class ``c`` of a task gets label ``c``."""
+    return torch.arange(n_way).view(1, n_way, 1).expand(n_tasks, n_way, per_class)
+
+
+def split_episode(x: torch.Tensor, k_shot: int) -> TaskBatch:
+    """``(T, n_way, k_shot + n_query, ...)`` examples -> support and query, class-major."""
+    t, n_way, per_class = x.shape[:3]
+    y = episode_labels(t, n_way, per_class)
+    sx, qx = x[:, :, :k_shot], x[:, :, k_shot:]
+    sy, qy = y[:, :, :k_shot], y[:, :, k_shot:]
+    return TaskBatch(sx.flatten(1, 2), sy.flatten(1, 2), qx.flatten(1, 2), qy.flatten(1, 2))
+
+
+def draw_classes(n_tasks: int, n_classes: int, n_way: int, generator: torch.Generator) -> torch.Tensor:
+    """``(T, n_way)`` distinct class ids per task, in random order."""
+    return torch.stack([torch.randperm(n_classes, generator=generator)[:n_way] for _ in range(n_tasks)])
+
+
+class NWayKShot:
+    """N-way K-shot tasks over the classes of one meta-split of a labeled dataset.
+
+    Args:
+        dataset: an archlab `Dataset` (its train/val/test examples are pooled and
+            re-split by class) or a registered dataset name.
+        n_way, k_shot, n_query: classes a task, support and query examples a class.
+        split: ``train``, ``val`` or ``test``: which classes tasks are drawn from.
+        classes: the class ids of each meta-split, e.g. ``{"train": [0, 1, 2, 3, 4, 5],
+            "test": [6, 7, 8, 9]}``. Default for ``digits``: train on 0-5 and test on 6-9;
+            for any other dataset a seeded 60/20/20 partition of its classes (at least one class
+            in meta-val and meta-test).
+    """
+
+    kind = "classification"
+
+    def __init__(self, dataset: Dataset | str, n_way: int, k_shot: int, n_query: int, *, split: str = "train",
+                 classes: Mapping[str, Sequence[int]] | None = None, seed: int = 0, data_dir=None):
+        check_counts(n_way, k_shot, n_query)
+        if isinstance(dataset, str):
+            from .registry import load_dataset
+
+            dataset = load_dataset(dataset, data_dir=data_dir, seed=seed)
+        if split not in SPLITS:
+            raise ConfigError(f"The 'split' parameter of NWayKShot must be one of {SPLITS}. Got {split!r}.")
+        parts = [dataset[s] for s in SPLITS if s in dataset.splits]
+        x = torch.cat([p["x"] for p in parts])
+        y = torch.cat([p["y"] for p in parts])
+        if y.dtype not in (torch.int64, torch.int32) or y.dim() != 1:
+            raise ConfigError(f"NWayKShot needs integer class labels (N,); dataset '{dataset.spec.name}' has "
+                              f"{y.dtype} labels of shape {tuple(y.shape)}.")
+        classes = dict(classes) if classes is not None else default_class_splits(dataset.spec.name,
+                                                                                  dataset.spec.num_classes, seed)
+        present = set(y.unique().tolist())
+        chosen = [int(c) for c in classes.get(split, [])]
+        if not chosen:
+            raise ConfigError(f"dataset '{dataset.spec.name}' has no meta-{split} classes; its class splits are "
+                              f"{ {k: list(v) for k, v in classes.items()} }.")
+        missing = sorted(set(chosen) - present)
+        if missing:
+            raise ConfigError(f"meta-{split} classes {missing} have no examples in dataset '{dataset.spec.name}'.")
+        overlap = {s: sorted(set(chosen) & {int(c) for c in v}) for s, v in classes.items() if s != split}
+        overlap = {s: v for s, v in overlap.items() if v}
+        if overlap:
+            raise ConfigError(f"meta-{split} classes must be disjoint from the other meta-splits; shared: {overlap}.")
+        if n_way > len(chosen):
+            raise ConfigError(f"n_way={n_way} is larger than the {len(chosen)} meta-{split} classes of dataset "
+                              f"'{dataset.spec.name}' ({chosen}).")
+        self.index = [torch.nonzero(y == c).flatten() for c in chosen]
+        need = k_shot + n_query
+        short = [(c, len(i)) for c, i in zip(chosen, self.index) if len(i) < need]
+        if short:
+            c, have = min(short, key=lambda t: t[1])
+            raise ConfigError(f"k_shot + n_query = {k_shot} + {n_query} = {need} examples a class are needed, but "
+                              f"class {c} of dataset '{dataset.spec.name}' has only {have}.")
+        self.x = x
+        self.classes = chosen
+        self.n_way, self.k_shot, self.n_query, self.split = n_way, k_shot, n_query, split
+        self.input_shape = tuple(x.shape[1:])
+        self.name = dataset.spec.name
+
+    @property
+    def output_dim(self) -> int:
+        return self.n_way
+
+    def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
+        """`n_tasks` tasks drawn with `generator` (the same generator state gives the same tasks)."""
+        need = self.k_shot + self.n_query
+        picks = draw_classes(n_tasks, len(self.classes), self.n_way, generator)
+        rows = torch.stack([
+            torch.stack([self.index[c][torch.randperm(len(self.index[c]), generator=generator)[:need]] for c in task])
+            for task in picks.tolist()
+        ])  # (T, n_way, k + q)
+        return split_episode(self.x[rows], self.k_shot)
+
+
+def default_class_splits(name: str, num_classes: int, seed: int = 0) -> dict[str, list[int]]:
+    """Digits: meta-train on 0-5, meta-test on 6-9 (no meta-val). Otherwise a seeded
+    60/20/20 partition of the classes, with at least one class in meta-val and meta-test."""
+    if name in ("digits", "digits-seq", "mnist", "mnist-seq"):
+        return {"train": list(range(6)), "test": list(range(6, 10))}
+    order = np.random.default_rng(seed).permutation(num_classes).tolist()
+    n_held = max(1, round(0.2 * num_classes))  # classes each of meta-val and meta-test get
+    return {"train": sorted(order[2 * n_held:]), "val": sorted(order[n_held:2 * n_held]),
+            "test": sorted(order[:n_held])}

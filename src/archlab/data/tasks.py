@@ -1,0 +1,24 @@
+"""`task_sampler(name, ...)`: the few-shot task sampler for a dataset name.
+
+``sinusoid`` and ``omniglot`` have their own samplers; any other registered dataset with
+integer labels (e.g. the embedded ``digits``) is sampled with `NWayKShot`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .fewshot import NWayKShot
+from .omniglot import Omniglot
+from .sinusoid import Sinusoid
+
+
+def task_sampler(name: str, *, split: str = "train", n_way: int = 5, k_shot: int = 1, n_query: int = 15,
+                 data_dir: str | os.PathLike | None = None, seed: int = 0):
+    """A sampler with ``sample(n_tasks, generator) -> TaskBatch``, ``kind``, ``input_shape`` and
+    ``output_dim``. `n_way` is ignored for ``sinusoid`` (one regression output)."""
+    if name == "sinusoid":
+        return Sinusoid(k_shot, n_query)
+    if name == "omniglot":
+        return Omniglot(n_way, k_shot, n_query, split=split, data_dir=data_dir)
+    return NWayKShot(name, n_way, k_shot, n_query, split=split, seed=seed, data_dir=data_dir)

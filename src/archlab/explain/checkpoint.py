@@ -1,0 +1,245 @@
+"""Explain a trained checkpoint: pick the example, the target and the method for its kind of
+data, and draw the figure. `archlab explain` is a thin layer over these two functions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..api import load_checkpoint_data
+from ..data import DataSpec, read_inputs
+from ..engine.checkpoint import load_model, read_config
+from ..errors import ConfigError, DataError, unknown_name
+from ..utils import resolve_device
+from .anomaly import AnomalyAttribution
+from .attention_rollout import AttentionRollout
+from .feature_ablation import FeatureAblation
+from .gnn_explainer import GNNExplainer
+from .gradcam import GradCAM
+from .input_x_gradient import InputXGradient
+from .integrated_gradients import IntegratedGradients
+from .layer_integrated_gradients import TokenAttribution
+from .occlusion import Occlusion
+from .permutation import PermutationImportance, permutation_importance
+from .saliency import Saliency
+from .smoothgrad import SmoothGrad
+
+# method name -> the data kinds it explains ("anomaly": autoencoders on image or tabular data)
+METHODS = {
+    "saliency": ("image", "tabular", "sequence"),
+    "input-x-gradient": ("image", "tabular", "sequence"),
+    "integrated-gradients": ("image", "tabular", "sequence", "text"),
+    "smoothgrad": ("image", "tabular", "sequence"),
+    "gradcam": ("image",),
+    "occlusion": ("image", "tabular", "sequence"),
+    "feature-ablation": ("image", "tabular", "sequence"),
+    "attention-rollout": ("text", "sequence"),
+    "gnn-explainer": ("graph",),
+    "anomaly": ("image", "tabular"),
+    "permutation": ("tabular",),
+}
+
+
+@dataclass
+class Explanation:
+    method: str
+    index: int
+    target: int | None  # the explained class (None for an anomaly score or rollout)
+    predicted: int | None
+    attributions: torch.Tensor  # shaped like the example (without batch), or (E,) edges for a graph
+    figure: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    tokens: list[str] | None = None
+
+
+def _check_method(method: str, kind: str, model_name: str) -> None:
+    if method not in METHODS:
+        raise unknown_name("explanation method", method, METHODS)
+    if kind not in METHODS[method]:
+        raise ConfigError(f"--method {method} explains {' or '.join(METHODS[method])} data; the checkpoint's "
+                          f"model '{model_name}' takes {kind} data. Methods for it: "
+                          f"{', '.join(m for m, kinds in METHODS.items() if kind in kinds)}.")
+
+
+def _last_conv(model: nn.Module) -> str:
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not names:
+        raise ConfigError("gradcam needs a convolution layer; the model has none (name one with --layer).")
+    return names[-1]
+
+
+def _example(checkpoint, data, split, index, input_file, data_dir, device) -> tuple[DataSpec, dict[str, Any], Any]:
+    """The spec, one example as a batch of one (``x`` and, for text, ``lengths``), and the dataset split."""
+    if input_file is not None:
+        spec = DataSpec.from_dict(read_config(checkpoint)["data"])
+        x = torch.from_numpy(read_inputs(input_file, spec))
+        if not 0 <= index < len(x):
+            raise ConfigError(f"--index {index} is out of range: {input_file} holds {len(x)} inputs.")
+        return spec, {"x": x[index:index + 1].to(device)}, None
+    _, dataset = load_checkpoint_data(checkpoint, data, data_dir)
+    part = dataset[split]
+    if dataset.spec.kind == "graph":
+        return dataset.spec, {k: v.to(device) if torch.is_tensor(v) else v for k, v in part.batch().items()}, part
+    if not 0 <= index < len(part):
+        raise ConfigError(f"--index {index} is out of range: the {split} split of '{dataset.spec.name}' has "
+                          f"{len(part)} examples.")
+    row = {k: v[index:index + 1].to(device) for k, v in part.tensors.items()}
+    if "lengths" in row:
+        row["x"] = row["x"][:, :int(row["lengths"].max())]
+    return dataset.spec, row, part
+
+
+def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-gradients", *,
+                       data: str | None = None, split: str = "test", index: int = 0,
+                       input_file: str | os.PathLike | None = None, target: int | None = None,
+                       out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
+                       device: str = "auto", n_steps: int = 50, layer: str | None = None,
+                       window: int | None = None, stride: int | None = None, samples: int = 20,
+                       seed: int = 0) -> Explanation:
+    """Explain one example (``--index`` of a split, or of an input file) of a checkpoint's model.
+
+    The target defaults to the predicted class. `out` writes the figure: PNG for images,
+    tabular features and graphs, HTML (highlighted tokens) for text.
+    """
+    from ..report import explain as figures
+
+    config = read_config(checkpoint)
+    model_name = config["model"]["name"]
+    device = resolve_device(device)
+    model = load_model(checkpoint, device)
+    spec, batch, part = _example(checkpoint, data, split, index, input_file, data_dir, device)
+    _check_method(method, "graph" if spec.kind == "graph" else spec.kind, model_name)
+    if method == "permutation":
+        raise ConfigError("--method permutation ranks the features over a whole split; it has no single "
+                          "example (it takes no --index or --input).")
+    if method == "anomaly" or hasattr(model, "anomaly_score"):
+        if method != "anomaly":
+            raise ConfigError(f"'{model_name}' is an autoencoder; explain its anomaly score with --method anomaly.")
+        x = batch["x"]
+        attr = AnomalyAttribution(model).attribute(x, n_steps=n_steps)
+        with torch.no_grad():
+            score = float(model.anomaly_score(x)[0])
+        result = Explanation(method, index, None, None, attr[0].cpu(), metrics={"anomaly_score": score})
+        return _draw(result, spec, x[0], out, figures)
+    if spec.kind == "graph":
+        x = batch["x"].to_dense() if batch["x"].is_sparse else batch["x"]
+        num_nodes = x.shape[0]
+        if not 0 <= index < num_nodes:
+            raise ConfigError(f"--index {index} is out of range: the graph has {num_nodes} nodes.")
+        explanation = GNNExplainer(model).explain_node(index, x, batch["edge_index"], target, seed=seed)
+        with torch.no_grad():
+            predicted = int(model(x, batch["edge_index"])[index].argmax())
+        result = Explanation(method, index, explanation.target, predicted, explanation.edge_mask.cpu(),
+                             metrics={"loss": explanation.losses[-1]})
+        if out is not None:
+            result.figure = str(figures.subgraph_figure(batch["edge_index"], explanation.edge_mask, out, node=index,
+                                                        labels=batch.get("y"), title=f"node {index}: class "
+                                                        f"{explanation.target}"))
+        return result
+    x = batch["x"]
+    args = (batch["lengths"],) if "lengths" in batch else ()
+    with torch.no_grad():
+        logits = model(x, *args)
+    predicted = int(logits[0].argmax())
+    classes = logits.shape[-1]
+    if target is None:
+        target = predicted
+    elif not 0 <= target < classes:
+        raise ConfigError(f"--target {target} is out of range: the model has {classes} classes (0..{classes - 1}).")
+    metrics = {"probability": float(torch.softmax(logits[0], -1)[target])}
+    if method == "attention-rollout":
+        attr = AttentionRollout(model).attribute(x, lengths=batch.get("lengths"))
+    elif spec.kind == "text":
+        attr, delta = TokenAttribution(model).attribute(x, target, additional_forward_args=args, n_steps=n_steps,
+                                                        return_convergence_delta=True)
+        metrics["convergence_delta"] = float(delta[0])
+    elif method == "integrated-gradients":
+        attr, delta = IntegratedGradients(model).attribute(x, target, n_steps=n_steps, return_convergence_delta=True)
+        metrics["convergence_delta"] = float(delta[0])
+    elif method == "saliency":
+        attr = Saliency(model).attribute(x, target)
+    elif method == "input-x-gradient":
+        attr = InputXGradient(model).attribute(x, target)
+    elif method == "smoothgrad":
+        attr = SmoothGrad(model).attribute(x, target, nt_samples=samples, seed=seed)
+    elif method == "gradcam":
+        attr = GradCAM(model, layer or _last_conv(model)).attribute(x, target)
+    elif method == "occlusion":
+        dims = x.shape[1:]
+        size = window or (max(2, dims[-1] // 7) if spec.kind == "image" else 1)
+        shape = (dims[0], size, size) if spec.kind == "image" else (1,) * (len(dims) - 1) + (size,)
+        step = stride or max(1, size // 2)
+        strides = (dims[0], step, step) if spec.kind == "image" else (1,) * (len(dims) - 1) + (step,)
+        attr = Occlusion(model).attribute(x, target, sliding_window_shapes=shape, strides=strides)
+    else:
+        attr = FeatureAblation(model).attribute(x, target)
+    result = Explanation(method, index, None if method == "attention-rollout" else target, predicted,
+                         attr[0].detach().cpu(), metrics=metrics)
+    if spec.kind == "text":
+        result.tokens = _tokens(checkpoint, x[0])
+    return _draw(result, spec, x[0], out, figures)
+
+
+def _tokens(checkpoint, ids: torch.Tensor) -> list[str]:
+    from ..data.tokenizer import load_tokenizer
+
+    try:
+        tokenizer = load_tokenizer(checkpoint)
+    except (FileNotFoundError, DataError):
+        return [str(int(i)) for i in ids]
+    return [tokenizer.decode([int(i)]) for i in ids]
+
+
+def _draw(result: Explanation, spec: DataSpec, x: torch.Tensor, out, figures) -> Explanation:
+    if out is None:
+        return result
+    title = f"{result.method}" + (f", class {result.target}" if result.target is not None else "")
+    if spec.kind == "text":
+        if Path(out).suffix.lower() != ".html":
+            raise ConfigError(f"token attributions are written as HTML; --out must end in .html, got '{out}'.")
+        result.figure = str(figures.write_token_html(result.tokens, result.attributions, out, title=title))
+    elif spec.kind in ("image", "sequence"):  # a sequence (T, D) is drawn as a T x D map
+        result.figure = str(figures.image_attribution_figure(x.cpu(), result.attributions, out, title=title))
+    else:
+        names = feature_names(spec, result.attributions.numel())
+        result.figure = str(figures.feature_importance_figure(names, result.attributions.reshape(-1), out,
+                                                              title=title, xlabel="attribution"))
+    return result
+
+
+def feature_names(spec: DataSpec, count: int) -> list[str]:
+    names = spec.preprocess.get("feature_names") if isinstance(spec.preprocess, dict) else None
+    return list(names) if names and len(names) == count else [f"x{i}" for i in range(count)]
+
+
+def checkpoint_permutation_importance(checkpoint: str | os.PathLike, *, data: str | None = None, split: str = "test",
+                                      n_repeats: int = 10, seed: int = 0, scoring: str = "accuracy",
+                                      out: str | os.PathLike | None = None,
+                                      data_dir: str | os.PathLike | None = None,
+                                      device: str = "auto") -> tuple[PermutationImportance, list[str], str | None]:
+    """Permutation importance of each feature of a tabular checkpoint on a split; the feature
+    names; and the bar chart written to `out` (PNG), if asked."""
+    from ..report import explain as figures
+
+    config = read_config(checkpoint)
+    device = resolve_device(device)
+    _, dataset = load_checkpoint_data(checkpoint, data, data_dir)
+    _check_method("permutation", dataset.spec.kind, config["model"]["name"])
+    model = load_model(checkpoint, device)
+    part = dataset[split]
+    result = permutation_importance(model, part["x"].to(device), part["y"].to(device), n_repeats=n_repeats,
+                                    random_state=seed, scoring=scoring)
+    names = feature_names(dataset.spec, len(result.importances_mean))
+    figure = None
+    if out is not None:
+        figure = str(figures.feature_importance_figure(names, np.asarray(result.importances_mean), out,
+                                                       errors=result.importances_std,
+                                                       title=f"permutation importance ({scoring})",
+                                                       xlabel=f"drop in {scoring}"))
+    return result, names, figure

@@ -1,0 +1,16 @@
+"""Gradient-based meta-learning on `torch.func`: MAML, first-order MAML, Meta-SGD and Reptile.
+
+Adaptation never mutates the model: it runs the module with new parameter tensors
+through `torch.func.functional_call`. BatchNorm follows the MAML paper (batch
+statistics everywhere, no running statistics).
+"""
+
+from .batchnorm import BatchStatisticsNorm, batch_statistics_norm
+from .evaluate import evaluate_adaptation, mean_ci95
+from .functional import AdaptationError, adapt, default_forward, split_state
+from .maml import MAML
+from .reptile import Reptile
+from .strategy import STRATEGIES, choose_strategy
+
+__all__ = ["MAML", "Reptile", "BatchStatisticsNorm", "batch_statistics_norm", "AdaptationError", "adapt", "default_forward", "split_state", "evaluate_adaptation",
+           "mean_ci95", "STRATEGIES", "choose_strategy"]

@@ -1,0 +1,84 @@
+"""Meta-test evaluation shared by the meta-learners: adapt on each task's support set,
+score its query set after each requested number of steps, report the mean and a 95%
+confidence interval over tasks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+
+from ..errors import ConfigError
+from .functional import Params, default_forward, make_call, task_metric
+
+Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of its normal 95% confidence interval,
+    :math:`1.96\\, s / \\sqrt{n}` with the sample standard deviation :math:`s`."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, Z95 * math.sqrt(var / n)
+
+
+def steps_list(inner_steps: int | Sequence[int]) -> list[int]:
+    steps = [inner_steps] if isinstance(inner_steps, int) else list(inner_steps)
+    bad = [s for s in steps if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if not steps or bad:
+        raise ConfigError(f"The 'inner_steps' parameter of evaluate must be an int >= 0 or a non-empty list of "
+                          f"them. Got {inner_steps!r}.")
+    return sorted(set(steps))
+
+
+def evaluate_adaptation(
+    model: torch.nn.Module,
+    path: Callable[[dict[str, torch.Tensor], int, int], Iterator[tuple[int, Params, Params]]],
+    kind: str,
+    sampler,
+    n_tasks: int,
+    inner_steps: int | Sequence[int],
+    *,
+    seed: int = 0,
+    chunk: int = 32,
+    forward=default_forward,
+) -> dict[str, float]:
+    """Mean query metric after each of `inner_steps`, with ``_ci95`` beside each.
+
+    `path(support, max_steps, task_index)` yields ``(step, params, others)`` for step 0..max_steps.
+    Tasks come from a generator seeded with `seed`, so two models are scored on the same tasks.
+    """
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
+        raise ConfigError(f"The 'n_tasks' parameter of evaluate must be an int >= 1. Got {n_tasks!r}.")
+    steps = steps_list(inner_steps)
+    wanted = set(steps)
+    first = next(model.parameters())
+    generator = torch.Generator().manual_seed(seed)
+    values: dict[int, list[float]] = {s: [] for s in steps}
+    was_training = model.training
+    model.eval()
+    try:
+        done = 0
+        while done < n_tasks:
+            tasks = sampler.sample(min(chunk, n_tasks - done), generator).to(first.device, first.dtype)
+            for i in range(len(tasks)):
+                support, query = tasks.task(i)
+                for step, params, others in path(support, steps[-1], done + i):
+                    if step in wanted:
+                        with torch.no_grad():
+                            out = forward(make_call(model, params, others), query)
+                            values[step].append(task_metric(kind, out, query["y"]).item())
+            done += len(tasks)
+    finally:
+        model.train(was_training)
+    name = "accuracy" if kind == "classification" else "mse"
+    metrics: dict[str, float] = {}
+    for step in steps:
+        mean, ci = mean_ci95(values[step])
+        metrics[f"{name}_step{step}"] = mean
+        metrics[f"{name}_step{step}_ci95"] = ci
+    return metrics

@@ -1,0 +1,240 @@
+"""MAML (Finn et al., 2017), first-order MAML and Meta-SGD (Li et al., 2017) on any archlab model.
+
+.. math::
+
+    \\theta'_i = \\theta - \\alpha \\nabla_\\theta \\mathcal{L}_{\\mathcal{T}_i}^{\\mathrm{support}}(\\theta)
+    \\quad(\\text{repeated } N \\text{ times}), \\qquad
+    \\theta \\leftarrow \\theta - \\beta \\nabla_\\theta \\frac{1}{T}\\sum_i
+    \\mathcal{L}_{\\mathcal{T}_i}^{\\mathrm{query}}(\\theta'_i)
+
+``first_order=True`` drops the second-order terms (the inner gradients are constants);
+``learn_inner_lr=True`` makes :math:`\\alpha` one learned tensor per parameter (Meta-SGD),
+trained with the model by the outer optimizer (pass ``maml.parameters()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.fewshot import TaskBatch
+from ..errors import ConfigError
+from .batchnorm import BatchStatisticsNorm, twice_differentiable_attention
+from .evaluate import evaluate_adaptation
+from .functional import (
+    LOSSES, AdaptationError, Forward, Params, adapt, adapt_vmappable, check_finite, check_model, default_forward,
+    make_call, split_state, task_loss, task_metric,
+)
+from .strategy import check_strategy, choose_strategy
+
+
+def check_hyperparameters(who: str, inner_lr: Any, inner_steps: Any) -> None:
+    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not inner_lr > 0 \
+            or inner_lr == float("inf"):
+        raise ConfigError(f"The 'inner_lr' parameter of {who} must be a finite float > 0. Got {inner_lr!r}.")
+    if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 0:
+        raise ConfigError(f"The 'inner_steps' parameter of {who} must be an int >= 0. Got {inner_steps!r}.")
+
+
+class MAML(nn.Module):
+    """Model-agnostic meta-learning around `model`, which is never modified by adaptation.
+
+    Args:
+        model: any module; its trainable parameters are meta-learned. BatchNorm layers must
+            have ``track_running_stats=False`` (batch statistics everywhere, as in the paper).
+        inner_lr: :math:`\\alpha`, the inner-loop SGD step (the initial value with Meta-SGD).
+        inner_steps: :math:`N`, inner steps during meta-training (and the default at test).
+        first_order: drop second-order terms (FOMAML).
+        learn_inner_lr: learn one step size per parameter entry (Meta-SGD).
+        kind: ``classification`` (cross-entropy, accuracy) or ``regression`` (MSE).
+        forward: ``forward(call, batch) -> output``; `call` runs the model with adapted
+            weights. The default is ``call(batch["x"])``.
+        strategy: ``auto``, ``loop`` or ``vmap`` (see `archlab.meta.strategy`).
+
+    Shapes:
+        task batches as `archlab.data.TaskBatch`: ``support_x (T, S, ...)``, ``query_x (T, Q, ...)``.
+    """
+
+    def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1, first_order: bool = False, *,
+                 learn_inner_lr: bool = False, kind: str = "classification", forward: Forward = default_forward,
+                 strategy: str = "auto"):
+        super().__init__()
+        check_model(model, "MAML")
+        check_hyperparameters("MAML", inner_lr, inner_steps)
+        if kind not in LOSSES:
+            raise ConfigError(f"The 'kind' parameter of MAML must be one of {LOSSES}. Got {kind!r}.")
+        self.model = model
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = inner_steps
+        self.first_order = bool(first_order)
+        self.kind = kind
+        self.forward_fn = forward
+        self.strategy = check_strategy(strategy)
+        params, _ = split_state(model)
+        self.param_names = list(params)
+        self.inner_lrs: nn.ParameterList | None = None
+        if learn_inner_lr:
+            self.inner_lrs = nn.ParameterList(
+                [nn.Parameter(torch.full_like(p.detach(), self.inner_lr)) for p in params.values()]
+            )
+
+    # -- the inner loop -------------------------------------------------------------------
+    def step_sizes(self, detach: bool = False) -> float | dict[str, torch.Tensor]:
+        """:math:`\\alpha`: the float `inner_lr`, or the learned per-parameter tensors by name."""
+        if self.inner_lrs is None:
+            return self.inner_lr
+        return {n: (lr.detach() if detach else lr) for n, lr in zip(self.param_names, self.inner_lrs)}
+
+    def _state(self) -> tuple[Params, Params]:
+        params, others = split_state(self.model)
+        if list(params) != self.param_names:
+            raise ConfigError("the model's trainable parameters changed after MAML was built "
+                              f"(was {len(self.param_names)} tensors, now {len(params)}); build a new MAML.")
+        return params, others
+
+    def adapt(self, support: Mapping[str, torch.Tensor], steps: int | None = None, *,
+              create_graph: bool = False) -> Params:
+        """Parameters adapted to `support` (``{"x": ..., "y": ...}``) by `steps` SGD steps.
+
+        With ``create_graph=True`` (and not first-order) the result stays differentiable with
+        respect to the model's parameters, for a meta-gradient; by default it is for
+        prediction with `predict`.
+        """
+        steps = self.inner_steps if steps is None else steps
+        check_hyperparameters("MAML.adapt", self.inner_lr, steps)
+        params, others = self._state()
+        return adapt(self.model, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
+                     steps=steps, create_graph=create_graph and not self.first_order, forward=self.forward_fn)
+
+    def predict(self, params: Params, x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The model's output on `x` (a tensor or a batch dict) with `params` in place of its own."""
+        batch = x if isinstance(x, Mapping) else {"x": x}
+        _, others = self._state()
+        return self.forward_fn(make_call(self.model, params, others), batch)
+
+    def adaptation_path(self, support: Mapping[str, torch.Tensor], steps: int, task_index: int | None = None
+                        ) -> Iterator[tuple[int, Params, Params]]:
+        """``(step, params, others)`` after 0, 1, ..., `steps` inner steps, detached (for evaluation)."""
+        params, others = self._state()
+        lr = self.step_sizes(detach=True)
+        params = {n: p.detach().requires_grad_() for n, p in params.items()}
+        yield 0, params, others
+        for step in range(1, steps + 1):
+            with torch.enable_grad():
+                params = adapt(self.model, params, others, support, kind=self.kind, inner_lr=lr, steps=1,
+                               create_graph=False, forward=self.forward_fn, task_index=task_index)
+            params = {n: p.detach().requires_grad_() for n, p in params.items()}
+            yield step, params, others
+
+    # -- the outer loop -------------------------------------------------------------------
+    def choose_strategy(self, tasks: TaskBatch, strategy: str | None = None) -> str:
+        device = next(self.model.parameters()).device
+        return choose_strategy(self.model, device, tasks.examples_per_task, strategy or self.strategy)
+
+    def meta_loss(self, tasks: TaskBatch, *, strategy: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean query loss over the tasks after adaptation, differentiable with respect to the
+        meta-parameters, and the mean query metric (accuracy or MSE). For a hand-written outer
+        loop; `meta_step` does the same with less memory in the loop strategy."""
+        if self.choose_strategy(tasks, strategy) == "vmap":
+            return self._vmap(tasks)
+        return self._loop(tasks, backward=False)
+
+    def _task_query(self, tasks: TaskBatch, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        params, others = self._state()
+        support, query = tasks.task(i)
+        adapted = adapt(self.model, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
+                        steps=self.inner_steps, create_graph=not self.first_order, forward=self.forward_fn,
+                        task_index=i)
+        out = self.forward_fn(make_call(self.model, adapted, others), query)
+        loss = task_loss(self.kind, out, query["y"])
+        check_finite(loss.item(), where=f"the query loss of task {i}", inner_lr=self.inner_lr)
+        return loss, task_metric(self.kind, out.detach(), query["y"])
+
+    def _loop(self, tasks: TaskBatch, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(tasks)
+        total = 0.0 if backward else None
+        losses, metrics = [], []
+        for i in range(n):
+            with twice_differentiable_attention():
+                loss, metric = self._task_query(tasks, i)
+            metrics.append(metric)
+            if backward:
+                # One task's graph at a time: backward now and free it.
+                (loss / n).backward()
+                total += loss.item() / n
+            else:
+                losses.append(loss)
+        mean_metric = torch.stack(metrics).mean()
+        if backward:
+            return torch.tensor(total), mean_metric
+        return torch.stack(losses).mean(), mean_metric
+
+    def _vmap(self, tasks: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        params, others = self._state()
+        lr = self.step_sizes()
+
+        def one_task(sx, sy, qx, qy):
+            adapted, support_losses = adapt_vmappable(
+                self.model, params, others, {"x": sx, "y": sy}, kind=self.kind, inner_lr=lr,
+                steps=self.inner_steps, first_order=self.first_order, forward=self.forward_fn)
+            out = self.forward_fn(make_call(self.model, adapted, others), {"x": qx, "y": qy})
+            return task_loss(self.kind, out, qy), task_metric(self.kind, out.detach(), qy), support_losses
+
+        with BatchStatisticsNorm(), twice_differentiable_attention():
+            losses, metrics, support_losses = torch.vmap(one_task, randomness="different")(
+                tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+        bad = torch.nonzero(~torch.isfinite(support_losses))
+        if len(bad):
+            task, step = bad[0].tolist()
+            check_finite(support_losses[task, step].item(), inner_lr=self.inner_lr,
+                         where=f"inner step {step + 1} of {self.inner_steps} on task {task}")
+        bad = torch.nonzero(~torch.isfinite(losses.detach())).flatten()
+        if len(bad):
+            task = bad[0].item()
+            check_finite(losses[task].item(), where=f"the query loss of task {task}", inner_lr=self.inner_lr)
+        return losses.mean(), metrics.mean()
+
+    def meta_step(self, tasks: TaskBatch, optimizer: torch.optim.Optimizer, *, strategy: str | None = None,
+                  grad_clip: float | None = None) -> dict[str, float]:
+        """One outer update with `optimizer` (any torch optimizer over ``maml.parameters()``
+        or ``model.parameters()``). Returns the mean query loss and metric before the update.
+
+        A non-finite inner or query loss, or meta-gradient, raises `AdaptationError` before
+        the optimizer steps, so the model and the optimizer state are left unchanged.
+        """
+        was_training = self.model.training
+        self.model.train()
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            if self.choose_strategy(tasks, strategy) == "vmap":
+                loss, metric = self._vmap(tasks)
+                loss.backward()
+            else:
+                loss, metric = self._loop(tasks, backward=True)
+            for name, p in self.named_parameters():
+                if p.grad is not None and not torch.isfinite(p.grad).all():
+                    raise AdaptationError(f"the meta-gradient of '{name}' is not finite (query loss "
+                                          f"{loss.item():.4g}); the meta-parameters were left unchanged. "
+                                          "Lower inner_lr or the outer learning rate.")
+        except BaseException:
+            optimizer.zero_grad(set_to_none=True)
+            raise
+        finally:
+            self.model.train(was_training)
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+        optimizer.step()
+        name = "accuracy" if self.kind == "classification" else "mse"
+        return {"loss": loss.item(), name: metric.item()}
+
+    def evaluate(self, sampler, n_tasks: int = 600, inner_steps: int | Sequence[int] | None = None, *,
+                 seed: int = 0) -> dict[str, float]:
+        """Mean query accuracy (or MSE) over `n_tasks` tasks of `sampler` after each of
+        `inner_steps` adaptation steps, with its 95% confidence interval:
+        ``{"accuracy_step1": ..., "accuracy_step1_ci95": ...}``."""
+        steps = self.inner_steps if inner_steps is None else inner_steps
+        return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
+                                   forward=self.forward_fn)

@@ -1,0 +1,88 @@
+"""The adversarial autoencoder (Makhzani et al., 2016): an autoencoder whose aggregated
+posterior is matched to a prior by a discriminator on codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ...nn import MLP
+from ...registry import register_model
+from .ae import AEOutput
+from .base import Autoencoder, PriorSampling
+from .networks import build_decoder, build_encoder, check_choices, input_shape_of, resolve_decoder
+from .priors import check_prior, sample_prior
+
+
+class AAE(PriorSampling, Autoencoder):
+    """Deterministic encoder :math:`q(z|x)`, decoder :math:`p(x|z)` and discriminator :math:`D(z)`.
+
+    Training alternates, on every batch (see `AAETask`), the paper's three phases:
+    reconstruction (encoder + decoder), discriminator (prior samples vs codes) and generator
+    (the encoder fools the discriminator), so the aggregated posterior
+    :math:`q(z) = \\int q(z|x)\\,p_d(x)\\,dx` approaches the prior :math:`p(z)`
+    (``"gaussian"``: :math:`\\mathcal N(0, I)`; ``"mixture"``: `num_components` Gaussians on a circle).
+
+    Shapes:
+        input ``(B, *input_shape)``; `forward` returns ``AEOutput(out, code)``; `discriminate` maps
+        ``(B, latent_dim)`` to logits ``(B,)``.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 8, architecture: str = "mlp",
+                 hidden_dims: Sequence[int] = (512, 512), channels: Sequence[int] = (32, 64),
+                 activation: str = "relu", decoder: str = "auto", prior: str = "gaussian", num_components: int = 10,
+                 discriminator_dims: Sequence[int] = (512, 512), batch_norm: bool = False):
+        super().__init__()
+        decoder = resolve_decoder(decoder, input_shape)
+        check_choices(latent_dim, architecture, decoder, input_shape)
+        check_prior(prior, num_components)
+        self.input_shape = tuple(input_shape)
+        self.latent_dim = latent_dim
+        self.decoder_kind = decoder
+        self.prior = prior
+        self.num_components = num_components
+        self.encoder = build_encoder(architecture, self.input_shape, latent_dim, hidden_dims, channels, activation,
+                                     batch_norm)
+        self.decoder = build_decoder(architecture, latent_dim, self.input_shape, hidden_dims, channels, activation,
+                                     batch_norm)
+        self.discriminator = MLP(latent_dim, 1, discriminator_dims, activation_name="relu")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.encoder(x)
+
+    def discriminate(self, z: torch.Tensor) -> torch.Tensor:
+        """Logit of "z was drawn from the prior", ``(B,)``."""
+        return self.discriminator(z).squeeze(-1)
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        weight = next(self.parameters())
+        return sample_prior(self.prior, n, self.latent_dim, self.num_components, generator, weight.device
+                            ).to(weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        code = self.encode(x)
+        return AEOutput(self.decode(code), code)
+
+
+@register_model("aae", family="autoencoder", data_kinds=("image", "tabular"), task="aae",
+                train_defaults={"epochs": 30, "batch_size": 100, "lr": 1e-3, "optimizer": "adam"})
+def aae(
+    in_channels: int = 1,
+    input_size: int | Sequence[int] = 28,
+    in_features: int | None = None,
+    latent_dim: int = 8,
+    architecture: str = "mlp",
+    hidden_dims: Sequence[int] = (512, 512),
+    channels: Sequence[int] = (32, 64),
+    activation: str = "relu",
+    decoder: str = "auto",
+    prior: str = "gaussian",
+    num_components: int = 10,
+    discriminator_dims: Sequence[int] = (512, 512),
+    batch_norm: bool = False,
+) -> AAE:
+    """Adversarial autoencoder: a discriminator matches the codes to a Gaussian or mixture prior."""
+    return AAE(input_shape_of(in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
+               channels, activation, decoder, prior, num_components, discriminator_dims, batch_norm)

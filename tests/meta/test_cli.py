@@ -1,0 +1,75 @@
+"""``archlab meta-train`` and ``archlab meta-eval``: JSON contract, checkpoints, resume, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from archlab.cli import main
+from archlab.engine import load_model, read_config
+
+
+def run_json(capsys, *argv) -> dict:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_maml_sinusoid_train_then_eval(tmp_path, capsys):
+    out = tmp_path / "run"
+    payload = run_json(capsys, "meta-train", "maml", "--data", "sinusoid", "--iterations", "4", "--meta-batch", "3",
+                       "--eval-tasks", "5", "--eval-steps", "1,2", "--out", str(out), "--json")
+    assert {"test_mse_step1", "test_mse_step1_ci95", "test_mse_step2", "test_mse_step2_ci95"} <= set(payload["metrics"])
+    assert payload["checkpoint"] == str(out)
+    config = read_config(out)
+    assert config["meta"]["algorithm"] == "maml" and config["meta"]["inner_lr"] == 0.01
+    model = load_model(out)
+    assert model(torch.zeros(3, 1)).shape == (3, 1)
+    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "4", "--steps", "0,3", "--shots", "5", "--json")
+    assert set(payload["metrics"]) == {"test_mse_step0", "test_mse_step0_ci95", "test_mse_step3", "test_mse_step3_ci95"}
+
+
+def test_maml_digits_with_meta_sgd(tmp_path, capsys):
+    out = tmp_path / "run"
+    payload = run_json(capsys, "meta-train", "maml", "--data", "digits", "--ways", "3", "--shots", "1",
+                       "--iterations", "2", "--meta-batch", "2", "--learn-inner-lr", "--eval-tasks", "3",
+                       "--out", str(out), "--json")
+    assert "test_accuracy_step1" in payload["metrics"]
+    assert (out / "inner_lrs.safetensors").is_file()
+    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--steps", "1,3", "--json")
+    assert 0 <= payload["metrics"]["test_accuracy_step3"] <= 1
+    assert main(["meta-eval", str(out), "--ways", "4", "--tasks", "2"]) == 2
+    assert "3-way output layer; got --ways 4" in capsys.readouterr().err
+
+
+def test_reptile_sinusoid(tmp_path, capsys):
+    payload = run_json(capsys, "meta-train", "reptile", "--data", "sinusoid", "--iterations", "3", "--meta-batch",
+                       "2", "--eval-tasks", "3", "--out", str(tmp_path / "r"), "--json")
+    assert "test_mse_step10" in payload["metrics"]
+    assert read_config(tmp_path / "r")["meta"]["inner_optimizer"] == "sgd"
+
+
+def test_resume_continues_bitwise(tmp_path, capsys):
+    common = ["meta-train", "maml", "--data", "digits", "--ways", "3", "--meta-batch", "2", "--eval-tasks", "0",
+              "--checkpoint-every", "1", "--json"]
+    run_json(capsys, *common, "--iterations", "4", "--out", str(tmp_path / "full"))
+    run_json(capsys, *common, "--iterations", "2", "--out", str(tmp_path / "part"))
+    run_json(capsys, *common, "--iterations", "4", "--out", str(tmp_path / "part"), "--resume")
+    full, part = load_model(tmp_path / "full").state_dict(), load_model(tmp_path / "part").state_dict()
+    for k in full:
+        torch.testing.assert_close(part[k], full[k], rtol=0, atol=0)
+    assert main([*common, "--iterations", "5", "--inner-lr", "0.1", "--out", str(tmp_path / "part"), "--resume"]) == 2
+    assert "differ from the saved ones: inner_lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "digits", "--ways", "7"], "n_way=7 is larger than the 6 meta-train classes"),
+    (["--data", "digits", "--shots", "100", "--query", "100"], "k_shot + n_query = 100 + 100 = 200"),
+    (["--data", "sinusoid", "--strategy", "vmap", "--model", "gru"], "strategy='vmap' cannot run this model"),
+    (["--data", "sinusoid", "--model", "mlp", "--set", "hiden_dims=[3]"], "Valid keys:"),
+])
+def test_bad_input_exits_2(tmp_path, capsys, argv, message):
+    code = main(["meta-train", "maml", *argv, "--iterations", "1", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err

@@ -1,0 +1,75 @@
+"""Anomaly detection: the threshold at a false-positive rate, AUROC, the one-class protocol
+and its refusal of a class that is not in the data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from archlab.data import load_dataset
+from archlab.errors import ConfigError, DataError
+from archlab.models.autoencoder import AE, AnomalyDetector, auroc, fit_threshold, train_one_class
+from archlab.models.autoencoder.anomaly import one_class_data
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.05, 0.2])
+def test_threshold_keeps_the_false_positive_rate_on_normal_data(rate):
+    scores = np.random.default_rng(0).normal(size=1000)
+    threshold = fit_threshold(scores, rate)
+    assert (scores > threshold).mean() <= rate
+    assert (scores >= threshold).mean() >= rate  # and not more conservative than needed
+
+
+def test_threshold_and_auroc_refuse_bad_input():
+    with pytest.raises(ConfigError, match=r"false_positive_rate must be a number in \(0, 1\); got 1.5"):
+        fit_threshold(np.ones(3), 1.5)
+    with pytest.raises(DataError, match="non-empty"):
+        fit_threshold(np.array([]))
+    with pytest.raises(DataError, match="NaN"):
+        fit_threshold(np.array([1.0, float("nan")]))
+    with pytest.raises(DataError, match="both normal and anomalous"):
+        auroc(np.ones(3), np.zeros(3))
+
+
+def test_auroc_orders_scores():
+    assert auroc(torch.tensor([0.1, 0.2, 0.8, 0.9]), torch.tensor([0, 0, 1, 1])) == 1.0
+    assert auroc(np.array([0.9, 0.8, 0.2, 0.1]), np.array([0, 0, 1, 1])) == 0.0
+
+
+def test_detector_flags_what_it_cannot_reconstruct():
+    model = AE((3,), latent_dim=3, hidden_dims=(), decoder="gaussian").eval()
+    with torch.no_grad():
+        for linear in (model.encoder.mlp[0], model.decoder.mlp[0]):
+            linear.weight.copy_(torch.diag(torch.tensor([1.0, 1.0, 0.0])))  # forgets the third feature
+            linear.bias.zero_()
+    normal = np.random.default_rng(0).normal(size=(200, 3)) * [1, 1, 0.01]
+    detector = AnomalyDetector(model, false_positive_rate=0.05)
+    with pytest.raises(ConfigError, match="call fit"):
+        detector.predict(normal)
+    detector.fit(normal)
+    assert detector.predict(normal).mean() <= 0.05
+    assert detector.predict(np.array([[0.0, 0.0, 3.0]])).all()
+
+
+def test_one_class_data_keeps_the_normal_class_for_training_and_the_whole_test_set():
+    data = load_dataset("digits")
+    one, index = one_class_data(data, "3")
+    assert index == 3
+    assert (one["train"]["y"] == 3).all() and (one["val"]["y"] == 3).all()
+    assert len(one["test"]) == len(data["test"])
+
+
+@pytest.mark.parametrize("bad", [12, "seven", -1])
+def test_a_normal_class_not_in_the_data_is_refused(bad):
+    with pytest.raises(ConfigError, match=r"normal_class must be one of the classes of 'digits'.*0, 1, 2.*got"):
+        one_class_data(load_dataset("digits"), bad)
+
+
+def test_one_class_training_detects_other_digits():
+    result = train_one_class("ae", "digits", 0, epochs=3, batch_size=32, quiet=True,
+                             model_kwargs={"channels": [8, 16], "latent_dim": 8})
+    assert result.model.encoder.__class__.__name__ == "ConvEncoder"  # images default to the conv variant
+    assert result.metrics["test_auroc"] > 0.8
+    assert 0 <= result.metrics["test_false_positive_rate"] <= 0.3
+    assert result.test_scores.shape == result.test_is_anomaly.shape
