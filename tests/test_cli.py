@@ -152,3 +152,11 @@ def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "archlab", "list", "models", "--json"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and '"lenet5"' in done.stdout
+
+
+def test_predict_refuses_models_it_cannot_feed(capsys, tmp_path):
+    ck = tmp_path / "gcn"
+    assert main(["train", "gcn", "--data", "karate", "--epochs", "2", "--out", str(ck), "--quiet"]) == 0
+    np.save(tmp_path / "x.npy", np.zeros((1, 34)))
+    code, _, err = run(capsys, "predict", str(ck), str(tmp_path / "x.npy"))
+    assert code == 2 and "trained on graph data" in err and "archlab evaluate" in err

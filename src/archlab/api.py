@@ -183,6 +183,11 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
     """Class predictions for inputs in a file (.npy, .csv, image) or an array of model inputs."""
     config = read_config(checkpoint)
     spec = DataSpec.from_dict(config["data"])
+    task = model_info(config["model"]["name"]).task
+    if spec.kind not in ("image", "sequence", "tabular") or task != "classification":
+        raise ConfigError(f"predict reads image, sequence or tabular inputs for classifiers; {checkpoint} holds a "
+                          f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
+                          "Use `archlab evaluate` (or `generate`) for it.")
     x = read_inputs(inputs, spec) if not isinstance(inputs, np.ndarray) else np.asarray(inputs, np.float32)
     device = resolve_device(device)
     net = load_model(checkpoint, device)
