@@ -13,17 +13,17 @@ from ..conftest import require_dataset
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("model, target", [("gcn", 0.810), ("gat", 0.825)])
-def test_node_classification_on_cora(model, target):
-    data_dir = require_dataset("planetoid").parent
-    result = archlab.train_seeds(model, "cora", list(range(10)), data_dir=data_dir, quiet=True)
-    assert result.metrics["test_accuracy_mean"] >= target
-
-
-def test_gcn_ten_seeds_take_well_under_a_minute():
+def test_gcn_on_cora_in_well_under_a_minute():
     data_dir = require_dataset("planetoid").parent
     result = archlab.train_seeds("gcn", "cora", list(range(10)), data_dir=data_dir, quiet=True)
+    assert result.metrics["test_accuracy_mean"] >= 0.810  # Kipf & Welling: 81.5
     assert result.seconds < 45
+
+
+def test_gat_on_cora():
+    data_dir = require_dataset("planetoid").parent
+    result = archlab.train_seeds("gat", "cora", list(range(10)), data_dir=data_dir, quiet=True)
+    assert result.metrics["test_accuracy_mean"] >= 0.825  # Velickovic et al.: 83.0 +- 0.7
 
 
 @pytest.mark.parametrize("model", ["gae", "vgae"])
