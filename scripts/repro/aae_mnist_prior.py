@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--schedule", default="cosine", help="constant | cosine | linear (a decay settles the codes)")
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[512, 512])
     parser.add_argument("--adversarial-lr-scale", type=float, default=1.0)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
@@ -53,7 +54,8 @@ def main() -> None:
         timer.start()
     started = time.perf_counter()
     try:
-        archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, batch_size=100, optimizer="adam",
+        archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, schedule=args.schedule, batch_size=100,
+                      optimizer="adam",
                       resume=args.resume, quiet=False, checkpoint_interval=60,
                       model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims},
                       task_options={"adversarial_lr_scale": args.adversarial_lr_scale})
@@ -80,7 +82,8 @@ def main() -> None:
     print("dimension  mean     std      (target: |mean| <= 0.1, 0.9 <= std <= 1.1)")
     for i, (m, s) in enumerate(zip(mean, std)):
         print(f"{i:9d}  {m:+.4f}  {s:.4f}")
-    report = {"epochs": args.epochs, "code_mean_abs_max": float(np.abs(mean).max()), "code_std_min": float(std.min()),
+    report = {"epochs": args.epochs, "schedule": args.schedule, "lr": args.lr,
+              "code_mean_abs_max": float(np.abs(mean).max()), "code_std_min": float(std.min()),
               "code_std_max": float(std.max()), "knn5_accuracy": accuracy,
               "prior_match": bool(np.abs(mean).max() <= 0.1 and std.min() >= 0.9 and std.max() <= 1.1),
               "knn_target_met": accuracy >= 0.95, "train_seconds": round(train_seconds, 1)}

@@ -65,10 +65,11 @@ def main() -> None:
     pre = baseline.evaluate(test, args.tasks, [0, 1, 5, 10], seed=1)
     print(f"\nsinusoid, K = 5 test tasks ({args.tasks}), MSE after n inner steps (lr 0.01), "
           f"{args.iterations} meta-iterations, {time.perf_counter() - started:.0f} s")
-    print(f"{'steps':>5s} {'MAML':>16s} {'target':>7s} {'pretrained':>16s}")
+    print(f"{'steps':>5s} {'MAML mean ± ci95':>18s} {'median':>7s} {'target':>8s} {'pretrained':>16s}")
     for k in (0, 1, 5, 10):
         target = f"<= {PAPER[k]:.2f}" if k in PAPER else ""
-        print(f"{k:5d} {maml[f'mse_step{k}']:8.3f} ± {maml[f'mse_step{k}_ci95']:.3f} {target:>7s} "
+        print(f"{k:5d} {maml[f'mse_step{k}']:9.3f} ± {maml[f'mse_step{k}_ci95']:6.3f} "
+              f"{maml[f'mse_step{k}_median']:7.3f} {target:>8s} "
               f"{pre[f'mse_step{k}']:8.3f} ± {pre[f'mse_step{k}_ci95']:.3f}")
 
 

@@ -27,7 +27,7 @@ def test_maml_sinusoid_train_then_eval(tmp_path, capsys):
     model = load_model(out)
     assert model(torch.zeros(3, 1)).shape == (3, 1)
     payload = run_json(capsys, "meta-eval", str(out), "--tasks", "4", "--steps", "0,3", "--shots", "5", "--json")
-    assert set(payload["metrics"]) == {"test_mse_step0", "test_mse_step0_ci95", "test_mse_step3", "test_mse_step3_ci95"}
+    assert set(payload["metrics"]) == {f"test_mse_step{k}{suffix}" for k in (0, 3) for suffix in ("", "_ci95", "_median")}
 
 
 def test_maml_digits_with_meta_sgd(tmp_path, capsys):

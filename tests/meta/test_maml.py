@@ -194,3 +194,14 @@ def test_bad_arguments():
         MAML(tiny_mlp(), inner_steps=1.5)
     with pytest.raises(ConfigError, match="'strategy' parameter"):
         MAML(tiny_mlp(), strategy="threads")
+
+
+def test_evaluation_scores_a_diverged_task_instead_of_stopping():
+    import archlab
+    from archlab.data import Sinusoid
+
+    model = archlab.create_model("mlp", in_features=1, num_classes=1, hidden_dims=[8]).double()
+    maml = MAML(model, inner_lr=1e6, inner_steps=1, kind="regression")
+    scores = maml.evaluate(Sinusoid(5, 5), n_tasks=4, inner_steps=[0, 3])
+    assert scores["mse_step0"] < 100 and not scores["mse_step3"] < 1e6  # inf or NaN, reported
+    assert set(scores) == {f"mse_step{k}{s}" for k in (0, 3) for s in ("", "_ci95", "_median")}

@@ -51,6 +51,8 @@ def evaluate_adaptation(
 
     `path(support, max_steps, task_index)` yields ``(step, params, others)`` for step 0..max_steps.
     Tasks come from a generator seeded with `seed`, so two models are scored on the same tasks.
+    A task whose adaptation diverged counts as it is (an infinite MSE makes the mean infinite);
+    ``{name}_step{k}_median`` beside each mean is robust to such outliers.
     """
     if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
         raise ConfigError(f"The 'n_tasks' parameter of evaluate must be an int >= 1. Got {n_tasks!r}.")
@@ -81,4 +83,6 @@ def evaluate_adaptation(
         mean, ci = mean_ci95(values[step])
         metrics[f"{name}_step{step}"] = mean
         metrics[f"{name}_step{step}_ci95"] = ci
+        ordered = sorted(values[step], key=lambda v: (v != v, v))  # NaN last
+        metrics[f"{name}_step{step}_median"] = ordered[(len(ordered) - 1) // 2]
     return metrics

@@ -144,17 +144,20 @@ def adapt(
     create_graph: bool,
     forward: Forward = default_forward,
     task_index: int | None = None,
+    check: bool = True,
 ) -> Params:
     """`steps` of gradient descent on the support loss, from `params` (autograd version).
 
     The returned dict is new; `params` and the module are unchanged. A non-finite support
-    loss raises `AdaptationError` naming the step.
+    loss raises `AdaptationError` naming the step (unless `check` is False: evaluation scores
+    a diverged task as it is, instead of stopping).
     """
     names = list(params)
     for step in range(steps):
         loss = task_loss(kind, forward(make_call(model, params, others), support), support["y"])
         where = f"inner step {step + 1} of {steps}" + (f" on task {task_index}" if task_index is not None else "")
-        check_finite(loss.item(), where=where, inner_lr=inner_lr)
+        if check:
+            check_finite(loss.item(), where=where, inner_lr=inner_lr)
         grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
         params = sgd_update(params, dict(zip(names, grads)), inner_lr)
     return params

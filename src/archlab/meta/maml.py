@@ -117,7 +117,8 @@ class MAML(nn.Module):
 
     def adaptation_path(self, support: Mapping[str, torch.Tensor], steps: int, task_index: int | None = None
                         ) -> Iterator[tuple[int, Params, Params]]:
-        """``(step, params, others)`` after 0, 1, ..., `steps` inner steps, detached (for evaluation)."""
+        """``(step, params, others)`` after 0, 1, ..., `steps` inner steps, detached (for evaluation).
+        A task whose adaptation diverges is not an error here: it is scored as it is (inf MSE)."""
         params, others = self._state()
         lr = self.step_sizes(detach=True)
         params = {n: p.detach().requires_grad_() for n, p in params.items()}
@@ -125,7 +126,7 @@ class MAML(nn.Module):
         for step in range(1, steps + 1):
             with torch.enable_grad():
                 params = adapt(self.model, params, others, support, kind=self.kind, inner_lr=lr, steps=1,
-                               create_graph=False, forward=self.forward_fn, task_index=task_index)
+                               create_graph=False, forward=self.forward_fn, task_index=task_index, check=False)
             params = {n: p.detach().requires_grad_() for n, p in params.items()}
             yield step, params, others
 

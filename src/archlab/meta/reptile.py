@@ -81,7 +81,7 @@ class Reptile:
         return (1 - frac) * self.meta_step_size + frac * self.meta_step_size_final
 
     def _inner_path(self, params: Params, others: Params, batch: Mapping[str, torch.Tensor], steps: int,
-                    task_index: int | None) -> Iterator[Params]:
+                    task_index: int | None, check: bool = True) -> Iterator[Params]:
         """Detached parameters after each of `steps` inner optimizer steps on `batch`."""
         params = {n: p.detach().requires_grad_() for n, p in params.items()}
         names = list(params)
@@ -91,7 +91,8 @@ class Reptile:
             with torch.enable_grad():
                 loss = task_loss(self.kind, self.forward_fn(make_call(self.model, params, others), batch), batch["y"])
                 where = f"inner step {step} of {steps}" + (f" on task {task_index}" if task_index is not None else "")
-                check_finite(loss.item(), where=where, inner_lr=self.inner_lr)
+                if check:
+                    check_finite(loss.item(), where=where, inner_lr=self.inner_lr)
                 grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
             new = {}
             for n, g in zip(names, grads):
@@ -128,7 +129,8 @@ class Reptile:
                         ) -> Iterator[tuple[int, Params, Params]]:
         params, others = split_state(self.model)
         yield 0, {n: p.detach() for n, p in params.items()}, others
-        for step, adapted in enumerate(self._inner_path(params, others, support, steps, task_index), start=1):
+        for step, adapted in enumerate(self._inner_path(params, others, support, steps, task_index, check=False),
+                                       start=1):
             yield step, adapted, others
 
     def meta_step(self, tasks: TaskBatch, iteration: int = 0) -> dict[str, float]:
