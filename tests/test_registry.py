@@ -65,3 +65,10 @@ def test_unknown_kwarg_lists_valid_keys():
 def test_model_records_its_config():
     model = archlab.create_model("mlp", in_features=7, num_classes=2)
     assert model.archlab_config == {"name": "mlp", "kwargs": {"in_features": 7, "num_classes": 2}}
+
+
+def test_a_user_length_replaces_the_default_length_of_the_other_kind():
+    from archlab.api import train_config
+
+    assert train_config("gpt", epochs=2).steps is None and train_config("gpt", epochs=2).epochs == 2
+    assert train_config("cnn", steps=7).epochs is None and train_config("cnn", steps=7).steps == 7

@@ -63,8 +63,11 @@ def train_config(model_name: str, **options: Any) -> TrainConfig:
     if unknown:
         raise ConfigError(f"unknown training option(s) {unknown}; valid: {', '.join(sorted(valid))}.")
     merged = {**model_info(model_name).train_defaults, **{k: v for k, v in options.items() if v is not None}}
+    # A length given by the user replaces the model's default length of the other kind.
     if options.get("steps") is not None and options.get("epochs") is None:
         merged.pop("epochs", None)
+    if options.get("epochs") is not None and options.get("steps") is None:
+        merged.pop("steps", None)
     config = TrainConfig(**merged)
     config.validate()
     return config
