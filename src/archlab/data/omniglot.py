@@ -101,7 +101,8 @@ def read_omniglot(root: str | os.PathLike, image_size: int = IMAGE_SIZE) -> tupl
                 if images.shape == shape and images.dtype == np.uint8:
                     return images, names
             except (OSError, ValueError):
-                pass  # a damaged cache is rebuilt below
+                # A damaged cache is rebuilt below.
+                images = None
         images = np.empty(shape, dtype=np.uint8)
         i = 0
         for archive, listing in zip(archives, listings):
