@@ -14,11 +14,11 @@ from typing import Any
 import matplotlib
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from ..errors import ConfigError, DataError
+from .figures import save_png
 from ..models.autoencoder.base import inference
 
 
@@ -27,13 +27,7 @@ def _numpy(a: Any) -> np.ndarray:
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"figures are written as PNG; the path must end in .png, got '{path}'.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_png(fig, path)
 
 
 def image_grid(images: Any, path: str | os.PathLike, nrow: int = 8, title: str | None = None,

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
+from .figures import save_png
 
 
 def _numpy(a: Any) -> np.ndarray:
@@ -26,13 +26,7 @@ def _numpy(a: Any) -> np.ndarray:
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"figures are written as PNG; the path must end in .png, got '{path}'.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
+    return save_png(fig, path, tight=True)
 
 
 def _as_image(a: np.ndarray, what: str) -> np.ndarray:
