@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from ...data import Dataset, load_dataset
+from ...engine.ranking import roc_auc
 from ...errors import ConfigError, DataError
 from .base import inference
 
@@ -42,7 +42,8 @@ def auroc(scores: np.ndarray | torch.Tensor, is_anomaly: np.ndarray | torch.Tens
     labels = np.asarray(is_anomaly.cpu() if torch.is_tensor(is_anomaly) else is_anomaly).astype(bool).ravel()
     if labels.all() or not labels.any():
         raise DataError("AUROC needs both normal and anomalous examples; the labels hold only one kind.")
-    return float(roc_auc_score(labels, np.asarray(scores.cpu() if torch.is_tensor(scores) else scores).ravel()))
+    return roc_auc(torch.as_tensor(np.asarray(scores.cpu() if torch.is_tensor(scores) else scores)).ravel(),
+                   torch.from_numpy(labels))
 
 
 def anomaly_scores(model: nn.Module, X: Any, batch_size: int = 512) -> np.ndarray:
