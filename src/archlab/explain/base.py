@@ -169,9 +169,13 @@ def gradients(forward_func: Callable, inputs: torch.Tensor, target: Target, addi
 
 
 def find_layer(model: Any, layer: nn.Module | str, method: str) -> nn.Module:
-    """A submodule of `model`, given as the module itself or by its dotted name."""
+    """A submodule of `model`, given as the module itself or by its dotted name. With a plain
+    forward function for `model`, the layer module itself is taken as given."""
     if not isinstance(model, nn.Module):
-        raise ValueError(f"{method} needs a torch.nn.Module to find a layer in; got {type(model).__name__}.")
+        if isinstance(layer, nn.Module):
+            return layer
+        raise ValueError(f"{method}: a layer named {layer!r} needs the model to be a torch.nn.Module; "
+                         "pass the layer module itself with a forward function.")
     named = dict(model.named_modules())
     if isinstance(layer, str):
         if layer not in named:

@@ -30,13 +30,7 @@ class GradCAM(Attribution):
 
     def __init__(self, forward_func, layer: nn.Module | str):
         super().__init__(forward_func)
-        if isinstance(forward_func, nn.Module):
-            self.layer = find_layer(forward_func, layer, type(self).__name__)
-        elif isinstance(layer, nn.Module):
-            self.layer = layer
-        else:
-            raise ValueError(f"{type(self).__name__}: a layer named {layer!r} needs the model to be a "
-                             "torch.nn.Module; pass the layer module itself with a forward function.")
+        self.layer = find_layer(forward_func, layer, type(self).__name__)
 
     def layer_activations(self, inputs: torch.Tensor, target: Target, additional_forward_args=None
                           ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,13 +30,7 @@ class LayerIntegratedGradients(Attribution):
 
     def __init__(self, forward_func, layer: nn.Module | str, multiply_by_inputs: bool = True):
         super().__init__(forward_func)
-        if isinstance(forward_func, nn.Module):
-            self.layer = find_layer(forward_func, layer, type(self).__name__)
-        elif isinstance(layer, nn.Module):
-            self.layer = layer
-        else:
-            raise ValueError(f"{type(self).__name__}: a layer named {layer!r} needs the model to be a "
-                             "torch.nn.Module; pass the layer module itself with a forward function.")
+        self.layer = find_layer(forward_func, layer, type(self).__name__)
         self.multiply_by_inputs = multiply_by_inputs
 
     def _run(self, inputs: torch.Tensor, args: tuple, replacement: torch.Tensor | None = None):
