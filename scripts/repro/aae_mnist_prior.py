@@ -32,11 +32,14 @@ from archlab.errors import TrainingInterrupted
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", default="cosine", help="constant | cosine | linear (a decay settles the codes)")
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[512, 512])
-    parser.add_argument("--adversarial-lr-scale", type=float, default=1.0)
+    parser.add_argument("--discriminator-dims", type=int, nargs="+", default=[512, 512])
+    parser.add_argument("--adversarial-lr-scale", type=float, default=0.5)
+    parser.add_argument("--adversarial-betas", type=float, nargs=2, default=[0.5, 0.999],
+                        help="Adam betas of the discriminator and generator phases")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
     parser.add_argument("--out", default="runs/repro-aae-mnist")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
@@ -57,8 +60,10 @@ def main() -> None:
         archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, schedule=args.schedule, batch_size=100,
                       optimizer="adam",
                       resume=args.resume, quiet=False, checkpoint_interval=60,
-                      model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims},
-                      task_options={"adversarial_lr_scale": args.adversarial_lr_scale})
+                      model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims,
+                                    "discriminator_dims": args.discriminator_dims},
+                      task_options={"adversarial_lr_scale": args.adversarial_lr_scale,
+                                    "adversarial_betas": args.adversarial_betas})
     except TrainingInterrupted as err:
         print(f"{err}; run again with --resume to continue")
         raise SystemExit(3) from None
@@ -82,7 +87,9 @@ def main() -> None:
     print("dimension  mean     std      (target: |mean| <= 0.1, 0.9 <= std <= 1.1)")
     for i, (m, s) in enumerate(zip(mean, std)):
         print(f"{i:9d}  {m:+.4f}  {s:.4f}")
-    report = {"epochs": args.epochs, "schedule": args.schedule, "lr": args.lr,
+    report = {"epochs": args.epochs, "schedule": args.schedule, "lr": args.lr, "hidden_dims": args.hidden_dims,
+              "discriminator_dims": args.discriminator_dims, "adversarial_lr_scale": args.adversarial_lr_scale,
+              "adversarial_betas": args.adversarial_betas,
               "code_mean_abs_max": float(np.abs(mean).max()), "code_std_min": float(std.min()),
               "code_std_max": float(std.max()), "knn5_accuracy": accuracy,
               "prior_match": bool(np.abs(mean).max() <= 0.1 and std.min() >= 0.9 and std.max() <= 1.1),

@@ -9,6 +9,10 @@ iterations. Training is checkpointed and resumable, so the budget can be spent i
     .venv/bin/python scripts/repro/maml_omniglot.py --evaluate-only
 
 `--algorithm fomaml` / `reptile` trains the others the same way (their own --out).
+
+Measured here (CPU shared with two other 1-thread jobs): 5-way 5-shot with `--shots 5 --meta-batch 8
+--minutes 40 --budget-minutes 40` ran 803 iterations in 40 minutes and reached 97.9 / 97.5 / 99.05%
+after 1 / 3 / 10 steps (600 tasks); 1-shot, meta-batch 32, 608 iterations in 13 minutes: 95.1% (3 steps).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def main() -> None:
     parser.add_argument("--algorithm", choices=("maml", "fomaml", "reptile"), default="maml")
     parser.add_argument("--shots", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=60000)
+    parser.add_argument("--meta-batch", type=int, default=None,
+                        help="tasks per meta-update (default: 32 for MAML as the paper, 5 for Reptile)")
     parser.add_argument("--budget-minutes", type=float, default=60.0, help="training time budget in all")
     parser.add_argument("--minutes", type=float, default=9.0, help="training time of this chunk")
     parser.add_argument("--resume", action="store_true")
@@ -39,12 +45,12 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out or f"runs/omniglot-{args.algorithm}-5w{args.shots}s")
     clock = out.parent / f"{out.name}.minutes.json"  # training minutes spent so far, across chunks
-    spent = json.loads(clock.read_text())["minutes"] if args.resume and clock.is_file() else 0.0
+    spent = json.loads(clock.read_text())["minutes"] if (args.resume or args.evaluate_only) and clock.is_file() else 0.0
     if not args.evaluate_only:
         reptile = args.algorithm == "reptile"
         config = MetaConfig(
             algorithm="reptile" if reptile else "maml", data="omniglot", ways=5, shots=args.shots,
-            query=args.shots if not reptile else 10, meta_batch=5 if reptile else 32,
+            query=args.shots if not reptile else 10, meta_batch=args.meta_batch or (5 if reptile else 32),
             inner_steps=5 if reptile else 1, inner_lr=1e-3 if reptile else 0.4, iterations=args.iterations,
             first_order=args.algorithm == "fomaml", inner_optimizer="adam" if reptile else None,
         )

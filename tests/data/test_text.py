@@ -31,6 +31,21 @@ def test_bpe_tokenizer_is_trained_locally_and_saved():
     assert SubwordTokenizer.train(texts, vocab_size=60).to_json() == tok.to_json()  # deterministic
 
 
+def test_word_tokenizer_keeps_the_most_frequent_words_in_a_fixed_order():
+    texts = ["A good film", "a bad film", "good acting , bad plot", "it 's fine"] * 3
+    tok = SubwordTokenizer.train_words(texts, vocab_size=9)
+    vocab = tok.tokenizer.get_vocab()
+    # specials first, then by count (a, bad, film, good: 6 each) and ties alphabetically
+    assert [w for w, _ in sorted(vocab.items(), key=lambda item: item[1])][5:] == ["a", "bad", "film", "good"]
+    ids = tok.encode("a GOOD unseen film")
+    assert ids == [2, vocab["a"], vocab["good"], 1, vocab["film"], 3]  # lowercased; unknown word is [UNK]
+    assert tok.decode(ids) == "a good film"
+    assert tokenizer_from_json(tok.to_json()).encode("a GOOD unseen film") == ids
+    assert SubwordTokenizer.train_words(list(reversed(texts)), vocab_size=9).to_json() == tok.to_json()
+    with pytest.raises(ValueError, match="vocab_size > 5"):
+        SubwordTokenizer.train_words(texts, vocab_size=5)
+
+
 def test_token_stream_batches_are_seeded_and_resumable():
     stream = TokenStream(torch.arange(100), block_size=8)
     first = list(stream.batches(4, shuffle=True, seed=5))
@@ -78,6 +93,11 @@ def test_sst2_batches_fit_classification(tmp_path):
     assert (len(data["train"]), len(data["val"]), len(data["test"])) == (50, 10, 10)
     batch = next(data["train"].batches(4))
     assert set(batch) == {"x", "lengths", "y"} and batch["x"].shape[1] == int(batch["lengths"].max())
+    words = load_dataset("sst2", tmp_path, vocab_size=50, val_size=10, tokenization="word")
+    assert words.spec.options["tokenization"] == "word"
+    assert 1 not in tokenizer_from_json(words.files["tokenizer.json"]).encode("a good movie")  # no [UNK]
+    with pytest.raises(ValueError, match="tokenization must be one of"):
+        load_dataset("sst2", tmp_path, tokenization="chars")
     (root / "dev.tsv").write_text("sentence\tlabel\nfine film\t2\n")
     with pytest.raises(DataError, match=r"dev.tsv:2: expected 'sentence<TAB>0\|1'"):
         load_dataset("sst2", tmp_path, vocab_size=50, val_size=10)

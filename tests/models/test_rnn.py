@@ -64,6 +64,21 @@ def test_token_input_uses_embedding():
     torch.testing.assert_close(out[1:], model(ids[1:, :2]))
 
 
+def test_embed_dropout_zeroes_inputs_in_training_only():
+    torch.manual_seed(0)
+    model = archlab.create_model("lstm", vocab_size=11, embed_dim=64, num_classes=2, embed_dropout=0.5)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    dropped = model.embed_dropout(model.embedding(ids))
+    kept = dropped != 0
+    assert 0.2 < kept.float().mean() < 0.8  # about half the embedding entries are dropped
+    torch.testing.assert_close(dropped[kept], 2 * model.embedding(ids)[kept])  # survivors scaled by 1 / (1 - p)
+    model.eval()
+    torch.testing.assert_close(model(ids), model(ids))
+    torch.testing.assert_close(model.embed_dropout(model.embedding(ids)), model.embedding(ids))
+    with pytest.raises(ValueError, match=r"embed_dropout must be in \[0, 1\); got 1.0"):
+        archlab.create_model("lstm", vocab_size=11, embed_dropout=1.0)
+
+
 def test_wrong_shapes_are_refused():
     model = make("lstm")
     with pytest.raises(DataError, match=r"\(batch, time, 3\); got \(2, 5, 4\)"):

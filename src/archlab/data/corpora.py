@@ -1,5 +1,5 @@
 """Text datasets: Tiny Shakespeare (character LM), a generated arithmetic corpus (character
-LM, needs no files), and GLUE SST-2 (sentence sentiment, BPE tokens)."""
+LM, needs no files), and GLUE SST-2 (sentence sentiment, BPE or word tokens)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .text import TokenStream, pad_sentences, text_spec
 from .tokenizer import TOKENIZER_FILE, CharTokenizer, SubwordTokenizer
 
 DEFAULT_BLOCK_SIZE = 256  # longest window of an LM batch; the LM task trims it to the model's context
+TOKENIZATIONS = ("bpe", "word")  # how load_sst2 trains its vocabulary
 
 
 def _char_lm(name: str, text: str, parts: dict[str, tuple[float, float]], seed: int, block_size: int,
@@ -78,13 +79,16 @@ def read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
 
 
 @register_dataset("sst2", kind="text", folder="sst2",
-                  description="GLUE SST-2 sentiment (train.tsv/dev.tsv): BPE tokens, dev as test, seeded val")
+                  description="GLUE SST-2 sentiment (train.tsv/dev.tsv): BPE or word tokens, dev as test, seeded val")
 def load_sst2(root: Path, seed: int = 0, vocab_size: int = 8000, max_length: int = 128, val_size: int = 2000,
-              tokenizer: str | None = None) -> Dataset:
+              tokenizer: str | None = None, tokenization: str = "bpe") -> Dataset:
     """`tokenizer` is a BERT folder whose vocabulary to use (``--from-hf``); otherwise a
-    BPE vocabulary of `vocab_size` is trained on the training sentences. Validation holds out
+    vocabulary of `vocab_size` is trained on the training sentences: byte-level BPE
+    (``tokenization="bpe"``) or whole words (``"word"``, the most frequent). Validation holds out
     `val_size` training sentences (stratified, by `seed`), or a tenth of a file with fewer
     than ``2 * val_size``."""
+    if tokenization not in TOKENIZATIONS:
+        raise ValueError(f"tokenization must be one of {TOKENIZATIONS}; got '{tokenization}'.")
     sentences, labels = read_glue_tsv(root / "train.tsv")
     dev_sentences, dev_labels = read_glue_tsv(root / "dev.tsv")
     if len(labels) < 20:
@@ -95,6 +99,8 @@ def load_sst2(root: Path, seed: int = 0, vocab_size: int = 8000, max_length: int
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
     if tokenizer is not None:
         tok = SubwordTokenizer.from_pretrained_folder(tokenizer)
+    elif tokenization == "word":
+        tok = SubwordTokenizer.train_words([sentences[i] for i in train_idx], vocab_size=vocab_size)
     else:
         tok = SubwordTokenizer.train([sentences[i] for i in train_idx], vocab_size=vocab_size)
     ids = tok.encode_batch(sentences)
@@ -104,7 +110,8 @@ def load_sst2(root: Path, seed: int = 0, vocab_size: int = 8000, max_length: int
         "val": pad_sentences([ids[i] for i in val_idx], [labels[i] for i in val_idx], max_length, tok.pad_id),
         "test": pad_sentences(dev_ids, dev_labels, max_length, tok.pad_id),
     }
-    options = {"seed": seed, "vocab_size": vocab_size, "max_length": max_length, "val_size": val_size}
+    options = {"seed": seed, "vocab_size": vocab_size, "max_length": max_length, "val_size": val_size,
+               "tokenization": tokenization}
     if tokenizer is not None:
         options["tokenizer"] = str(tokenizer)
     spec = text_spec("sst2", vocab_size=tok.vocab_size, window=max_length, num_classes=2, target="class",

@@ -1,5 +1,5 @@
 """Tokenizers saved beside a checkpoint as ``tokenizer.json``: a character tokenizer, and
-subword tokenizers (BPE trained locally with the `tokenizers` library, or the word pieces
+`tokenizers`-library tokenizers (BPE or a word vocabulary trained locally, or the word pieces
 of a BERT folder's ``vocab.txt``)."""
 
 from __future__ import annotations
@@ -73,6 +73,37 @@ class SubwordTokenizer:
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tok.train_from_iterator(texts, trainer)
         tok.decoder = decoders.ByteLevel()
+        _add_cls_sep(tok)
+        return cls(tok)
+
+    @classmethod
+    def train_words(cls, texts: Iterable[str], vocab_size: int = 20000, min_count: int = 1,
+                    lowercase: bool = True) -> SubwordTokenizer:
+        """A word vocabulary of `texts` (split at whitespace): the `vocab_size` most frequent words
+        seen at least `min_count` times, after ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (ids 0..4); other
+        words map to ``[UNK]``.
+
+        Words are counted here and ordered by (-count, word) rather than by the `tokenizers`
+        word-level trainer, so equal counts cannot be ordered differently in another process."""
+        from collections import Counter
+
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+        if vocab_size < len(SPECIALS) + 1 or min_count < 1:
+            raise ValueError(f"train_words needs vocab_size > {len(SPECIALS)} and min_count >= 1; "
+                             f"got vocab_size={vocab_size}, min_count={min_count}.")
+        normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+        pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        counts = Counter(word for text in texts
+                         for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+        ranked = sorted((w for w, n in counts.items() if n >= min_count and w not in SPECIALS),
+                        key=lambda w: (-counts[w], w))
+        words = list(SPECIALS) + ranked[:vocab_size - len(SPECIALS)]
+        tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+        tok.normalizer = normalizer
+        tok.pre_tokenizer = pre_tokenizer
+        tok.add_special_tokens(list(SPECIALS))  # already ids 0..4; marks them to be skipped by decode
+        tok.decoder = decoders.WordPiece()  # joins the words with spaces
         _add_cls_sep(tok)
         return cls(tok)
 

@@ -39,6 +39,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9  # SGD only
+    eps: float = 1e-8  # Adam / AdamW only: added to the denominator
     schedule: str = "constant"  # constant | cosine | linear, per step
     warmup_steps: int = 0
     grad_clip: float | None = None  # max global gradient norm
@@ -65,6 +66,7 @@ class TrainConfig:
         check("lr", isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr), "a number > 0")
         check("weight_decay", self.weight_decay >= 0, "a number >= 0")
         check("momentum", 0 <= self.momentum < 1, "in [0, 1)")
+        check("eps", isinstance(self.eps, (int, float)) and self.eps > 0 and math.isfinite(self.eps), "a number > 0")
         check("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "an int >= 0")
         check("grad_clip", self.grad_clip is None or self.grad_clip > 0, "a number > 0")
         check("checkpoint_interval", self.checkpoint_interval >= 0, "a number >= 0")
@@ -170,7 +172,7 @@ def fit(
     train = data["train"].to(device)
     val = data.splits["val"].to(device) if "val" in getattr(data, "splits", {}) else None
     make_optimizer = partial(build_optimizer, name=config.optimizer, lr=config.lr,
-                             weight_decay=config.weight_decay, momentum=config.momentum)
+                             weight_decay=config.weight_decay, momentum=config.momentum, eps=config.eps)
     optimizers = task.configure_optimizers(model, make_optimizer)
     steps_per_epoch = train.num_batches(config.batch_size)
     total = config.steps if config.steps is not None else config.epochs * steps_per_epoch

@@ -14,12 +14,12 @@ SCHEDULES = ("constant", "cosine", "linear")
 
 
 def build_optimizer(params: Iterable, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.9,
-                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
-    """AdamW, Adam, or SGD with (Nesterov-free) momentum."""
+                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.optim.Optimizer:
+    """AdamW, Adam (`betas`, `eps` as torch's), or SGD with (Nesterov-free) momentum."""
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=betas)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise unknown_name("optimizer", name, OPTIMIZERS)

@@ -27,7 +27,8 @@ class RNNClassifier(nn.Module):
     Pooling: ``last`` is the final hidden state (for a bidirectional RNN, the forward
     direction's state at the last valid step joined with the backward direction's
     state at the first); ``mean`` and ``max`` pool the top layer's outputs over the
-    valid steps.
+    valid steps. `embed_dropout` drops inputs of the RNN (after the embedding), `dropout`
+    the pooled features, the head's hidden layers and between stacked layers.
 
     Shapes:
         input ``(B, T, input_dim)`` or ``(B, T)``; output ``(B, num_classes)``.
@@ -47,6 +48,7 @@ class RNNClassifier(nn.Module):
         embed_dim: int = 128,
         padding_idx: int = 0,
         head_hidden_dims: Sequence[int] = (),
+        embed_dropout: float = 0.0,
     ):
         super().__init__()
         if cell not in CELLS:
@@ -54,9 +56,14 @@ class RNNClassifier(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}; got '{pooling}'.")
         self.embedding = None
+        if not 0.0 <= embed_dropout < 1.0:
+            raise ValueError(f"embed_dropout must be in [0, 1); got {embed_dropout}.")
         if vocab_size is not None:
             self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
             input_dim = embed_dim
+        # dropout on the RNN's inputs (token embeddings or features), the usual regularizer of a
+        # from-scratch text model
+        self.embed_dropout = nn.Dropout(embed_dropout) if embed_dropout > 0 else nn.Identity()
         self.input_dim = input_dim
         self.vocab_size = vocab_size
         self.cell = cell
@@ -87,6 +94,7 @@ class RNNClassifier(nn.Module):
         self._check(x, lengths)
         if self.embedding is not None:
             x = self.embedding(x)  # (B, T, E)
+        x = self.embed_dropout(x)
         steps = x.shape[1]
         if lengths is not None:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -131,9 +139,10 @@ def _rnn_builder(cell: str):
         embed_dim: int = 128,
         padding_idx: int = 0,
         head_hidden_dims: Sequence[int] = (),
+        embed_dropout: float = 0.0,
     ) -> RNNClassifier:
         return RNNClassifier(input_dim, num_classes, cell, hidden_dim, num_layers, bidirectional, dropout,
-                             pooling, vocab_size, embed_dim, padding_idx, head_hidden_dims)
+                             pooling, vocab_size, embed_dim, padding_idx, head_hidden_dims, embed_dropout)
 
     build.__doc__ = f"{cell.upper()} sequence classifier (torch.nn.{CELLS[cell].__name__}), last/mean/max pooling."
     return build

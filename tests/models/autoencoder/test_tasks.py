@@ -73,6 +73,9 @@ def test_task_options_are_checked():
         create_task("vae", _model("vae"), spec, iw_samples=-1)
     with pytest.raises(ConfigError, match="adversarial_lr_scale must be a number > 0"):
         create_task("aae", _model("aae"), spec, adversarial_lr_scale=0)
+    for betas in ((0.5,), (0.5, 1.0), (-0.1, 0.9), "0.5"):
+        with pytest.raises(ConfigError, match="adversarial_betas must be two numbers in \\[0, 1\\)"):
+            create_task("aae", _model("aae"), spec, adversarial_betas=betas)
 
 
 def test_aae_phases_update_their_own_parameters():
@@ -91,6 +94,13 @@ def test_aae_phases_update_their_own_parameters():
     for name, p in model.named_parameters():
         assert not torch.equal(before[name], p), f"{name} was not updated"
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_aae_adversarial_betas_reach_only_the_adversarial_optimizers():
+    model = _model("aae")
+    task = create_task("aae", model, _data().spec, adversarial_betas=[0.5, 0.99])
+    optimizers = task.configure_optimizers(model, partial(build_optimizer, name="adam", lr=1e-3))
+    assert [opt.param_groups[0]["betas"] for opt in optimizers] == [(0.9, 0.999), (0.5, 0.99), (0.5, 0.99)]
 
 
 def test_aae_fit_lowers_the_reconstruction_loss_and_reports_code_statistics():

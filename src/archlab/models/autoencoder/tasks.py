@@ -31,6 +31,15 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
+def _check_betas(betas: Any) -> tuple[float, float] | None:
+    if betas is None:
+        return None
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ConfigError(f"task option adversarial_betas must be two numbers in [0, 1); got {betas!r}.")
+    return float(betas[0]), float(betas[1])
+
+
 class AETask(Task):
     """Reconstruction loss plus the model's L1 code penalty (`AE.sparsity`)."""
 
@@ -118,7 +127,9 @@ class AAETask(Task):
     """The three phases of Makhzani et al. on every batch, each with its own optimizer:
     reconstruction (encoder + decoder), discriminator, generator (encoder).
 
-    `adversarial_lr_scale` multiplies the learning rate of the two adversarial phases.
+    `adversarial_lr_scale` multiplies the learning rate of the two adversarial phases, and
+    `adversarial_betas`, when given, are their Adam betas (GANs often train better with a
+    smaller first-moment decay, such as (0.5, 0.999)).
     `training_step` returns the sum of the three losses (every parameter gets a gradient),
     for inspection; `optimization_step` is what trains.
     """
@@ -126,11 +137,13 @@ class AAETask(Task):
     monitor = "val_loss"
     mode = "min"
 
-    def __init__(self, adversarial_lr_scale: float = 1.0, eval_seed: int = 0):
+    def __init__(self, adversarial_lr_scale: float = 1.0, eval_seed: int = 0,
+                 adversarial_betas: tuple[float, float] | None = None):
         if not (isinstance(adversarial_lr_scale, (int, float)) and adversarial_lr_scale > 0
                 and math.isfinite(adversarial_lr_scale)):
             raise ConfigError(f"task option adversarial_lr_scale must be a number > 0; got {adversarial_lr_scale!r}.")
         self.adversarial_lr_scale = float(adversarial_lr_scale)
+        self.adversarial_betas = _check_betas(adversarial_betas)
         self.eval_seed = _check_int("eval_seed", eval_seed, 0)
 
     @staticmethod
@@ -150,8 +163,9 @@ class AAETask(Task):
 
     def configure_optimizers(self, model, make_optimizer: Callable) -> list[torch.optim.Optimizer]:
         autoencoder = make_optimizer([*model.encoder.parameters(), *model.decoder.parameters()])
-        discriminator = make_optimizer(model.discriminator.parameters())
-        generator = make_optimizer(model.encoder.parameters())
+        adversarial = {} if self.adversarial_betas is None else {"betas": self.adversarial_betas}
+        discriminator = make_optimizer(model.discriminator.parameters(), **adversarial)
+        generator = make_optimizer(model.encoder.parameters(), **adversarial)
         for optimizer in (discriminator, generator):
             for group in optimizer.param_groups:
                 group["lr"] *= self.adversarial_lr_scale
@@ -230,5 +244,6 @@ def _vae(model, spec, iw_samples: int = 0, eval_seed: int = 0) -> Task:
 
 
 @register_task("aae")
-def _aae(model, spec, adversarial_lr_scale: float = 1.0, eval_seed: int = 0) -> Task:
-    return AAETask(adversarial_lr_scale, eval_seed)
+def _aae(model, spec, adversarial_lr_scale: float = 1.0, eval_seed: int = 0,
+         adversarial_betas: tuple[float, float] | None = None) -> Task:
+    return AAETask(adversarial_lr_scale, eval_seed, adversarial_betas)
