@@ -18,7 +18,7 @@ from archlab import api
 from archlab.data import load_dataset
 
 # lowercased whole words (all 14.8k words of the training sentences) rather than BPE pieces
-DATA = {"tokenization": "word", "vocab_size": 30000}
+DATA = {"tokenization": "word", "vocab_size": 30000}  # the sst2 defaults, spelled out
 RUNS = {
     # strong AdamW weight decay (0.3) shrinks the embeddings of rarely seen words: BiLSTM 81.8% without,
     # 82.2% at 0.1, 83.1% at 0.3; transformer 78.9% at 0.01, 80.4% at 0.3

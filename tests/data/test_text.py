@@ -93,9 +93,11 @@ def test_sst2_batches_fit_classification(tmp_path):
     assert (len(data["train"]), len(data["val"]), len(data["test"])) == (50, 10, 10)
     batch = next(data["train"].batches(4))
     assert set(batch) == {"x", "lengths", "y"} and batch["x"].shape[1] == int(batch["lengths"].max())
-    words = load_dataset("sst2", tmp_path, vocab_size=50, val_size=10, tokenization="word")
-    assert words.spec.options["tokenization"] == "word"
-    assert 1 not in tokenizer_from_json(words.files["tokenizer.json"]).encode("a good movie")  # no [UNK]
+    assert data.spec.options["tokenization"] == "word"  # the default
+    assert 1 not in tokenizer_from_json(data.files["tokenizer.json"]).encode("a good movie")  # no [UNK]
+    bpe = load_dataset("sst2", tmp_path, vocab_size=300, val_size=10, tokenization="bpe")
+    assert bpe.spec.options["tokenization"] == "bpe"
+    assert len(tokenizer_from_json(bpe.files["tokenizer.json"]).encode("number")) >= 1
     with pytest.raises(ValueError, match="tokenization must be one of"):
         load_dataset("sst2", tmp_path, tokenization="chars")
     (root / "dev.tsv").write_text("sentence\tlabel\nfine film\t2\n")

@@ -80,15 +80,19 @@ def read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
 
 @register_dataset("sst2", kind="text", folder="sst2",
                   description="GLUE SST-2 sentiment (train.tsv/dev.tsv): BPE or word tokens, dev as test, seeded val")
-def load_sst2(root: Path, seed: int = 0, vocab_size: int = 8000, max_length: int = 128, val_size: int = 2000,
-              tokenizer: str | None = None, tokenization: str = "bpe") -> Dataset:
+def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, max_length: int = 128, val_size: int = 2000,
+              tokenizer: str | None = None, tokenization: str = "word") -> Dataset:
     """`tokenizer` is a BERT folder whose vocabulary to use (``--from-hf``); otherwise a
-    vocabulary of `vocab_size` is trained on the training sentences: byte-level BPE
-    (``tokenization="bpe"``) or whole words (``"word"``, the most frequent). Validation holds out
+    vocabulary of `vocab_size` is trained on the training sentences: whole lowercased words
+    (``tokenization="word"``, the default: the most frequent 30,000, which is all of SST-2's)
+    or byte-level BPE (``"bpe"``, 8,000 by default). From-scratch models do better on words
+    (scripts/repro/sst2_from_scratch.py). Validation holds out
     `val_size` training sentences (stratified, by `seed`), or a tenth of a file with fewer
     than ``2 * val_size``."""
     if tokenization not in TOKENIZATIONS:
         raise ValueError(f"tokenization must be one of {TOKENIZATIONS}; got '{tokenization}'.")
+    if vocab_size is None:
+        vocab_size = 30000 if tokenization == "word" else 8000
     sentences, labels = read_glue_tsv(root / "train.tsv")
     dev_sentences, dev_labels = read_glue_tsv(root / "dev.tsv")
     if len(labels) < 20:
