@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", default="cosine", help="constant | cosine | linear (a decay settles the codes)")
+    parser.add_argument("--architecture", choices=("mlp", "conv"), default="mlp", help="encoder/decoder kind")
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[512, 512])
     parser.add_argument("--discriminator-dims", type=int, nargs="+", default=[512, 512])
     parser.add_argument("--adversarial-lr-scale", type=float, default=0.5)
@@ -61,6 +62,7 @@ def main() -> None:
                       optimizer="adam",
                       resume=args.resume, quiet=False, checkpoint_interval=60,
                       model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims,
+                                    "architecture": args.architecture,
                                     "discriminator_dims": args.discriminator_dims},
                       task_options={"adversarial_lr_scale": args.adversarial_lr_scale,
                                     "adversarial_betas": args.adversarial_betas})
@@ -87,7 +89,8 @@ def main() -> None:
     print("dimension  mean     std      (target: |mean| <= 0.1, 0.9 <= std <= 1.1)")
     for i, (m, s) in enumerate(zip(mean, std)):
         print(f"{i:9d}  {m:+.4f}  {s:.4f}")
-    report = {"epochs": args.epochs, "schedule": args.schedule, "lr": args.lr, "hidden_dims": args.hidden_dims,
+    report = {"epochs": args.epochs, "schedule": args.schedule, "lr": args.lr, "architecture": args.architecture,
+              "hidden_dims": args.hidden_dims,
               "discriminator_dims": args.discriminator_dims, "adversarial_lr_scale": args.adversarial_lr_scale,
               "adversarial_betas": args.adversarial_betas,
               "code_mean_abs_max": float(np.abs(mean).max()), "code_std_min": float(std.min()),

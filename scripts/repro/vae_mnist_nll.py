@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=20, help="the IWAE paper's batch size")
     parser.add_argument("--schedule", default="cosine")
-    parser.add_argument("--adam-eps", type=float, default=1e-8, help="Adam's eps (the IWAE paper used 1e-4)")
+    parser.add_argument("--adam-eps", type=float, default=1e-4, help="Adam's eps, the IWAE paper's 1e-4 (1e-8: 90.09 nats)")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
     parser.add_argument("--out", default="runs/repro-vae-mnist")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
