@@ -9,7 +9,7 @@ parameters (``clone_module``), take ``torch.autograd.grad(create_graph=True)`` o
 support loss, step (``update_module``), and back-propagate each task's query loss.
 archlab runs ``MAML.meta_step`` with its automatic strategy (and both strategies are shown).
 
-Time is the median of several iterations; peak memory is the peak of live tensor bytes
+Time is the median of several iterations, in rounds that alternate between the three; peak memory is the peak of live tensor bytes
 during one iteration, from torch.profiler's allocation events.
 
     flock /tmp/archlab-heavy.lock .venv/bin/python benchmarks/maml_speed.py [--repeats 5]
@@ -66,14 +66,18 @@ def archlab_step(maml: MAML, batch: TaskBatch, optimizer: torch.optim.Optimizer,
     maml.meta_step(batch, optimizer, strategy=strategy)
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def median_seconds(runs: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each run; rounds alternate between the runs, so a change of load on
+    the machine hits them alike."""
+    for fn in runs.values():
+        fn()  # warm-up
+    times = {k: [] for k in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for k, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def peak_bytes(fn) -> int:
@@ -112,7 +116,7 @@ def main() -> None:
             "archlab loop": lambda: archlab_step(maml, batch, opt, "loop"),
             "archlab vmap": lambda: archlab_step(maml, batch, opt, "vmap"),
         }
-        seconds = {k: median_seconds(f, args.repeats) for k, f in runs.items()}
+        seconds = median_seconds(runs, args.repeats)
         memory = {k: peak_bytes(f) for k, f in runs.items()}
         base_t, base_m = seconds["learn2learn-style loop"], memory["learn2learn-style loop"]
         print(f"\n{query} query image(s) a class ({WAYS * (SHOTS + query)} examples a task); auto strategy: {auto}")

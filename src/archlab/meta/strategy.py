@@ -1,9 +1,10 @@
 """How a batch of tasks is executed: a per-task loop, or `torch.vmap` over the tasks.
 
 Neither wins everywhere. `vmap` turns the 32 small per-task forward/backward passes
-into batched kernels, which pays when a task holds few examples; with many examples
-a task, batched (grouped) convolutions and the per-task graphs held at once make it
-slower and several times larger than the loop (see ``benchmarks/maml_speed.py``).
+into batched kernels, which pays when the model and its tasks are small (the sinusoid MLP:
+a sixth of the loop's time); for a conv net on CPU, batched (grouped) convolutions and the
+per-task graphs held at once make it no faster and far larger than the loop, and slower
+with many examples a task (see ``benchmarks/maml_speed.py``).
 The loop is also the correctness reference: `vmap` is only chosen where its
 meta-gradients match the loop's (tests/meta/test_strategies.py).
 """
@@ -18,12 +19,13 @@ from ..errors import ConfigError
 STRATEGIES = ("auto", "loop", "vmap")
 
 #: On CPU, vmap is chosen while (support + query examples a task) x (trainable parameters) is
-#: at most this. Measured with benchmarks/maml_speed.py (meta-batch 32, one second-order step,
-#: 2 threads): the paper's 4x64 conv net (112k parameters) at 10 examples a task took 0.72x the
-#: loop's time under vmap (but 620 MB against 10 MB: the loop frees each task's graph after its
-#: backward), and at 80 examples 3.5x the loop's time and 3.9 GB; the sinusoid MLP 40-40 (1.8k
-#: parameters, 20 examples) took a third of the loop's time.
-VMAP_MAX_WORK_CPU = 2_000_000
+#: at most this. Measured with benchmarks/maml_speed.py (meta-batch 32, one second-order step, 2
+#: threads, rounds alternating between strategies) and a sinusoid timing: the sinusoid MLP 40-40
+#: (1.8k parameters, 20 examples a task) takes 4.7 ms under vmap against 27 ms in the loop, while the
+#: paper's 4x64 conv net (112k parameters) gains nothing from vmap even at 10 examples a task (1.05x
+#: the reference loop's time against the loop's 1.06x, with 620 MB against 10 MB, because the loop
+#: frees each task's graph after its backward) and at 80 examples takes 4x the loop's time and 3.9 GB.
+VMAP_MAX_WORK_CPU = 200_000
 
 
 def vmap_unsupported(model: nn.Module) -> str | None:
