@@ -3,8 +3,8 @@
 Neither wins everywhere. `vmap` turns the 32 small per-task forward/backward passes
 into batched kernels, which pays when the model and its tasks are small (the sinusoid MLP:
 a sixth of the loop's time); for a conv net on CPU, batched (grouped) convolutions and the
-per-task graphs held at once make it no faster and far larger than the loop, and slower
-with many examples a task (see ``benchmarks/maml_speed.py``).
+per-task graphs held at once make it hardly faster (and not reliably) but far larger than
+the loop, and slower with many examples a task (see ``benchmarks/maml_speed.py``).
 The loop is also the correctness reference: `vmap` is only chosen where its
 meta-gradients match the loop's (tests/meta/test_strategies.py).
 """
@@ -22,9 +22,10 @@ STRATEGIES = ("auto", "loop", "vmap")
 #: at most this. Measured with benchmarks/maml_speed.py (meta-batch 32, one second-order step, 2
 #: threads, rounds alternating between strategies) and a sinusoid timing: the sinusoid MLP 40-40
 #: (1.8k parameters, 20 examples a task) takes 4.7 ms under vmap against 27 ms in the loop, while the
-#: paper's 4x64 conv net (112k parameters) gains nothing from vmap even at 10 examples a task (1.05x
-#: the reference loop's time against the loop's 1.06x, with 620 MB against 10 MB, because the loop
-#: frees each task's graph after its backward) and at 80 examples takes 4x the loop's time and 3.9 GB.
+#: paper's 4x64 conv net (112k parameters) gains little and unreliably from vmap at 10 examples a
+#: task (0.75x to 1.07x the reference loop's time over five runs, against the loop's steady 0.95x to
+#: 1.06x) for 620 MB against 10 MB (the loop frees each task's graph after its backward), and at 80
+#: examples vmap takes 4x the loop's time and 3.9 GB.
 VMAP_MAX_WORK_CPU = 200_000
 
 
