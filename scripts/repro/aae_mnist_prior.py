@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", default="cosine", help="constant | cosine | linear (a decay settles the codes)")
     parser.add_argument("--architecture", choices=("mlp", "conv"), default="mlp", help="encoder/decoder kind")
-    parser.add_argument("--hidden-dims", type=int, nargs="+", default=[512, 512])
-    parser.add_argument("--discriminator-dims", type=int, nargs="+", default=[512, 512])
+    parser.add_argument("--hidden-dims", type=int, nargs="+", default=[1000, 1000], help="Makhzani et al.'s 1000-1000")
+    parser.add_argument("--discriminator-dims", type=int, nargs="+", default=[1000, 1000])
     parser.add_argument("--adversarial-lr-scale", type=float, default=0.5)
     parser.add_argument("--adversarial-betas", type=float, nargs=2, default=[0.5, 0.999],
                         help="Adam betas of the discriminator and generator phases")
