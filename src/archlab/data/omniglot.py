@@ -95,14 +95,9 @@ def read_omniglot(root: str | os.PathLike, image_size: int = IMAGE_SIZE) -> tupl
                             f"{len(names)}. They should be {SOURCE}.")
         cache = cache_dir() / f"omniglot-{image_size}px-{digest.hexdigest()[:16]}.npy"
         shape = (N_CHARACTERS, DRAWINGS, image_size, image_size)
-        if cache.is_file():
-            try:
-                images = np.load(cache, allow_pickle=False)
-                if images.shape == shape and images.dtype == np.uint8:
-                    return images, names
-            except (OSError, ValueError):
-                # A damaged cache is rebuilt below.
-                images = None
+        cached = _load_cache(cache, shape)
+        if cached is not None:
+            return cached, names
         images = np.empty(shape, dtype=np.uint8)
         i = 0
         for archive, listing in zip(archives, listings):
@@ -115,6 +110,18 @@ def read_omniglot(root: str | os.PathLike, image_size: int = IMAGE_SIZE) -> tupl
             archive.close()
     _save_atomic(cache, images)
     return images, names
+
+
+def _load_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached images, or None when the cache is missing, damaged or of another shape
+    (the caller then decodes the archives again)."""
+    if not path.is_file():
+        return None
+    try:
+        images = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return images if images.shape == shape and images.dtype == np.uint8 else None
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

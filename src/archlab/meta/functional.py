@@ -155,8 +155,8 @@ def adapt(
     names = list(params)
     for step in range(steps):
         loss = task_loss(kind, forward(make_call(model, params, others), support), support["y"])
-        where = f"inner step {step + 1} of {steps}" + (f" on task {task_index}" if task_index is not None else "")
         if check:
+            where = f"inner step {step + 1} of {steps}" + (f" on task {task_index}" if task_index is not None else "")
             check_finite(loss.item(), where=where, inner_lr=inner_lr)
         grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
         params = sgd_update(params, dict(zip(names, grads)), inner_lr)

@@ -90,8 +90,9 @@ class Reptile:
         for step in range(1, steps + 1):
             with torch.enable_grad():
                 loss = task_loss(self.kind, self.forward_fn(make_call(self.model, params, others), batch), batch["y"])
-                where = f"inner step {step} of {steps}" + (f" on task {task_index}" if task_index is not None else "")
                 if check:
+                    where = f"inner step {step} of {steps}" + (
+                        f" on task {task_index}" if task_index is not None else "")
                     check_finite(loss.item(), where=where, inner_lr=self.inner_lr)
                 grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
             new = {}
