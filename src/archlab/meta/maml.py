@@ -15,6 +15,7 @@ trained with the model by the outer optimizer (pass ``maml.parameters()``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from torch import nn
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
 from .batchnorm import BatchStatisticsNorm, twice_differentiable_attention
+from .second_order_batchnorm import SecondOrderBatchNorm
 from .evaluate import evaluate_adaptation
 from .functional import (
     LOSSES, AdaptationError, Forward, Params, adapt, adapt_vmappable, check_finite, check_model, default_forward,
@@ -158,8 +160,11 @@ class MAML(nn.Module):
         n = len(tasks)
         total = 0.0 if backward else None
         losses, metrics = [], []
+        # Second-order meta-gradients differentiate each batch-norm backward: the hand-written
+        # derivative of SecondOrderBatchNorm costs a fraction of torch's general one.
+        second_order = not self.first_order and self.inner_steps > 0
         for i in range(n):
-            with twice_differentiable_attention():
+            with twice_differentiable_attention(), (SecondOrderBatchNorm() if second_order else nullcontext()):
                 loss, metric = self._task_query(tasks, i)
             metrics.append(metric)
             if backward:
