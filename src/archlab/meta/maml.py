@@ -148,9 +148,13 @@ class MAML(nn.Module):
     def _task_query(self, tasks: TaskBatch, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         params, others = self._state()
         support, query = tasks.task(i)
-        adapted = adapt(self.model, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
-                        steps=self.inner_steps, create_graph=not self.first_order, forward=self.forward_fn,
-                        task_index=i)
+        # Second-order meta-gradients differentiate each support-set batch-norm backward: the
+        # hand-written derivative of SecondOrderBatchNorm costs a fraction of torch's general one.
+        # (The query pass is differentiated once: torch's kernels as they are.)
+        with SecondOrderBatchNorm() if not self.first_order else nullcontext():
+            adapted = adapt(self.model, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
+                            steps=self.inner_steps, create_graph=not self.first_order, forward=self.forward_fn,
+                            task_index=i)
         out = self.forward_fn(make_call(self.model, adapted, others), query)
         loss = task_loss(self.kind, out, query["y"])
         check_finite(loss.item(), where=f"the query loss of task {i}", inner_lr=self.inner_lr)
@@ -160,11 +164,8 @@ class MAML(nn.Module):
         n = len(tasks)
         total = 0.0 if backward else None
         losses, metrics = [], []
-        # Second-order meta-gradients differentiate each batch-norm backward: the hand-written
-        # derivative of SecondOrderBatchNorm costs a fraction of torch's general one.
-        second_order = not self.first_order and self.inner_steps > 0
         for i in range(n):
-            with twice_differentiable_attention(), (SecondOrderBatchNorm() if second_order else nullcontext()):
+            with twice_differentiable_attention():
                 loss, metric = self._task_query(tasks, i)
             metrics.append(metric)
             if backward:
