@@ -40,11 +40,12 @@ def _derivative(x: torch.Tensor) -> torch.Tensor:
 class _TanhGELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        square = x * x
-        slope = torch.mul(square, 3 * _V3).add_(_V1).mul_(x)  # x v'
-        s = square.mul_(_V3).add_(_V1).mul_(x).sigmoid_()  # sigmoid(v)
+        cube = x * x
+        cube.mul_(x)
+        s = torch.add(x, cube, alpha=_V3 / _V1).mul_(_V1).sigmoid_()  # sigmoid(v)
         y = x * s
-        derivative = torch.rsub(s, 1).mul_(s).mul_(slope).add_(s)  # s + x s (1 - s) v'
+        slope = cube.mul_(3 * _V3).add_(x, alpha=_V1)  # x v' = V1 x + 3 V3 x^3
+        derivative = slope.mul_(torch.addcmul(s, s, s, value=-1)).add_(s)  # s + x v' s (1 - s)
         ctx.save_for_backward(x, derivative)
         return y
 
