@@ -10,7 +10,9 @@ from .evaluate import evaluate_adaptation, mean_ci95
 from .functional import AdaptationError, adapt, default_forward, split_state
 from .maml import MAML
 from .reptile import Reptile
+from .second_order_batchnorm import SecondOrderBatchNorm, second_order_batch_norm
 from .strategy import STRATEGIES, choose_strategy
 
-__all__ = ["MAML", "Reptile", "BatchStatisticsNorm", "batch_statistics_norm", "AdaptationError", "adapt", "default_forward", "split_state", "evaluate_adaptation",
+__all__ = ["MAML", "Reptile", "BatchStatisticsNorm", "batch_statistics_norm", "SecondOrderBatchNorm",
+           "second_order_batch_norm", "AdaptationError", "adapt", "default_forward", "split_state", "evaluate_adaptation",
            "mean_ci95", "STRATEGIES", "choose_strategy"]
