@@ -8,6 +8,12 @@ within [0.9, 1.1]; 5-nearest-neighbour accuracy (train codes -> test codes) >= 9
     flock /tmp/archlab-heavy.lock .venv/bin/python scripts/repro/aae_mnist_prior.py --minutes 8 --resume
 
 `--minutes` stops (checkpointed) after that long; `--resume` continues to the same final weights.
+
+The defaults (1000-1000 networks, `standardize_code`, adversarial phases at 0.2 of the lr, 12 epochs)
+measured on one core (~10 min): test means within +-0.101, std in [0.981, 1.049], largest per-dimension
+KS distance from N(0, 1) 0.052, 5-NN 94.3%; `--adversarial-lr-scale 0.1`: +-0.133, [0.970, 1.079], 94.9%.
+Neither meets both targets. `code_ks_max` checks the codes' shape beyond the two moments that
+`standardize_code` fixes by construction.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier
 
 import archlab
@@ -38,9 +45,11 @@ def main() -> None:
     parser.add_argument("--architecture", choices=("mlp", "conv"), default="mlp", help="encoder/decoder kind")
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[1000, 1000], help="Makhzani et al.'s 1000-1000")
     parser.add_argument("--discriminator-dims", type=int, nargs="+", default=[1000, 1000])
-    parser.add_argument("--adversarial-lr-scale", type=float, default=0.5)
+    parser.add_argument("--adversarial-lr-scale", type=float, default=0.2)
     parser.add_argument("--adversarial-betas", type=float, nargs=2, default=[0.5, 0.999],
                         help="Adam betas of the discriminator and generator phases")
+    parser.add_argument("--standardize-code", action=argparse.BooleanOptionalAction, default=True,
+                        help="end the encoder with a batch normalization without affine parameters")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
     parser.add_argument("--out", default="runs/repro-aae-mnist")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
@@ -63,7 +72,8 @@ def main() -> None:
                       resume=args.resume, quiet=False, checkpoint_interval=60,
                       model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims,
                                     "architecture": args.architecture,
-                                    "discriminator_dims": args.discriminator_dims},
+                                    "discriminator_dims": args.discriminator_dims,
+                                    "standardize_code": args.standardize_code},
                       task_options={"adversarial_lr_scale": args.adversarial_lr_scale,
                                     "adversarial_betas": args.adversarial_betas})
     except TrainingInterrupted as err:
@@ -77,6 +87,9 @@ def main() -> None:
     test_codes = model.transform(data["test"]["x"])
     train_codes = model.transform(data["train"]["x"])
     mean, std = test_codes.mean(0), test_codes.std(0)
+    # beyond the two moments of the target: the largest Kolmogorov-Smirnov distance of a dimension's
+    # test codes from N(0, 1) (sampling alone gives about 0.01 for 10,000 codes)
+    ks = max(stats.kstest(test_codes[:, d], "norm").statistic for d in range(test_codes.shape[1]))
     knn = KNeighborsClassifier(n_neighbors=5).fit(train_codes, data["train"]["y"].numpy())
     accuracy = float((knn.predict(test_codes) == data["test"]["y"].numpy()).mean())
     if args.figures:
@@ -93,8 +106,10 @@ def main() -> None:
               "hidden_dims": args.hidden_dims,
               "discriminator_dims": args.discriminator_dims, "adversarial_lr_scale": args.adversarial_lr_scale,
               "adversarial_betas": args.adversarial_betas,
+              "standardize_code": args.standardize_code,
               "code_mean_abs_max": float(np.abs(mean).max()), "code_std_min": float(std.min()),
-              "code_std_max": float(std.max()), "knn5_accuracy": accuracy,
+              "code_std_max": float(std.max()), "code_ks_max": float(ks),
+              "knn5_accuracy": accuracy,
               "prior_match": bool(np.abs(mean).max() <= 0.1 and std.min() >= 0.9 and std.max() <= 1.1),
               "knn_target_met": accuracy >= 0.95, "train_seconds": round(train_seconds, 1)}
     print(json.dumps(report))

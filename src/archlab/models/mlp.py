@@ -7,13 +7,28 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..nn import MLP
 from ..registry import register_model
 from .base import check_input
 
 
+def truncated_normal_init(module: nn.Module, std: float) -> None:
+    """Every linear weight drawn from a normal of standard deviation `std` truncated at two
+    standard deviations, every bias zero: the MLP initialisation of Finn et al.'s MAML code
+    (TensorFlow's ``truncated_normal(stddev=0.01)``), rather than torch's uniform default."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.trunc_normal_(layer.weight, 0.0, std, -2 * std, 2 * std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
 class MLPClassifier(nn.Module):
     """An MLP over feature vectors.
+
+    `init_std` None keeps torch's default initialisation; a float uses
+    `truncated_normal_init` with that standard deviation.
 
     Shapes:
         input ``(B, in_features)``; output ``(B, num_classes)``.
@@ -27,11 +42,18 @@ class MLPClassifier(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        init_std: float | None = None,
     ):
         super().__init__()
+        if init_std is not None and (isinstance(init_std, bool) or not isinstance(init_std, (int, float))
+                                     or not 0 < init_std < float("inf")):
+            raise ConfigError(f"The 'init_std' parameter of mlp must be a finite float > 0 or None. "
+                              f"Got {init_std!r}.")
         self.input_shape = (in_features,)
         self.mlp = MLP(in_features, num_classes, hidden_dims, activation_name=activation,
                        dropout=dropout, batch_norm=batch_norm)
+        if init_std is not None:
+            truncated_normal_init(self.mlp, float(init_std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.input_shape, type(self).__name__)
@@ -48,6 +70,7 @@ def mlp(
     activation: str = "relu",
     dropout: float = 0.0,
     batch_norm: bool = False,
+    init_std: float | None = None,
 ) -> MLPClassifier:
-    """Multi-layer perceptron for tabular features."""
-    return MLPClassifier(in_features, num_classes, hidden_dims, activation, dropout, batch_norm)
+    """Multi-layer perceptron for tabular features (`init_std`: see `MLPClassifier`)."""
+    return MLPClassifier(in_features, num_classes, hidden_dims, activation, dropout, batch_norm, init_std)

@@ -202,3 +202,22 @@ def test_mixture_prior_places_components_on_a_circle():
     torch.testing.assert_close(spread, torch.full((3,), priors.MIXTURE_STD), atol=0.03, rtol=0)
     gaussian = priors.sample_prior("gaussian", 4000, 3, generator=torch.Generator().manual_seed(0))
     assert gaussian.mean(0).abs().max() < 0.06 and (gaussian.std(0) - 1).abs().max() < 0.05
+
+
+def test_aae_standardized_codes_have_the_prior_moments_and_keep_them_in_evaluation():
+    torch.manual_seed(0)
+    model = archlab.create_model("aae", input_size=[6, 6], hidden_dims=[8], latent_dim=3, standardize_code=True)
+    x = _images(n=256, size=(6, 6))
+    code = model.encode(x)  # training mode: batch statistics
+    torch.testing.assert_close(code.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    # v / (v + eps) with BatchNorm's eps = 1e-5 and this small untrained net's small variance v
+    torch.testing.assert_close(code.var(0, unbiased=False), torch.ones(3), atol=0.02, rtol=0)
+    assert not any("standardize" in name for name, _ in model.named_parameters())  # no learned scale or shift
+    with torch.no_grad():
+        for _ in range(300):  # the running statistics converge to this batch's (momentum 0.1)
+            model.encode(x)
+    # (the running variance is the unbiased one: a factor sqrt(255 / 256) apart)
+    torch.testing.assert_close(model.eval().encode(x), code, atol=1e-3, rtol=5e-3)
+    plain = archlab.create_model("aae", input_size=[6, 6], hidden_dims=[8], latent_dim=3)
+    assert sorted(plain.state_dict()) == sorted(k for k in model.state_dict() if not k.startswith("standardize"))
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 
@@ -159,3 +160,14 @@ def test_an_interrupted_run_resumes_to_the_same_weights(name, tmp_path):
     archlab.train(name, data, out=tmp_path / "cut", resume=True, **options)
     full, cut = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
     assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_aae_with_standardized_codes_trains_and_reloads_its_running_statistics(tmp_path):
+    data = _data(n=128)
+    model = _model("aae", standardize_code=True)
+    task = create_task("aae", model, data.spec)
+    fit(model, task, data, TrainConfig(epochs=3, batch_size=32, lr=2e-3, optimizer="adam", quiet=True),
+        out=tmp_path / "aae")
+    assert not torch.equal(model.standardize.running_var, torch.ones(2))  # the statistics were tracked
+    x = data["val"]["x"]
+    np.testing.assert_allclose(load_model(tmp_path / "aae").transform(x), model.transform(x), rtol=1e-5, atol=1e-6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from ...nn import MLP
 from ...registry import register_model
@@ -24,6 +25,11 @@ class AAE(PriorSampling, Autoencoder):
     :math:`q(z) = \\int q(z|x)\\,p_d(x)\\,dx` approaches the prior :math:`p(z)`
     (``"gaussian"``: :math:`\\mathcal N(0, I)`; ``"mixture"``: `num_components` Gaussians on a circle).
 
+    `standardize_code` ends the encoder with a batch normalization without affine parameters,
+    :math:`f(x) = (h(x) - \\mu) / \\sigma` per dimension (batch statistics in training, running
+    statistics in evaluation): the codes' first two moments are the prior's by construction, and
+    the adversarial phases shape the rest of the distribution.
+
     Shapes:
         input ``(B, *input_shape)``; `forward` returns ``AEOutput(out, code)``; `discriminate` maps
         ``(B, latent_dim)`` to logits ``(B,)``.
@@ -32,7 +38,8 @@ class AAE(PriorSampling, Autoencoder):
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 8, architecture: str = "mlp",
                  hidden_dims: Sequence[int] = (512, 512), channels: Sequence[int] = (32, 64),
                  activation: str = "relu", decoder: str = "auto", prior: str = "gaussian", num_components: int = 10,
-                 discriminator_dims: Sequence[int] = (512, 512), batch_norm: bool = False):
+                 discriminator_dims: Sequence[int] = (512, 512), batch_norm: bool = False,
+                 standardize_code: bool = False):
         super().__init__()
         decoder = resolve_decoder(decoder, input_shape)
         check_choices(latent_dim, architecture, decoder, input_shape)
@@ -46,11 +53,14 @@ class AAE(PriorSampling, Autoencoder):
                                      batch_norm)
         self.decoder = build_decoder(architecture, latent_dim, self.input_shape, hidden_dims, channels, activation,
                                      batch_norm)
+        # Batch statistics in training, running ones in evaluation; no affine part, so the
+        # discriminator, not a learned scale, decides everything beyond the first two moments.
+        self.standardize = nn.BatchNorm1d(latent_dim, affine=False) if standardize_code else nn.Identity()
         self.discriminator = MLP(latent_dim, 1, discriminator_dims, activation_name="relu")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        return self.encoder(x)
+        return self.standardize(self.encoder(x))
 
     def discriminate(self, z: torch.Tensor) -> torch.Tensor:
         """Logit of "z was drawn from the prior", ``(B,)``."""
@@ -82,7 +92,10 @@ def aae(
     num_components: int = 10,
     discriminator_dims: Sequence[int] = (512, 512),
     batch_norm: bool = False,
+    standardize_code: bool = False,
 ) -> AAE:
-    """Adversarial autoencoder: a discriminator matches the codes to a Gaussian or mixture prior."""
+    """Adversarial autoencoder: a discriminator matches the codes to a Gaussian or mixture prior;
+    optionally the encoder ends with a standardizing layer (`standardize_code`)."""
     return AAE(input_shape_of(in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
-               channels, activation, decoder, prior, num_components, discriminator_dims, batch_norm)
+               channels, activation, decoder, prior, num_components, discriminator_dims, batch_norm,
+               standardize_code)
