@@ -5,6 +5,7 @@ from .mlp import MLP, activation
 from .attention import KVCache, MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .transformer import FeedForward, TransformerBlock
+from .gelu import TanhGELU, gelu_tanh
 from .gat import GATConv
 from .gcn import GCNConv, add_remaining_self_loops, dense_gcn_norm, gcn_norm
 from .message_passing import MessagePassing
@@ -13,6 +14,6 @@ from .scatter import edge_softmax, scatter
 
 __all__ = ["MLP", "ConvBlock", "BasicBlock", "activation"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
-            "RotaryEmbedding", "TransformerBlock", "FeedForward"]
+            "RotaryEmbedding", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh"]
 __all__ += ["MessagePassing", "GCNConv", "GATConv", "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
             "edge_softmax", "global_sum_pool", "global_mean_pool", "global_max_pool"]
