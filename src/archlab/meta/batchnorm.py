@@ -49,14 +49,17 @@ def batch_statistics_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: to
 
 class BatchStatisticsNorm(TorchFunctionMode):
     """Within this context, ``F.batch_norm`` without running statistics is computed by
-    `batch_statistics_norm`."""
+    `norm` (here `batch_statistics_norm`; a subclass may set another); calls with running
+    statistics and every other function pass through unchanged."""
+
+    norm = staticmethod(batch_statistics_norm)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.batch_norm:
             bound = _bind(*args, **kwargs)
             if bound["running_mean"] is None and bound["running_var"] is None:
-                return batch_statistics_norm(bound["input"], bound["weight"], bound["bias"], bound["eps"])
+                return self.norm(bound["input"], bound["weight"], bound["bias"], bound["eps"])
         return func(*args, **kwargs)
 
 

@@ -35,8 +35,8 @@ meta-gradients).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
+
+from .batchnorm import BatchStatisticsNorm
 
 
 class _BatchNorm(torch.autograd.Function):
@@ -96,11 +96,11 @@ class _BatchNormBackward(torch.autograd.Function):
         gamma_r = gamma * r
         s_over_m = mean_u_dy - mean_dy * mean_u - mean_dy_xhat * mean_u_xhat  # S / M
 
+        k1 = a - gamma_r * mean_u_xhat
         grad_dy = grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
-            grad_dy = torch.addcmul(b - gamma_r * mean_u, u, gamma_r).addcmul_(xhat, a - gamma_r * mean_u_xhat)
+            grad_dy = torch.addcmul(b - gamma_r * mean_u, u, gamma_r).addcmul_(xhat, k1)
         if ctx.needs_input_grad[1]:
-            k1 = a - gamma_r * mean_u_xhat
             k2 = -gamma_r * mean_dy_xhat
             mean_g = k1 * mean_dy + k2 * mean_u
             mean_g_xhat = k1 * mean_dy_xhat + k2 * mean_u_xhat
@@ -118,19 +118,8 @@ def second_order_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: 
     return _BatchNorm.apply(x, weight, bias, eps)
 
 
-class SecondOrderBatchNorm(TorchFunctionMode):
+class SecondOrderBatchNorm(BatchStatisticsNorm):
     """Within this context, ``F.batch_norm`` without running statistics runs as
     `second_order_batch_norm`; other calls pass through unchanged."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is F.batch_norm:
-            bound = _bind(*args, **kwargs)
-            if bound["running_mean"] is None and bound["running_var"] is None:
-                return second_order_batch_norm(bound["input"], bound["weight"], bound["bias"], bound["eps"])
-        return func(*args, **kwargs)
-
-
-def _bind(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    return {"input": input, "running_mean": running_mean, "running_var": running_var, "weight": weight,
-            "bias": bias, "eps": eps}
+    norm = staticmethod(second_order_batch_norm)
