@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule", default="cosine", help="constant | cosine | linear (a decay settles the codes)")
     parser.add_argument("--architecture", choices=("mlp", "conv"), default="mlp", help="encoder/decoder kind")
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[1000, 1000], help="Makhzani et al.'s 1000-1000")
@@ -68,7 +69,7 @@ def main() -> None:
     started = time.perf_counter()
     try:
         archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, schedule=args.schedule, batch_size=100,
-                      optimizer="adam",
+                      optimizer="adam", seed=args.seed,
                       resume=args.resume, quiet=False, checkpoint_interval=60,
                       model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims,
                                     "architecture": args.architecture,
@@ -102,7 +103,7 @@ def main() -> None:
     print("dimension  mean     std      (target: |mean| <= 0.1, 0.9 <= std <= 1.1)")
     for i, (m, s) in enumerate(zip(mean, std)):
         print(f"{i:9d}  {m:+.4f}  {s:.4f}")
-    report = {"epochs": args.epochs, "schedule": args.schedule, "lr": args.lr, "architecture": args.architecture,
+    report = {"epochs": args.epochs, "seed": args.seed, "schedule": args.schedule, "lr": args.lr, "architecture": args.architecture,
               "hidden_dims": args.hidden_dims,
               "discriminator_dims": args.discriminator_dims, "adversarial_lr_scale": args.adversarial_lr_scale,
               "adversarial_betas": args.adversarial_betas,

@@ -107,3 +107,27 @@ def test_same_seed_same_run():
     assert a.metrics == b.metrics
     for p, q in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(p, q)
+
+
+class Calibrating(ClassificationTask):
+    """Records what `fit` passes to `calibrate` and what the evaluation after it sees."""
+
+    def __init__(self):
+        super().__init__(3)
+        self.calls = []
+
+    def calibrate(self, model, train, batch_size):
+        self.calls.append((len(train), batch_size))
+        model.calibrated_at = len(self.calls)
+
+    def evaluate(self, model, split, batch_size):
+        return {**super().evaluate(model, split, batch_size), "calibrated_at": model.calibrated_at}
+
+
+def test_calibrate_runs_with_the_training_split_before_every_evaluation():
+    data = archlab.load_dataset("iris")
+    model = archlab.create_model("mlp", in_features=4, num_classes=3, hidden_dims=[8])
+    task = Calibrating()
+    result = fit(model, task, data, TrainConfig(epochs=3, batch_size=16, eval_batch_size=100, quiet=True))
+    assert task.calls == [(len(data["train"]), 100)] * 3
+    assert [row["val_calibrated_at"] for row in result.history] == [1, 2, 3]

@@ -228,6 +228,7 @@ def fit(
         nonlocal best_state
         row: dict[str, Any] = {"epoch": state.epoch, "step": state.step, "lr": optimizers[0].param_groups[0]["lr"],
                                "train_loss": train_loss}
+        task.calibrate(model, train, config.eval_batch_size)
         if val is not None:
             row.update(scalars(evaluate(model, task, val, prefix="val_", batch_size=config.eval_batch_size)))
         row["seconds"] = round(time.perf_counter() - started, 3)

@@ -54,6 +54,11 @@ class Task(abc.ABC):
         optimizer.step()
         return loss.detach()
 
+    def calibrate(self, model: nn.Module, train: Any, batch_size: int) -> None:
+        """Called by `fit` with the training split before every evaluation (and so before the
+        last checkpoint): recompute statistics that evaluation relies on but training only
+        estimates. Nothing by default; the AAE recomputes its code standardization."""
+
     @abc.abstractmethod
     def evaluate(self, model: nn.Module, split: Any, batch_size: int) -> dict[str, Any]:
         """Metrics of a whole split, without the split prefix (``loss``, ``accuracy``, ...).

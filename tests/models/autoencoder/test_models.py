@@ -221,3 +221,24 @@ def test_aae_standardized_codes_have_the_prior_moments_and_keep_them_in_evaluati
     plain = archlab.create_model("aae", input_size=[6, 6], hidden_dims=[8], latent_dim=3)
     assert sorted(plain.state_dict()) == sorted(k for k in model.state_dict() if not k.startswith("standardize"))
 
+
+def test_aae_fit_code_statistics_makes_the_evaluation_codes_of_that_data_exactly_standard():
+    torch.manual_seed(0)
+    model = archlab.create_model("aae", input_size=[6, 6], hidden_dims=[8], latent_dim=3, standardize_code=True)
+    x = _images(n=300, size=(6, 6))
+    model.train()
+    model.fit_code_statistics(x.split(64))  # uneven batches; the exact statistics of all 300
+    assert model.training  # the mode is restored
+    code = model.eval().encode(x).double()
+    h = model.encoder(x).double()
+    torch.testing.assert_close(model.standardize.running_mean.double(), h.mean(0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(model.standardize.running_var.double(), h.var(0), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(code.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-5, rtol=0)
+    # sigma = sqrt(var + eps) with BatchNorm's eps = 1e-5
+    expected = (h.var(0) / (h.var(0) + 1e-5)).sqrt()
+    torch.testing.assert_close(code.std(0), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="standardize_code=True"):
+        archlab.create_model("aae", input_size=[6, 6], hidden_dims=[8], latent_dim=3).fit_code_statistics([x])
+    with pytest.raises(ConfigError, match="at least 2 inputs; got 1"):
+        model.fit_code_statistics([x[:1]])
+

@@ -3,11 +3,12 @@ posterior is matched to a prior by a discriminator on codes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
+from ...errors import ConfigError
 from ...nn import MLP
 from ...registry import register_model
 from .ae import AEOutput
@@ -26,9 +27,12 @@ class AAE(PriorSampling, Autoencoder):
     (``"gaussian"``: :math:`\\mathcal N(0, I)`; ``"mixture"``: `num_components` Gaussians on a circle).
 
     `standardize_code` ends the encoder with a batch normalization without affine parameters,
-    :math:`f(x) = (h(x) - \\mu) / \\sigma` per dimension (batch statistics in training, running
-    statistics in evaluation): the codes' first two moments are the prior's by construction, and
-    the adversarial phases shape the rest of the distribution.
+    :math:`f(x) = (h(x) - \\mu) / \\sigma` per dimension (batch statistics in training): the codes'
+    first two moments are the prior's by construction, and the adversarial phases shape the rest
+    of the distribution. In evaluation :math:`\\mu, \\sigma` are the running statistics, which
+    `fit_code_statistics` replaces with the exact ones of a whole dataset (`fit` does so on the
+    training set before every evaluation): a running average over the last few hundred codes is
+    off by a few hundredths per dimension.
 
     Shapes:
         input ``(B, *input_shape)``; `forward` returns ``AEOutput(out, code)``; `discriminate` maps
@@ -61,6 +65,31 @@ class AAE(PriorSampling, Autoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.standardize(self.encoder(x))
+
+    @torch.no_grad()
+    def fit_code_statistics(self, batches: Iterable[torch.Tensor]) -> None:
+        """Set the code standardization's statistics to the mean and (unbiased) variance of the
+        encoder's output over `batches` of inputs, as the encoder computes it in evaluation mode.
+        Requires ``standardize_code=True``."""
+        if not isinstance(self.standardize, nn.BatchNorm1d):
+            raise ConfigError("fit_code_statistics needs an AAE built with standardize_code=True; "
+                              "this one has no code standardization.")
+        was_training = self.training
+        self.eval()
+        count, total, total_sq = 0, None, None
+        for x in batches:
+            self.check_input(x)
+            h = self.encoder(x).double()
+            total = h.sum(0) if total is None else total + h.sum(0)
+            total_sq = h.pow(2).sum(0) if total_sq is None else total_sq + h.pow(2).sum(0)
+            count += len(h)
+        self.train(was_training)
+        if count < 2:
+            raise ConfigError(f"fit_code_statistics needs at least 2 inputs; got {count}.")
+        mean = total / count
+        var = (total_sq - count * mean.pow(2)).clamp_min(0) / (count - 1)
+        self.standardize.running_mean.copy_(mean)
+        self.standardize.running_var.copy_(var)
 
     def discriminate(self, z: torch.Tensor) -> torch.Tensor:
         """Logit of "z was drawn from the prior", ``(B,)``."""

@@ -202,6 +202,10 @@ class AAETask(Task):
         model.zero_grad(set_to_none=True)
         return reconstruction.detach()
 
+    def calibrate(self, model, train, batch_size):
+        if isinstance(model.standardize, nn.BatchNorm1d):  # exact code statistics, not a running average
+            model.fit_code_statistics(batch["x"] for batch in train.batches(batch_size))
+
     @torch.no_grad()
     def evaluate(self, model, split, batch_size):
         model.eval()
