@@ -44,6 +44,18 @@ def test_train_json_contract(capsys, tmp_path):
     assert config["model"]["kwargs"]["hidden_dim"] == 16 and config["model"]["kwargs"]["bidirectional"] is True
 
 
+def test_task_set_reaches_the_training_task_and_unknown_options_are_named(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "mlp", "--data", "iris", "--epochs", "1", "--json",
+                       "--task-set", "label_smoothing=0.2", "--out", str(tmp_path / "ck"))
+    assert code == 0
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert config["task_options"] == {"label_smoothing": 0.2}
+    code, _, err = run(capsys, "train", "mlp", "--data", "iris", "--epochs", "1", "--task-set", "smoothing=0.2",
+                       "--out", str(tmp_path / "bad"))
+    assert code != 0 and "task 'classification' has no option 'smoothing'" in err and "label_smoothing" in err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_evaluate_and_predict(capsys, checkpoint, tmp_path):
     code, out, _ = run(capsys, "evaluate", str(checkpoint), "--json")
     assert code == 0 and 0 <= json.loads(out)["metrics"]["test_accuracy"] <= 1

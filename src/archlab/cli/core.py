@@ -72,6 +72,9 @@ def add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
+    p.add_argument("--task-set", dest="task_options", action="append", type=key_value, default=[],
+                   metavar="KEY=VALUE", help="option of the training task, VALUE read as JSON (repeatable), "
+                   "e.g. label_smoothing=0.1, aae's adversarial_lr_scale=0.05")
     p.add_argument("--from-hf", default=None, metavar="DIR",
                    help="bert: start from a Hugging Face BERT folder (config.json, weights, vocab.txt)")
     add_common(p)
@@ -81,7 +84,7 @@ def add_train(sub) -> None:
 def run_train(args) -> int:
     out = args.out or f"runs/{args.model}-{args.data}"
     options = dict(
-        model_kwargs=dict(args.overrides), out=out, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
+        model_kwargs=dict(args.overrides), task_options=dict(args.task_options) or None, out=out, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,

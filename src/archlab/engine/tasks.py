@@ -12,6 +12,7 @@ Contract for resumable runs: `evaluate` must not draw from torch's global RNG
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import NonFiniteLossError, unknown_name
+from ..errors import ConfigError, NonFiniteLossError, unknown_name
 from .metrics import accuracy, confusion_matrix, macro_f1
 
 
@@ -124,7 +125,13 @@ def register_task(name: str) -> Callable:
 def create_task(name: str, model: nn.Module, spec, **options: Any) -> Task:
     if name not in _TASKS:
         raise unknown_name("task", name, _TASKS)
-    return _TASKS[name](model, spec, **options)
+    factory = _TASKS[name]
+    valid = [p for p in list(inspect.signature(factory).parameters)[2:]]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"task '{name}' has no option {', '.join(map(repr, unknown))}. "
+                          f"Valid options: {', '.join(valid) or 'none'}.")
+    return factory(model, spec, **options)
 
 
 @register_task("classification")
