@@ -18,6 +18,11 @@ loss past the stability limit of plain gradient descent (the top Hessian eigenva
 1-6 of the 600 tasks (support points near x = +-5, large amplitude) blow up over repeated
 steps, with either initialisation, at seeds 0-2 and at nearly every checkpoint. The table
 prints the median beside the mean.
+
+The paper's text gives lr 0.01, but Finn's released code runs its documented sinusoid command
+with its `update_lr` default of 0.001. With ``--inner-lr 0.001`` (training, test and baseline)
+all three bounds hold and nothing diverges: 0.596 / 0.310 / 0.275 after 1 / 5 / 10 steps
+(pretrained baseline 2.82 / 2.52 / 2.36), 334 s on one core.
 """
 
 from __future__ import annotations
@@ -62,11 +67,14 @@ def main() -> None:
     parser.add_argument("--init", choices=["paper", "torch"], default="paper",
                         help="paper: truncated normal (std 0.01) weights, zero biases, as Finn's code; "
                              "torch: torch's default initialisation")
+    parser.add_argument("--inner-lr", type=float, default=0.01,
+                        help="inner step size in training and test: the paper's 0.01 by default (Finn's code "
+                             "defaults its update_lr flag to 0.001)")
     args = parser.parse_args()
     started = time.perf_counter()
     init = {"init_std": 0.01} if args.init == "paper" else {}
     config = MetaConfig(algorithm="maml", data="sinusoid", shots=10, query=10, meta_batch=25, inner_steps=1,
-                        inner_lr=0.01, iterations=args.iterations, meta_lr=1e-3, seed=0,
+                        inner_lr=args.inner_lr, iterations=args.iterations, meta_lr=1e-3, seed=0,
                         model_kwargs=init)
     result = meta_train(config, out=args.out, resume=args.resume, device="cpu", eval_tasks=0,
                         max_minutes=args.max_minutes, log_every=1000, checkpoint_every=5000)
@@ -76,9 +84,9 @@ def main() -> None:
     learner, _, _ = load_learner(args.out)
     test = Sinusoid(k_shot=5, n_query=100)
     maml = learner.evaluate(test, args.tasks, [0, 1, 5, 10], seed=1)
-    baseline = MAML(pretrained_baseline(args.baseline_steps, 0, init), inner_lr=0.01, kind="regression")
+    baseline = MAML(pretrained_baseline(args.baseline_steps, 0, init), inner_lr=args.inner_lr, kind="regression")
     pre = baseline.evaluate(test, args.tasks, [0, 1, 5, 10], seed=1)
-    print(f"\nsinusoid, K = 5 test tasks ({args.tasks}), MSE after n inner steps (lr 0.01), "
+    print(f"\nsinusoid, K = 5 test tasks ({args.tasks}), MSE after n inner steps (lr {args.inner_lr:g}), "
           f"{args.iterations} meta-iterations, {time.perf_counter() - started:.0f} s")
     print(f"{'steps':>5s} {'MAML mean ± ci95':>18s} {'median':>7s} {'target':>8s} {'pretrained':>16s}")
     for k in (0, 1, 5, 10):
