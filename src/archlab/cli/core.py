@@ -84,7 +84,8 @@ def add_train(sub) -> None:
 def run_train(args) -> int:
     out = args.out or f"runs/{args.model}-{args.data}"
     options = dict(
-        model_kwargs=dict(args.overrides), task_options=dict(args.task_options) or None, out=out, data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
+        model_kwargs=dict(args.overrides), task_options=dict(args.task_options) or None, out=out,
+        data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,

@@ -126,7 +126,7 @@ def create_task(name: str, model: nn.Module, spec, **options: Any) -> Task:
     if name not in _TASKS:
         raise unknown_name("task", name, _TASKS)
     factory = _TASKS[name]
-    valid = [p for p in list(inspect.signature(factory).parameters)[2:]]
+    valid = list(inspect.signature(factory).parameters)[2:]  # after (model, spec)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ConfigError(f"task '{name}' has no option {', '.join(map(repr, unknown))}. "

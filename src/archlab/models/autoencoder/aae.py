@@ -76,18 +76,15 @@ class AAE(PriorSampling, Autoencoder):
                               "this one has no code standardization.")
         was_training = self.training
         self.eval()
-        count, total, total_sq = 0, None, None
+        codes = []
         for x in batches:
             self.check_input(x)
-            h = self.encoder(x).double()
-            total = h.sum(0) if total is None else total + h.sum(0)
-            total_sq = h.pow(2).sum(0) if total_sq is None else total_sq + h.pow(2).sum(0)
-            count += len(h)
+            codes.append(self.encoder(x).double())
         self.train(was_training)
-        if count < 2:
-            raise ConfigError(f"fit_code_statistics needs at least 2 inputs; got {count}.")
-        mean = total / count
-        var = (total_sq - count * mean.pow(2)).clamp_min(0) / (count - 1)
+        h = torch.cat(codes) if codes else torch.empty(0, self.latent_dim, dtype=torch.float64)
+        if len(h) < 2:
+            raise ConfigError(f"fit_code_statistics needs at least 2 inputs; got {len(h)}.")
+        mean, var = h.mean(0), h.var(0)
         self.standardize.running_mean.copy_(mean)
         self.standardize.running_var.copy_(var)
 
