@@ -7,10 +7,15 @@ batch statistics, ReLU, 2x2 max-pool; linear head), at 1 and at 15 query images 
 The peer is the per-task loop of learn2learn's MAML, written out here: clone the
 parameters (``clone_module``), take ``torch.autograd.grad(create_graph=True)`` on the
 support loss, step (``update_module``), and back-propagate each task's query loss.
-archlab runs ``MAML.meta_step`` with its automatic strategy (and both strategies are shown).
+archlab runs ``MAML.meta_step`` with its automatic strategy (and every strategy is shown).
 
-Time is the median of several iterations, in rounds that alternate between the three; peak memory is the peak of live tensor bytes
-during one iteration, from torch.profiler's allocation events.
+Time is the median of several iterations, in rounds that alternate between the runs. Peak
+memory is how far one iteration raises the process's resident set above where it started
+(Linux's VmHWM, reset through /proc/self/clear_refs), measured in a fresh process per run
+with glibc told to return every freed block of 64 KiB or more to the system at once, so the
+resident set follows the live tensors. (torch.profiler's allocation events, used before,
+see only the thread that started the profiler, and the threads strategy allocates on
+several.)
 
     flock /tmp/archlab-heavy.lock .venv/bin/python benchmarks/maml_speed.py [--repeats 5]
 """
@@ -18,7 +23,12 @@ during one iteration, from torch.profiler's allocation events.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -80,20 +90,60 @@ def median_seconds(runs: dict, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def peak_bytes(fn) -> int:
-    """Peak of live CPU tensor bytes during `fn`, from the profiler's allocation events."""
-    from torch.profiler import ProfilerActivity, profile
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {key}")
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+
+def peak_rss_growth(fn, repeats: int = 3) -> int:
+    """Median over `repeats` calls of the peak resident-set growth during `fn` (Linux)."""
+    fn()  # warm-up: optimizer state, kernel caches
+    growth = []
+    for _ in range(repeats):
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current resident set
+        start = _status_bytes("VmRSS:")
         fn()
-    # Each op reports the bytes it allocated itself (children's bytes excluded); frees come as
-    # "[memory]" events with negative sizes. The running sum in time order is the live total.
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
-    live = peak = 0
-    for e in events:
-        live += e.self_cpu_memory_usage
-        peak = max(peak, live)
-    return peak
+        growth.append(_status_bytes("VmHWM:") - start)
+    return int(statistics.median(growth))
+
+
+def steady_allocator() -> None:
+    """Fix glibc's mmap and trim thresholds (normally adaptive) for the timed runs.
+
+    glibc raises them as large blocks are freed, and from then on serves allocations from its
+    heap instead of fresh pages. Left adaptive, the timings depended on what ran before: the
+    peer's loop took 717 ms after the 600 MB vmap run had raised them and 930 ms without it.
+    Fixed high, every run sees the steady state of a long training run."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc: nothing to fix
+    libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 64 * 2**20)  # M_TRIM_THRESHOLD
+
+
+def make_runs(query: int, meta_batch: int) -> tuple[dict, str]:
+    batch = tasks(query, meta_batch)
+    model = paper_convnet()
+    maml = MAML(model, INNER_LR, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    runs = {"learn2learn-style loop": lambda: learn2learn_style_step(model, batch, opt)}
+    for strategy in ("loop", "threads", "vmap"):
+        runs[f"archlab {strategy}"] = lambda s=strategy: archlab_step(maml, batch, opt, s)
+    return runs, maml.choose_strategy(batch)
+
+
+def measure_memory(run: str, query: int, meta_batch: int) -> int:
+    """Peak resident-set growth of one iteration of `run`, in a fresh process."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    out = subprocess.run([sys.executable, __file__, "--memory-of", run, "--query", str(query),
+                          "--meta-batch", str(meta_batch)], env=env, check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1])
 
 
 def main() -> None:
@@ -101,23 +151,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--query", type=int, nargs="+", default=[1, 15])
     parser.add_argument("--meta-batch", type=int, default=META_BATCH)
+    parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)  # the child process's run
     args = parser.parse_args()
     torch.manual_seed(0)
+    if args.memory_of:
+        runs, _ = make_runs(args.query[0], args.meta_batch)
+        print(peak_rss_growth(runs[args.memory_of]))
+        return
+    steady_allocator()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 5-way 1-shot, meta-batch {args.meta_batch}, "
           "one second-order inner step, 4x64 conv net")
     for query in args.query:
-        batch = tasks(query, args.meta_batch)
-        model = paper_convnet()
-        maml = MAML(model, INNER_LR, 1)
-        auto = maml.choose_strategy(batch)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        runs = {
-            "learn2learn-style loop": lambda: learn2learn_style_step(model, batch, opt),
-            "archlab loop": lambda: archlab_step(maml, batch, opt, "loop"),
-            "archlab vmap": lambda: archlab_step(maml, batch, opt, "vmap"),
-        }
+        runs, auto = make_runs(query, args.meta_batch)
         seconds = median_seconds(runs, args.repeats)
-        memory = {k: peak_bytes(f) for k, f in runs.items()}
+        memory = {k: measure_memory(k, query, args.meta_batch) for k in runs}
         base_t, base_m = seconds["learn2learn-style loop"], memory["learn2learn-style loop"]
         print(f"\n{query} query image(s) a class ({WAYS * (SHOTS + query)} examples a task); auto strategy: {auto}")
         print(f"{'':24s} {'ms/iter':>9s} {'peak MB':>9s} {'time ratio':>11s} {'mem ratio':>10s}")
@@ -126,7 +173,7 @@ def main() -> None:
                   f"{memory[k] / base_m:10.2f}")
         key = f"archlab {auto}"
         print(f"archlab (auto = {auto}) / learn2learn-style: time ratio {seconds[key] / base_t:.2f}, "
-              f"peak-memory ratio {memory[key] / base_m:.2f}")
+              f"peak-memory ratio {memory[key] / base_m:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def test_maml_digits_with_meta_sgd(tmp_path, capsys):
     out = tmp_path / "run"
     payload = run_json(capsys, "meta-train", "maml", "--data", "digits", "--ways", "3", "--shots", "1",
                        "--iterations", "2", "--meta-batch", "2", "--learn-inner-lr", "--eval-tasks", "3",
-                       "--out", str(out), "--json")
+                       "--strategy", "threads", "--out", str(out), "--json")
     assert "test_accuracy_step1" in payload["metrics"]
     assert (out / "inner_lrs.safetensors").is_file()
     payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--steps", "1,3", "--json")

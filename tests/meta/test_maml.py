@@ -193,7 +193,7 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="'inner_steps' parameter of MAML must be an int >= 0. Got 1.5"):
         MAML(tiny_mlp(), inner_steps=1.5)
     with pytest.raises(ConfigError, match="'strategy' parameter"):
-        MAML(tiny_mlp(), strategy="threads")
+        MAML(tiny_mlp(), strategy="thread")
 
 
 def test_evaluation_scores_a_diverged_task_instead_of_stopping():

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from ..errors import ConfigError
+from ..meta.strategy import STRATEGIES
 from .common import add_common, emit_json, key_value, positive_float, positive_int, print_metrics
 
 
@@ -36,7 +37,7 @@ def add_meta_train(sub) -> None:
     p.add_argument("--iterations", type=positive_int, default=1000, help="outer steps")
     p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML)")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
-    p.add_argument("--strategy", choices=("auto", "loop", "vmap"), default="auto",
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="task-batch execution for MAML (default: auto)")
     p.add_argument("--meta-lr", type=positive_float, default=1e-3, help="MAML's Adam outer learning rate")
     p.add_argument("--meta-step-size", type=positive_float, default=1.0, help="Reptile's initial meta step")

@@ -30,6 +30,7 @@ from .functional import (
     LOSSES, AdaptationError, Forward, Params, adapt, adapt_vmappable, check_finite, check_model, default_forward,
     make_call, split_state, task_loss, task_metric,
 )
+from .parallel import replicas, run_in_threads, worker_count
 from .strategy import check_strategy, choose_strategy
 
 
@@ -54,7 +55,7 @@ class MAML(nn.Module):
         kind: ``classification`` (cross-entropy, accuracy) or ``regression`` (MSE).
         forward: ``forward(call, batch) -> output``; `call` runs the model with adapted
             weights. The default is ``call(batch["x"])``.
-        strategy: ``auto``, ``loop`` or ``vmap`` (see `archlab.meta.strategy`).
+        strategy: ``auto``, ``loop``, ``threads`` or ``vmap`` (see `archlab.meta.strategy`).
 
     Shapes:
         task batches as `archlab.data.TaskBatch`: ``support_x (T, S, ...)``, ``query_x (T, Q, ...)``.
@@ -135,27 +136,36 @@ class MAML(nn.Module):
     # -- the outer loop -------------------------------------------------------------------
     def choose_strategy(self, tasks: TaskBatch, strategy: str | None = None) -> str:
         device = next(self.model.parameters()).device
-        return choose_strategy(self.model, device, tasks.examples_per_task, strategy or self.strategy)
+        return choose_strategy(self.model, device, tasks.examples_per_task, strategy or self.strategy,
+                               n_tasks=len(tasks))
 
     def meta_loss(self, tasks: TaskBatch, *, strategy: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean query loss over the tasks after adaptation, differentiable with respect to the
         meta-parameters, and the mean query metric (accuracy or MSE). For a hand-written outer
-        loop; `meta_step` does the same with less memory in the loop strategy."""
-        if self.choose_strategy(tasks, strategy) == "vmap":
+        loop; `meta_step` does the same with less memory in the loop and threads strategies
+        (which free each task's graph as soon as its meta-gradient is taken)."""
+        chosen = self.choose_strategy(tasks, strategy)
+        if chosen == "vmap":
             return self._vmap(tasks)
+        if chosen == "threads":
+            return self._threads(tasks, backward=False)
         return self._loop(tasks, backward=False)
 
-    def _task_query(self, tasks: TaskBatch, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        params, others = self._state()
+    def _task_query(self, tasks: TaskBatch, i: int, module: nn.Module | None = None,
+                    state: tuple[Params, Params] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Task `i`'s query loss after adaptation, and its metric; `module` runs the model
+        (default the model itself) with `state` (default the model's parameters and buffers)."""
+        module = self.model if module is None else module
+        params, others = self._state() if state is None else state
         support, query = tasks.task(i)
         # Second-order meta-gradients differentiate each support-set batch-norm backward: the
         # hand-written derivative of SecondOrderBatchNorm costs a fraction of torch's general one.
         # (The query pass is differentiated once: torch's kernels as they are.)
         with SecondOrderBatchNorm() if not self.first_order else nullcontext():
-            adapted = adapt(self.model, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
+            adapted = adapt(module, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
                             steps=self.inner_steps, create_graph=not self.first_order, forward=self.forward_fn,
                             task_index=i)
-        out = self.forward_fn(make_call(self.model, adapted, others), query)
+        out = self.forward_fn(make_call(module, adapted, others), query)
         loss = task_loss(self.kind, out, query["y"])
         check_finite(loss.item(), where=f"the query loss of task {i}", inner_lr=self.inner_lr)
         return loss, task_metric(self.kind, out.detach(), query["y"])
@@ -178,6 +188,43 @@ class MAML(nn.Module):
         if backward:
             return torch.tensor(total), mean_metric
         return torch.stack(losses).mean(), mean_metric
+
+    def _threads(self, tasks: TaskBatch, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loop, with the tasks spread over CPU threads (`archlab.meta.parallel`). With
+        `backward`, each worker sums its tasks' meta-gradients in task order and the workers'
+        sums are added in worker order, so the result is reproducible (and equal to the loop's
+        up to the order of the additions)."""
+        n = len(tasks)
+        state = self._state()  # read once: functional_call swaps the module's parameters while it runs
+        workers = worker_count(n)
+        modules = replicas(self.model, workers)
+        outer = list(self.parameters())
+
+        def work(w: int, indices) -> tuple[list, list[torch.Tensor | None]]:
+            done, sums = [], [None] * len(outer)
+            for i in indices:
+                loss, metric = self._task_query(tasks, i, modules[w], state)
+                if backward:
+                    grads = torch.autograd.grad(loss / n, outer, allow_unused=True)
+                    sums = [s if g is None else g.clone() if s is None else s.add_(g) for s, g in zip(sums, grads)]
+                    loss = loss.detach()
+                done.append((i, loss, metric))
+            return done, sums
+
+        with twice_differentiable_attention():  # a process-wide setting: entered once, here
+            results = run_in_threads(work, n, workers)
+        by_task = sorted((item for done, _ in results for item in done), key=lambda item: item[0])
+        losses = torch.stack([loss for _, loss, _ in by_task])
+        metrics = torch.stack([metric for _, _, metric in by_task])
+        if backward:
+            for j, p in enumerate(outer):
+                parts = [sums[j] for _, sums in results if sums[j] is not None]
+                if parts:
+                    g = parts[0]
+                    for part in parts[1:]:
+                        g = g + part
+                    p.grad = g if p.grad is None else p.grad + g
+        return losses.mean(), metrics.mean()
 
     def _vmap(self, tasks: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
         params, others = self._state()
@@ -216,9 +263,12 @@ class MAML(nn.Module):
         self.model.train()
         optimizer.zero_grad(set_to_none=True)
         try:
-            if self.choose_strategy(tasks, strategy) == "vmap":
+            chosen = self.choose_strategy(tasks, strategy)
+            if chosen == "vmap":
                 loss, metric = self._vmap(tasks)
                 loss.backward()
+            elif chosen == "threads":
+                loss, metric = self._threads(tasks, backward=True)
             else:
                 loss, metric = self._loop(tasks, backward=True)
             for name, p in self.named_parameters():

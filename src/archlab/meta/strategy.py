@@ -1,12 +1,17 @@
-"""How a batch of tasks is executed: a per-task loop, or `torch.vmap` over the tasks.
+"""How a batch of tasks is executed: a per-task loop, the loop spread over CPU threads, or
+`torch.vmap` over the tasks.
 
-Neither wins everywhere. `vmap` turns the 32 small per-task forward/backward passes
+None wins everywhere. `vmap` turns the 32 small per-task forward/backward passes
 into batched kernels, which pays when the model and its tasks are small (the sinusoid MLP:
 a sixth of the loop's time); for a conv net on CPU, batched (grouped) convolutions and the
 per-task graphs held at once make it hardly faster (and not reliably) but far larger than
 the loop, and slower with many examples a task (see ``benchmarks/maml_speed.py``).
+``threads`` (`archlab.meta.parallel`) runs the loop on one worker thread per core, each
+task single-threaded: a small task's kernels are too small to split across cores, so
+spreading whole tasks uses the cores better, for one task graph a worker in memory.
 The loop is also the correctness reference: `vmap` is only chosen where its
-meta-gradients match the loop's (tests/meta/test_strategies.py).
+meta-gradients match the loop's, and ``threads`` equals the loop up to the order in
+which the tasks' gradients are added (tests/meta/test_strategies.py).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-STRATEGIES = ("auto", "loop", "vmap")
+STRATEGIES = ("auto", "loop", "threads", "vmap")
 
 #: On CPU, vmap is chosen while (support + query examples a task) x (trainable parameters) is
 #: at most this. Measured with benchmarks/maml_speed.py (meta-batch 32, one second-order step, 2
@@ -27,6 +32,14 @@ STRATEGIES = ("auto", "loop", "vmap")
 #: 1.06x) for 620 MB against 10 MB (the loop frees each task's graph after its backward), and at 80
 #: examples vmap takes 4x the loop's time and 3.9 GB.
 VMAP_MAX_WORK_CPU = 200_000
+
+#: Above that, on a CPU with several intra-op threads, the threaded loop (`archlab.meta.parallel`)
+#: is chosen while the work is at most this, and the plain loop beyond. It holds one task's graph a
+#: worker: small tasks cost little memory, large ones a lot. benchmarks/maml_speed.py, 2 threads, the
+#: paper's conv net: at 10 examples a task (1.1M) it takes 0.73x the reference loop's time for 1.26x
+#: its peak memory (20 MB), where the loop takes 0.98x; at 80 examples (9M) 0.85x for 1.95x
+#: (126 MB), where the loop takes 0.93x for 0.98x, and the loop is kept.
+THREADS_MAX_WORK_CPU = 4_000_000
 
 
 def vmap_unsupported(model: nn.Module) -> str | None:
@@ -47,18 +60,25 @@ def check_strategy(strategy: str) -> str:
     return strategy
 
 
-def choose_strategy(model: nn.Module, device: torch.device, examples_per_task: int, requested: str = "auto") -> str:
-    """`requested` unless it is ``auto``: then vmap on a GPU, or on a CPU for small models and
-    tasks (see `VMAP_MAX_WORK_CPU`), when the model supports it; else the loop."""
+def choose_strategy(model: nn.Module, device: torch.device, examples_per_task: int, requested: str = "auto", *,
+                    n_tasks: int = 2) -> str:
+    """`requested` unless it is ``auto``. Then: vmap on a GPU, or on a CPU for small models
+    and tasks (`VMAP_MAX_WORK_CPU`), when the model supports it; else, on a CPU with more
+    than one intra-op thread, the threaded loop for a batch of small tasks
+    (`THREADS_MAX_WORK_CPU`); else the loop."""
     check_strategy(requested)
     reason = vmap_unsupported(model)
     if requested == "vmap":
         if reason:
             raise ConfigError(f"strategy='vmap' cannot run this model: {reason}. Use strategy='loop'.")
         return "vmap"
-    if requested == "loop" or reason:
-        return "loop"
-    if device.type != "cpu":
+    if requested in ("loop", "threads"):
+        return requested
+    if device.type != "cpu" and not reason:
         return "vmap"
     work = examples_per_task * sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return "vmap" if work <= VMAP_MAX_WORK_CPU else "loop"
+    if device.type == "cpu" and not reason and work <= VMAP_MAX_WORK_CPU:
+        return "vmap"
+    if device.type == "cpu" and n_tasks > 1 and torch.get_num_threads() > 1 and work <= THREADS_MAX_WORK_CPU:
+        return "threads"
+    return "loop"
