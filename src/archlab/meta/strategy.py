@@ -36,9 +36,9 @@ VMAP_MAX_WORK_CPU = 200_000
 #: Above that, on a CPU with several intra-op threads, the threaded loop (`archlab.meta.parallel`)
 #: is chosen while the work is at most this, and the plain loop beyond. It holds one task's graph a
 #: worker: small tasks cost little memory, large ones a lot. benchmarks/maml_speed.py, 2 threads, the
-#: paper's conv net: at 10 examples a task (1.1M) it takes 0.73x the reference loop's time for 1.26x
-#: its peak memory (20 MB), where the loop takes 0.98x; at 80 examples (9M) 0.85x for 1.95x
-#: (126 MB), where the loop takes 0.93x for 0.98x, and the loop is kept.
+#: paper's conv net, two runs: at 10 examples a task (1.1M) it takes 0.73-0.74x the reference loop's
+#: time for 1.26-1.30x its peak memory (20 MB), where the loop takes 0.93-0.98x; at 80 examples (9M)
+#: 0.85-0.90x for 1.95-1.98x (126 MB), where the loop takes 0.93-0.99x for 0.98-0.99x, and is kept.
 THREADS_MAX_WORK_CPU = 4_000_000
 
 
