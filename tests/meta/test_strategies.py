@@ -154,3 +154,24 @@ def test_auto_strategy(two_threads):
         choose_strategy(gru, cpu, 10, "vmap")
     with pytest.raises(ConfigError, match="'strategy'.*'threads'"):
         choose_strategy(gru, cpu, 10, "thread")
+
+
+def test_threads_workers_run_the_cheap_second_order_batch_norm(two_threads, monkeypatch):
+    """The batch-norm override is a thread-local function mode: each worker must enter it itself."""
+    import threading
+
+    from archlab.meta import second_order_batchnorm
+
+    calls: dict[str, int] = {}
+    original = second_order_batchnorm._BatchNorm.apply
+
+    def counted(*args):
+        name = threading.current_thread().name
+        calls[name] = calls.get(name, 0) + 1
+        return original(*args)
+
+    monkeypatch.setattr(second_order_batchnorm._BatchNorm, "apply", counted)
+    maml = MAML(tiny_cnn(), inner_lr=0.3, inner_steps=1)
+    maml.meta_step(classification_tasks(n_tasks=4, shape=(1, 8, 8)), torch.optim.SGD(maml.parameters(), lr=0.0),
+                   strategy="threads")
+    assert len(calls) == 2 and all(n == 2 * 2 for n in calls.values())  # 2 tasks a worker, 2 batch norms a task
