@@ -175,3 +175,32 @@ def test_threads_workers_run_the_cheap_second_order_batch_norm(two_threads, monk
     maml.meta_step(classification_tasks(n_tasks=4, shape=(1, 8, 8)), torch.optim.SGD(maml.parameters(), lr=0.0),
                    strategy="threads")
     assert len(calls) == 2 and all(n == 2 * 2 for n in calls.values())  # 2 tasks a worker, 2 batch norms a task
+
+
+@pytest.mark.parametrize("learner", ["maml", "reptile"])
+@pytest.mark.parametrize("data", ["digits", "sinusoid"])
+def test_threaded_evaluation_scores_like_the_single_thread(learner, data, two_threads):
+    from archlab.data import NWayKShot, Sinusoid
+    from archlab.meta import Reptile
+
+    torch.manual_seed(0)
+    if data == "digits":
+        sampler = NWayKShot("digits", 3, 1, 4, split="test")
+        model = archlab.create_model("cnn", in_channels=1, num_classes=3, input_size=8, channels=[4], hidden_dims=[],
+                                     batch_norm=True, track_running_stats=False)
+        kind = "classification"
+    else:
+        sampler = Sinusoid(5, 5)
+        model = archlab.create_model("mlp", in_features=1, num_classes=1, hidden_dims=[16])
+        kind = "regression"
+    if learner == "maml":
+        threaded, single = MAML(model, 0.1, 1, kind=kind), MAML(model, 0.1, 1, kind=kind, strategy="loop")
+    else:
+        threaded = single = Reptile(model, inner_lr=0.01, inner_steps=2, kind=kind)
+    n = 37  # two chunks of 32, spread unevenly over the workers
+    got = threaded.evaluate(sampler, n, [0, 2])
+    torch.set_num_threads(1)  # one worker: the plain loop over tasks
+    want = single.evaluate(sampler, n, [0, 2])
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), key

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import ConfigError
 from .functional import Params, default_forward, make_call, task_metric
+from .parallel import replicas, run_in_threads
 
 Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 
@@ -35,9 +36,19 @@ def steps_list(inner_steps: int | Sequence[int]) -> list[int]:
     return sorted(set(steps))
 
 
+def evaluation_workers(model: torch.nn.Module, n_tasks: int, strategy: str = "auto") -> int:
+    """Worker threads for evaluating `n_tasks` tasks: one per intra-op thread on a CPU (tasks
+    are independent and small), unless `strategy` asks for a plain loop (``loop`` / ``vmap``)."""
+    from .parallel import worker_count
+
+    if strategy not in ("auto", "threads") or next(model.parameters()).device.type != "cpu":
+        return 1
+    return worker_count(n_tasks)
+
+
 def evaluate_adaptation(
     model: torch.nn.Module,
-    path: Callable[[dict[str, torch.Tensor], int, int], Iterator[tuple[int, Params, Params]]],
+    path: Callable[..., Iterator[tuple[int, Params, Params]]],
     kind: str,
     sampler,
     n_tasks: int,
@@ -46,10 +57,15 @@ def evaluate_adaptation(
     seed: int = 0,
     chunk: int = 32,
     forward=default_forward,
+    workers: int = 1,
 ) -> dict[str, float]:
     """Mean query metric after each of `inner_steps`, with ``_ci95`` beside each.
 
-    `path(support, max_steps, task_index)` yields ``(step, params, others)`` for step 0..max_steps.
+    `path(support, max_steps, task_index)` yields ``(step, params, others)`` for step 0..max_steps;
+    with `workers` > 1 it is also given ``module=`` a copy of `model` to run. Then the tasks of
+    each chunk are spread over that many threads (`archlab.meta.parallel`), each with its own copy
+    of the model, so that `model` itself is never swapped while another thread reads it; the
+    tasks are the same and the values are collected in task order.
     Tasks come from a generator seeded with `seed`, so two models are scored on the same tasks.
     A task whose adaptation diverged counts as it is (an infinite MSE makes the mean infinite);
     ``{name}_step{k}_median`` beside each mean is robust to such outliers.
@@ -63,17 +79,30 @@ def evaluate_adaptation(
     values: dict[int, list[float]] = {s: [] for s in steps}
     was_training = model.training
     model.eval()
+    # with threads, copies only: `path` reads `model`'s own parameters while the copies run
+    modules = [model] if workers <= 1 else replicas(model, workers + 1)[1:]
+
+    def path_kwargs(w: int) -> dict:
+        return {"module": modules[w]} if workers > 1 else {}  # a one-thread `path` may not take a module
+
+    def score(w: int, indices, tasks, offset: int) -> list[tuple[int, int, float]]:
+        scored = []
+        for i in indices:
+            support, query = tasks.task(i)
+            for step, params, others in path(support, steps[-1], offset + i, **path_kwargs(w)):
+                if step in wanted:
+                    with torch.no_grad():
+                        out = forward(make_call(modules[w], params, others), query)
+                        scored.append((i, step, task_metric(kind, out, query["y"]).item()))
+        return scored
+
     try:
         done = 0
         while done < n_tasks:
             tasks = sampler.sample(min(chunk, n_tasks - done), generator).to(first.device, first.dtype)
-            for i in range(len(tasks)):
-                support, query = tasks.task(i)
-                for step, params, others in path(support, steps[-1], done + i):
-                    if step in wanted:
-                        with torch.no_grad():
-                            out = forward(make_call(model, params, others), query)
-                            values[step].append(task_metric(kind, out, query["y"]).item())
+            results = run_in_threads(lambda w, indices: score(w, indices, tasks, done), len(tasks), workers)
+            for _, step, value in sorted(item for scored in results for item in scored):
+                values[step].append(value)
             done += len(tasks)
     finally:
         model.train(was_training)

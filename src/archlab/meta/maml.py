@@ -25,7 +25,7 @@ from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
 from .batchnorm import BatchStatisticsNorm, twice_differentiable_attention
 from .second_order_batchnorm import SecondOrderBatchNorm
-from .evaluate import evaluate_adaptation
+from .evaluate import evaluate_adaptation, evaluation_workers
 from .functional import (
     LOSSES, AdaptationError, Forward, Params, adapt, adapt_vmappable, check_finite, check_model, default_forward,
     make_call, split_state, task_loss, task_metric,
@@ -118,17 +118,19 @@ class MAML(nn.Module):
         _, others = self._state()
         return self.forward_fn(make_call(self.model, params, others), batch)
 
-    def adaptation_path(self, support: Mapping[str, torch.Tensor], steps: int, task_index: int | None = None
-                        ) -> Iterator[tuple[int, Params, Params]]:
-        """``(step, params, others)`` after 0, 1, ..., `steps` inner steps, detached (for evaluation).
-        A task whose adaptation diverges is not an error here: it is scored as it is (inf MSE)."""
+    def adaptation_path(self, support: Mapping[str, torch.Tensor], steps: int, task_index: int | None = None, *,
+                        module: nn.Module | None = None) -> Iterator[tuple[int, Params, Params]]:
+        """``(step, params, others)`` after 0, 1, ..., `steps` inner steps, detached (for evaluation),
+        running `module` (a copy of the model; default the model). A task whose adaptation
+        diverges is not an error here: it is scored as it is (inf MSE)."""
         params, others = self._state()
+        module = self.model if module is None else module
         lr = self.step_sizes(detach=True)
         params = {n: p.detach().requires_grad_() for n, p in params.items()}
         yield 0, params, others
         for step in range(1, steps + 1):
             with torch.enable_grad():
-                params = adapt(self.model, params, others, support, kind=self.kind, inner_lr=lr, steps=1,
+                params = adapt(module, params, others, support, kind=self.kind, inner_lr=lr, steps=1,
                                create_graph=False, forward=self.forward_fn, task_index=task_index, check=False)
             params = {n: p.detach().requires_grad_() for n, p in params.items()}
             yield step, params, others
@@ -294,4 +296,5 @@ class MAML(nn.Module):
         ``{"accuracy_step1": ..., "accuracy_step1_ci95": ...}``."""
         steps = self.inner_steps if inner_steps is None else inner_steps
         return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
-                                   forward=self.forward_fn)
+                                   forward=self.forward_fn,
+                                   workers=evaluation_workers(self.model, n_tasks, self.strategy))

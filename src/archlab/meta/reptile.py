@@ -20,7 +20,7 @@ from torch import nn
 
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
-from .evaluate import evaluate_adaptation
+from .evaluate import evaluate_adaptation, evaluation_workers
 from .functional import (
     LOSSES, Forward, Params, check_finite, check_model, default_forward, make_call, split_state, task_loss,
     task_metric,
@@ -81,15 +81,18 @@ class Reptile:
         return (1 - frac) * self.meta_step_size + frac * self.meta_step_size_final
 
     def _inner_path(self, params: Params, others: Params, batch: Mapping[str, torch.Tensor], steps: int,
-                    task_index: int | None, check: bool = True) -> Iterator[Params]:
-        """Detached parameters after each of `steps` inner optimizer steps on `batch`."""
+                    task_index: int | None, check: bool = True, module: nn.Module | None = None
+                    ) -> Iterator[Params]:
+        """Detached parameters after each of `steps` inner optimizer steps on `batch`, running
+        `module` (default the model)."""
+        module = self.model if module is None else module
         params = {n: p.detach().requires_grad_() for n, p in params.items()}
         names = list(params)
         moment = {n: torch.zeros_like(p) for n, p in params.items()}
         second = {n: torch.zeros_like(p) for n, p in params.items()}
         for step in range(1, steps + 1):
             with torch.enable_grad():
-                loss = task_loss(self.kind, self.forward_fn(make_call(self.model, params, others), batch), batch["y"])
+                loss = task_loss(self.kind, self.forward_fn(make_call(module, params, others), batch), batch["y"])
                 if check:
                     where = f"inner step {step} of {steps}" + (
                         f" on task {task_index}" if task_index is not None else "")
@@ -126,12 +129,12 @@ class Reptile:
         _, others = split_state(self.model)
         return self.forward_fn(make_call(self.model, params, others), batch)
 
-    def adaptation_path(self, support: Mapping[str, torch.Tensor], steps: int, task_index: int | None = None
-                        ) -> Iterator[tuple[int, Params, Params]]:
+    def adaptation_path(self, support: Mapping[str, torch.Tensor], steps: int, task_index: int | None = None, *,
+                        module: nn.Module | None = None) -> Iterator[tuple[int, Params, Params]]:
         params, others = split_state(self.model)
         yield 0, {n: p.detach() for n, p in params.items()}, others
-        for step, adapted in enumerate(self._inner_path(params, others, support, steps, task_index, check=False),
-                                       start=1):
+        for step, adapted in enumerate(self._inner_path(params, others, support, steps, task_index, check=False,
+                                                        module=module), start=1):
             yield step, adapted, others
 
     def meta_step(self, tasks: TaskBatch, iteration: int = 0) -> dict[str, float]:
@@ -173,4 +176,4 @@ class Reptile:
         """As `MAML.evaluate`, adapting with Reptile's inner optimizer."""
         steps = self.inner_steps if inner_steps is None else inner_steps
         return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
-                                   forward=self.forward_fn)
+                                   forward=self.forward_fn, workers=evaluation_workers(self.model, n_tasks))
