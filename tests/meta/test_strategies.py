@@ -204,3 +204,38 @@ def test_threaded_evaluation_scores_like_the_single_thread(learner, data, two_th
     assert got.keys() == want.keys()
     for key in want:
         assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), key
+
+
+@pytest.mark.parametrize("inner_optimizer", ["sgd", "adam"])
+def test_reptile_threads_and_loop_agree(inner_optimizer, two_threads):
+    from archlab.meta import Reptile
+
+    tasks = classification_tasks(n_tasks=5, shape=(1, 8, 8))
+    results = {}
+    for strategy in ("loop", "threads", "threads"):
+        model = tiny_cnn()
+        stats = Reptile(model, inner_lr=0.05, inner_steps=3, meta_step_size=0.5, inner_optimizer=inner_optimizer,
+                        strategy=strategy).meta_step(tasks)
+        results.setdefault(strategy, []).append((snapshot(model), stats))
+    (loop, loop_stats), = results["loop"]
+    (first, first_stats), (second, _) = results["threads"]
+    torch.testing.assert_close(first, loop, rtol=0, atol=1e-12)  # the same mean, summed in another order
+    assert first_stats == pytest.approx(loop_stats, rel=1e-12)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert torch.get_num_threads() == 2
+
+
+def test_reptile_failing_task_in_a_worker_and_bad_strategy(two_threads):
+    from archlab.meta import Reptile
+
+    model = tiny_mlp()
+    tasks = classification_tasks(n_tasks=4)
+    support_x = tasks.support_x.clone()
+    support_x[1, 0, 0] = float("nan")  # the second worker's first task
+    before = snapshot(model)
+    with pytest.raises(AdaptationError, match="on task 1"):
+        Reptile(model, inner_lr=0.1, inner_steps=1, strategy="threads").meta_step(
+            TaskBatch(support_x, tasks.support_y, tasks.query_x, tasks.query_y))
+    assert_unchanged(model, before)
+    with pytest.raises(ConfigError, match="'strategy' parameter of Reptile.*vmap is for MAML"):
+        Reptile(model, strategy="vmap")

@@ -38,7 +38,7 @@ def add_meta_train(sub) -> None:
     p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML)")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                   help="task-batch execution for MAML (default: auto)")
+                   help="task-batch execution (default: auto; Reptile: auto, loop or threads)")
     p.add_argument("--meta-lr", type=positive_float, default=1e-3, help="MAML's Adam outer learning rate")
     p.add_argument("--meta-step-size", type=positive_float, default=1.0, help="Reptile's initial meta step")
     p.add_argument("--meta-step-size-final", type=float, default=0.0, help="Reptile's meta step at the end")

@@ -26,8 +26,10 @@ from .functional import (
     task_metric,
 )
 from .maml import check_hyperparameters
+from .parallel import replicas, run_in_threads, worker_count
 
 INNER_OPTIMIZERS = ("sgd", "adam")
+STRATEGIES = ("auto", "loop", "threads")  # no vmap: the inner optimizer runs a different number of ops a task
 ADAM_BETAS = (0.0, 0.999)  # the Reptile paper's inner Adam
 ADAM_EPS = 1e-8
 
@@ -44,12 +46,16 @@ class Reptile:
         meta_step_size_final: :math:`\\epsilon` reached at `total_iterations` (linear annealing).
         total_iterations: iterations over which :math:`\\epsilon` is annealed; None keeps it constant.
         kind, forward: as for `MAML`.
+        strategy: ``loop`` runs the tasks one after another; ``threads`` spreads them over CPU
+            threads (`archlab.meta.parallel`; the same result up to the order in which the
+            adapted weights are averaged); ``auto`` picks threads on a CPU with more than one
+            intra-op thread.
     """
 
     def __init__(self, model: nn.Module, inner_lr: float = 1e-3, inner_steps: int = 5, meta_step_size: float = 1.0,
                  inner_optimizer: str = "adam", *, meta_step_size_final: float = 0.0,
                  total_iterations: int | None = None, kind: str = "classification",
-                 forward: Forward = default_forward):
+                 forward: Forward = default_forward, strategy: str = "auto"):
         check_model(model, "Reptile")
         check_hyperparameters("Reptile", inner_lr, inner_steps)
         if inner_optimizer not in INNER_OPTIMIZERS:
@@ -63,6 +69,10 @@ class Reptile:
                               f"Got {total_iterations!r}.")
         if kind not in LOSSES:
             raise ConfigError(f"The 'kind' parameter of Reptile must be one of {LOSSES}. Got {kind!r}.")
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"The 'strategy' parameter of Reptile must be one of {STRATEGIES} (vmap is for MAML). "
+                              f"Got {strategy!r}.")
+        self.strategy = strategy
         self.model = model
         self.inner_lr = float(inner_lr)
         self.inner_steps = inner_steps
@@ -146,34 +156,54 @@ class Reptile:
         """
         was_training = self.model.training
         self.model.train()
+        n = len(tasks)
         try:
-            params, others = split_state(self.model)
-            mean = {n: torch.zeros_like(p) for n, p in params.items()}
-            losses, metrics = [], []
-            for i in range(len(tasks)):
-                support, query = tasks.task(i)
-                batch = {"x": torch.cat([support["x"], query["x"]]), "y": torch.cat([support["y"], query["y"]])}
-                adapted = params
-                for adapted in self._inner_path(params, others, batch, self.inner_steps, i):
-                    pass
-                with torch.no_grad():
-                    out = self.forward_fn(make_call(self.model, adapted, others), batch)
-                    losses.append(task_loss(self.kind, out, batch["y"]).item())
-                    metrics.append(task_metric(self.kind, out, batch["y"]).item())
-                    for n in mean:
-                        mean[n] += adapted[n].detach() / len(tasks)
+            params, others = split_state(self.model)  # read once: functional_call swaps them while it runs
+            workers = self._workers(n)
+            modules = replicas(self.model, workers)
+
+            def work(w: int, indices) -> tuple[Params, list[tuple[int, float, float]]]:
+                mean = {name: torch.zeros_like(p) for name, p in params.items()}
+                scored = []
+                for i in indices:
+                    support, query = tasks.task(i)
+                    batch = {"x": torch.cat([support["x"], query["x"]]), "y": torch.cat([support["y"], query["y"]])}
+                    adapted = params
+                    for adapted in self._inner_path(params, others, batch, self.inner_steps, i, module=modules[w]):
+                        pass
+                    with torch.no_grad():
+                        out = self.forward_fn(make_call(modules[w], adapted, others), batch)
+                        scored.append((i, task_loss(self.kind, out, batch["y"]).item(),
+                                       task_metric(self.kind, out, batch["y"]).item()))
+                        for name in mean:
+                            mean[name] += adapted[name].detach() / n
+                return mean, scored
+
+            results = run_in_threads(work, n, workers)
         finally:
             self.model.train(was_training)
+        mean = results[0][0]
+        for partial, _ in results[1:]:  # in worker order: reproducible
+            for name in mean:
+                mean[name] += partial[name]
+        scored = sorted(item for _, items in results for item in items)
+        losses, metrics = [loss for _, loss, _ in scored], [metric for _, _, metric in scored]
         epsilon = self.step_size_at(iteration)
         with torch.no_grad():
-            for n, p in params.items():
-                p.add_(mean[n] - p, alpha=epsilon)
+            for name, p in params.items():
+                p.add_(mean[name] - p, alpha=epsilon)
         name = "accuracy" if self.kind == "classification" else "mse"
         return {"loss": sum(losses) / len(losses), name: sum(metrics) / len(metrics), "meta_step_size": epsilon}
+
+    def _workers(self, n_tasks: int) -> int:
+        if self.strategy == "loop" or next(self.model.parameters()).device.type != "cpu":
+            return 1
+        return worker_count(n_tasks)
 
     def evaluate(self, sampler, n_tasks: int = 600, inner_steps: int | Sequence[int] | None = None, *,
                  seed: int = 0) -> dict[str, float]:
         """As `MAML.evaluate`, adapting with Reptile's inner optimizer."""
         steps = self.inner_steps if inner_steps is None else inner_steps
         return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
-                                   forward=self.forward_fn, workers=evaluation_workers(self.model, n_tasks))
+                                   forward=self.forward_fn,
+                                   workers=evaluation_workers(self.model, n_tasks, self.strategy))

@@ -123,7 +123,8 @@ def build_learner(model: nn.Module, config: MetaConfig, kind: str) -> MAML | Rep
         return MAML(model, config.inner_lr, config.inner_steps, config.first_order,
                     learn_inner_lr=config.learn_inner_lr, kind=kind, strategy=config.strategy)
     return Reptile(model, config.inner_lr, config.inner_steps, config.meta_step_size, config.inner_optimizer,
-                   meta_step_size_final=config.meta_step_size_final, total_iterations=config.iterations, kind=kind)
+                   meta_step_size_final=config.meta_step_size_final, total_iterations=config.iterations, kind=kind,
+                   strategy=config.strategy)
 
 
 def _log(quiet: bool, message: str) -> None:
