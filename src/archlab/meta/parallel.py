@@ -60,8 +60,7 @@ def run_in_threads(work: Callable[[int, Iterator[int]], R], n_tasks: int, worker
     others on new threads; returns their results in worker order.
 
     Worker ``w`` gets tasks ``w, w + workers, ...``. If any worker raises, the others stop
-    after their current task, and the error of the lowest-numbered failing task is raised
-    (the one the loop would have met first).
+    after their current task, and the error of the lowest-numbered task that failed is raised.
     """
     if workers <= 1:
         return [work(0, iter(range(n_tasks)))]
@@ -91,9 +90,14 @@ def run_in_threads(work: Callable[[int, Iterator[int]], R], n_tasks: int, worker
         stop.set()
         raise
     finally:
-        for thread in threads:
-            thread.join()
-        torch.set_num_threads(saved_threads)
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # e.g. Ctrl-C while waiting: the workers stop after their current task
+            stop.set()
+            raise
+        finally:
+            torch.set_num_threads(saved_threads)
     if errors:
         first = min(errors, key=lambda w: assignments[w].current if assignments[w].current is not None else -1)
         raise errors[first]
