@@ -36,16 +36,6 @@ def steps_list(inner_steps: int | Sequence[int]) -> list[int]:
     return sorted(set(steps))
 
 
-def evaluation_workers(model: torch.nn.Module, n_tasks: int, strategy: str = "auto") -> int:
-    """Worker threads for evaluating `n_tasks` tasks: one per intra-op thread on a CPU (tasks
-    are independent and small), unless `strategy` asks for a plain loop (``loop`` / ``vmap``)."""
-    from .parallel import worker_count
-
-    if strategy not in ("auto", "threads") or next(model.parameters()).device.type != "cpu":
-        return 1
-    return worker_count(n_tasks)
-
-
 def evaluate_adaptation(
     model: torch.nn.Module,
     path: Callable[..., Iterator[tuple[int, Params, Params]]],

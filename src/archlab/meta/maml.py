@@ -25,12 +25,12 @@ from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
 from .batchnorm import BatchStatisticsNorm, twice_differentiable_attention
 from .second_order_batchnorm import SecondOrderBatchNorm
-from .evaluate import evaluate_adaptation, evaluation_workers
+from .evaluate import evaluate_adaptation
 from .functional import (
     LOSSES, AdaptationError, Forward, Params, adapt, adapt_vmappable, check_finite, check_model, default_forward,
     make_call, split_state, task_loss, task_metric,
 )
-from .parallel import replicas, run_in_threads, worker_count
+from .parallel import cpu_workers, replicas, run_in_threads, worker_count
 from .strategy import check_strategy, choose_strategy
 
 
@@ -222,9 +222,7 @@ class MAML(nn.Module):
             for j, p in enumerate(outer):
                 parts = [sums[j] for _, sums in results if sums[j] is not None]
                 if parts:
-                    g = parts[0]
-                    for part in parts[1:]:
-                        g = g + part
+                    g = sum(parts[1:], parts[0])  # in worker order: reproducible
                     p.grad = g if p.grad is None else p.grad + g
         return losses.mean(), metrics.mean()
 
@@ -297,4 +295,4 @@ class MAML(nn.Module):
         steps = self.inner_steps if inner_steps is None else inner_steps
         return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
                                    forward=self.forward_fn,
-                                   workers=evaluation_workers(self.model, n_tasks, self.strategy))
+                                   workers=cpu_workers(self.model, n_tasks, self.strategy))

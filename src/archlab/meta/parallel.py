@@ -33,6 +33,14 @@ def worker_count(n_tasks: int) -> int:
     return max(1, min(torch.get_num_threads(), n_tasks))
 
 
+def cpu_workers(model: nn.Module, n_tasks: int, strategy: str = "auto") -> int:
+    """Workers for running `n_tasks` independent tasks of `model`: `worker_count` on a CPU when
+    `strategy` allows threads (``auto`` or ``threads``), else 1 (the plain loop)."""
+    if strategy not in ("auto", "threads") or next(model.parameters()).device.type != "cpu":
+        return 1
+    return worker_count(n_tasks)
+
+
 def replicas(model: nn.Module, workers: int) -> list[nn.Module]:
     """`model` for the first worker and a deep copy for each other one. The copies' own
     weights are never used: every call passes the parameters in (`functional_call`)."""

@@ -20,13 +20,13 @@ from torch import nn
 
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
-from .evaluate import evaluate_adaptation, evaluation_workers
+from .evaluate import evaluate_adaptation
 from .functional import (
     LOSSES, Forward, Params, check_finite, check_model, default_forward, make_call, split_state, task_loss,
     task_metric,
 )
 from .maml import check_hyperparameters
-from .parallel import replicas, run_in_threads, worker_count
+from .parallel import cpu_workers, replicas, run_in_threads
 
 INNER_OPTIMIZERS = ("sgd", "adam")
 STRATEGIES = ("auto", "loop", "threads")  # no vmap: the inner optimizer runs a different number of ops a task
@@ -159,7 +159,7 @@ class Reptile:
         n = len(tasks)
         try:
             params, others = split_state(self.model)  # read once: functional_call swaps them while it runs
-            workers = self._workers(n)
+            workers = cpu_workers(self.model, n, self.strategy)
             modules = replicas(self.model, workers)
 
             def work(w: int, indices) -> tuple[Params, list[tuple[int, float, float]]]:
@@ -195,15 +195,10 @@ class Reptile:
         name = "accuracy" if self.kind == "classification" else "mse"
         return {"loss": sum(losses) / len(losses), name: sum(metrics) / len(metrics), "meta_step_size": epsilon}
 
-    def _workers(self, n_tasks: int) -> int:
-        if self.strategy == "loop" or next(self.model.parameters()).device.type != "cpu":
-            return 1
-        return worker_count(n_tasks)
-
     def evaluate(self, sampler, n_tasks: int = 600, inner_steps: int | Sequence[int] | None = None, *,
                  seed: int = 0) -> dict[str, float]:
         """As `MAML.evaluate`, adapting with Reptile's inner optimizer."""
         steps = self.inner_steps if inner_steps is None else inner_steps
         return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
                                    forward=self.forward_fn,
-                                   workers=evaluation_workers(self.model, n_tasks, self.strategy))
+                                   workers=cpu_workers(self.model, n_tasks, self.strategy))

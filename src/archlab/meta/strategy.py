@@ -74,11 +74,11 @@ def choose_strategy(model: nn.Module, device: torch.device, examples_per_task: i
         return "vmap"
     if requested in ("loop", "threads"):
         return requested
-    if device.type != "cpu" and not reason:
-        return "vmap"
+    if device.type != "cpu":
+        return "loop" if reason else "vmap"
     work = examples_per_task * sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if device.type == "cpu" and not reason and work <= VMAP_MAX_WORK_CPU:
+    if not reason and work <= VMAP_MAX_WORK_CPU:
         return "vmap"
-    if device.type == "cpu" and n_tasks > 1 and torch.get_num_threads() > 1 and work <= THREADS_MAX_WORK_CPU:
+    if n_tasks > 1 and torch.get_num_threads() > 1 and work <= THREADS_MAX_WORK_CPU:
         return "threads"
     return "loop"
