@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from archlab.data import DataSpec
-from archlab.registry import model_info
+from archlab.models.registry import model_info
 
 
 def _image(g: torch.Generator):

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 import archlab
-from archlab.api import model_kwargs_for
-from archlab.engine import create_task
+from archlab.jobs.train import model_kwargs_for
 from archlab.errors import ConfigError
-from archlab.registry import model_info
+from archlab.models.registry import create_task, model_info
 
 from .examples import example_for
 
@@ -68,7 +67,7 @@ def test_model_records_its_config():
 
 
 def test_a_user_length_replaces_the_default_length_of_the_other_kind():
-    from archlab.api import train_config
+    from archlab.jobs.train import train_config
 
     assert train_config("gpt", epochs=2).steps is None and train_config("gpt", epochs=2).epochs == 2
     assert train_config("cnn", steps=7).epochs is None and train_config("cnn", steps=7).steps == 7

@@ -35,7 +35,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import archlab
 from archlab.data import load_dataset
-from archlab.engine import load_model
+from archlab.models.registry import load_model
 from archlab.errors import TrainingInterrupted
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from archlab.data import load_dataset
-from archlab.models.autoencoder import train_one_class
+from archlab.jobs import train_one_class
 
 TARGET_MEAN_AUROC = 0.90
 
@@ -52,7 +52,7 @@ def main() -> None:
         if args.figures:
             from archlab.report.autoencoder import anomaly_histogram
 
-            s, a = result.test_scores, result.test_is_anomaly
+            s, a = result.details["test_scores"], result.details["test_is_anomaly"]
             anomaly_histogram(s[~a], s[a], Path(args.figures) / f"anomaly-scores-digit{digit}.png",
                               threshold=result.metrics["threshold"])
         print(json.dumps({"digit": digit, "test_auroc": round(result.metrics["test_auroc"], 4),

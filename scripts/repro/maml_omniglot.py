@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from archlab.data import Omniglot
-from archlab.meta.train import MetaConfig, load_learner, meta_train
+from archlab.jobs.meta import MetaConfig, load_learner, meta_train
 
 TARGET = {1: 0.95, 5: 0.98}
 
@@ -63,9 +63,9 @@ def main() -> None:
                             max_minutes=minutes, checkpoint_every=25, log_every=25)
         spent += (time.perf_counter() - started) / 60
         clock.parent.mkdir(parents=True, exist_ok=True)
-        clock.write_text(json.dumps({"minutes": spent, "iteration": result["iteration"]}))
-        print(f"{result['iteration']} iterations, {spent:.1f} of {args.budget_minutes} training minutes spent")
-        if spent < args.budget_minutes - 0.5 and result["iteration"] < args.iterations:
+        clock.write_text(json.dumps({"minutes": spent, "iteration": result.metrics["iterations"]}))
+        print(f"{result.metrics["iterations"]} iterations, {spent:.1f} of {args.budget_minutes} training minutes spent")
+        if spent < args.budget_minutes - 0.5 and result.metrics["iterations"] < args.iterations:
             return
     learner, config, _ = load_learner(out)
     test = Omniglot(5, config.shots, 15, split="test", data_dir=args.data_dir)

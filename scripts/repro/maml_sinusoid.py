@@ -36,7 +36,7 @@ import torch.nn.functional as F
 import archlab
 from archlab.data import Sinusoid
 from archlab.meta import MAML
-from archlab.meta.train import MetaConfig, load_learner, meta_train
+from archlab.jobs.meta import MetaConfig, load_learner, meta_train
 
 PAPER = {1: 0.67, 5: 0.38, 10: 0.35}  # upper bounds from the issue (MAML paper appendix, K = 5)
 
@@ -78,8 +78,8 @@ def main() -> None:
                         model_kwargs=init)
     result = meta_train(config, out=args.out, resume=args.resume, device="cpu", eval_tasks=0,
                         max_minutes=args.max_minutes, log_every=1000, checkpoint_every=5000)
-    if result["iteration"] < args.iterations:
-        print(f"stopped at iteration {result['iteration']}; rerun with --resume")
+    if result.metrics["iterations"] < args.iterations:
+        print(f"stopped at iteration {result.metrics["iterations"]}; rerun with --resume")
         return
     learner, _, _ = load_learner(args.out)
     test = Sinusoid(k_shot=5, n_query=100)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import archlab
-from archlab.api import evaluate_checkpoint
+from archlab.jobs import evaluate_checkpoint
 from archlab.errors import TrainingInterrupted
 
 PAPER_NLL = 86.76
@@ -67,7 +67,7 @@ def main() -> None:
     for row in run.history:
         print(f"{row['epoch']:5d}  {row['val_elbo']:9.3f}")
     started = time.perf_counter()
-    test = evaluate_checkpoint(args.out, "mnist", data_dir=args.data_dir, task_options={"iw_samples": args.iw_samples})
+    test = evaluate_checkpoint(args.out, "mnist", data_dir=args.data_dir, task_options={"iw_samples": args.iw_samples}).metrics
     eval_seconds = time.perf_counter() - started
     report = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": args.schedule, "adam_eps": args.adam_eps,
               "iw_samples": args.iw_samples, "test_elbo": test["test_elbo"],

@@ -1,4 +1,4 @@
-"""`archlab train gpt`, `archlab generate`, `archlab train bert --from-hf` end to end on tiny inputs."""
+"""`archlab train gpt`, `archlab generate`, `archlab train bert --pretrained` end to end on tiny inputs."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_train_bert_from_hf(tmp_path, capsys):
     (data / "train.tsv").write_text("\n".join(rows) + "\n")
     (data / "dev.tsv").write_text("\n".join(rows[:9]) + "\n")
     out = tmp_path / "bert"
-    code = main(["train", "bert", "--data", "sst2", "--data-dir", str(tmp_path / "data"), "--from-hf", str(hf),
+    code = main(["train", "bert", "--data", "sst2", "--data-dir", str(tmp_path / "data"), "--pretrained", str(hf),
                  "--steps", "3", "--out", str(out), "--json"])
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
@@ -67,4 +67,4 @@ def test_train_bert_from_hf(tmp_path, capsys):
     assert saved["model"]["kwargs"]["embed_dim"] == 16 and saved["data"]["options"]["tokenizer"] == str(hf)
     assert main(["evaluate", str(out), "--data-dir", str(tmp_path / "data"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"]["test_accuracy"] == result["metrics"]["test_accuracy"]
-    assert main(["train", "lstm", "--data", "sst2", "--data-dir", str(tmp_path / "data"), "--from-hf", str(hf)]) == 2
+    assert main(["train", "lstm", "--data", "sst2", "--data-dir", str(tmp_path / "data"), "--pretrained", str(hf)]) == 2

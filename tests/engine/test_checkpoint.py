@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import archlab
-from archlab.engine.checkpoint import load_model, read_config, save_checkpoint
+from archlab.engine.checkpoint import read_config, save_checkpoint
+from archlab.models.registry import load_model
 from archlab.errors import CheckpointError, ConfigError
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from archlab.cli import main
-from archlab.engine import load_model, read_config
+from archlab.engine import read_config
+from archlab.models.registry import load_model
 
 
 def run_json(capsys, *argv) -> dict:

@@ -38,7 +38,8 @@ def test_default_init_is_torchs_and_is_not_truncated_normal():
 
 
 def test_init_std_is_recorded_and_survives_a_checkpoint(tmp_path):
-    from archlab.engine.checkpoint import load_model, save_checkpoint
+    from archlab.engine.checkpoint import save_checkpoint
+    from archlab.models.registry import load_model
 
     model = archlab.create_model("mlp", in_features=2, num_classes=1, hidden_dims=[8], init_std=0.5)
     assert model.archlab_config["kwargs"]["init_std"] == 0.5

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, TrainingInterrupted
 from . import core
 from . import generate

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models.autoencoder import train_one_class
-from .common import add_common, emit_json, key_value, positive_float, positive_int, print_metrics
+from .common import add_common, key_value, positive_float, positive_int, report
 
 
 def _rate(text: str) -> float:
@@ -21,8 +20,8 @@ def add_anomaly(sub) -> None:
                                        "score the whole test set (AUROC)")
     p.add_argument("--data", required=True, help="dataset name (see `archlab list datasets`)")
     p.add_argument("--normal-class", required=True, help="the class (index or name) taken as normal")
-    p.add_argument("--model", default="ae", choices=("ae", "vae", "aae"),
-                   help="autoencoder to train (default: ae; convolutional on images)")
+    p.add_argument("--model", default="ae",
+                   help="autoencoder to train, any of the autoencoder family (default: ae; convolutional on images)")
     p.add_argument("--fpr", type=_rate, default=0.05,
                    help="false-positive rate at which the threshold is fitted on normal validation data")
     p.add_argument("--epochs", type=positive_int)
@@ -37,17 +36,15 @@ def add_anomaly(sub) -> None:
 
 
 def run_anomaly(args) -> int:
+    from .. import jobs
+
     out = args.out or f"runs/anomaly-{args.model}-{args.data}-{args.normal_class}"
-    result = train_one_class(
+    result = jobs.train_one_class(
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
         out=out, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         device=args.device, quiet=args.quiet or args.json,
     )
-    if args.json:
-        emit_json({"metrics": result.metrics, "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
-    else:
-        print_metrics(result.metrics, f"{args.model} on {args.data}, normal class {args.normal_class}")
-        print(f"checkpoint: {result.checkpoint}  ({result.seconds:.1f} s)")
+    report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")
     return 0
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 
 def positive_int(text: str) -> int:
@@ -64,15 +62,53 @@ def add_common(parser: argparse.ArgumentParser, *, data_dir: bool = True, device
                                  "else ~/.cache/archlab/data)")
 
 
+def _strict(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None: strict JSON, which `JSON.parse` and jq read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def emit_json(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.write(json.dumps(_strict(payload), allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
+def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in rows[0] if rows else ():
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in row.values()))
+    Console().print(table)
+
+
 def print_metrics(metrics: dict[str, Any], title: str = "metrics") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
+
+
+def report(args, result, title: str, *, checkpoint_line: bool = True) -> None:
+    """A job's result: one JSON object with ``--json``, else a table and where the checkpoint is."""
+    if args.json:
+        emit_json(result.summary())
+        return
+    print_metrics(result.metrics, title)
+    if result.stopped == "time_limit":
+        print(f"stopped at the time limit; continue with --resume --out {result.checkpoint}")
+    if checkpoint_line and result.checkpoint is not None:
+        print(f"checkpoint: {result.checkpoint}  ({result.seconds:.1f} s)")

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
-from rich.console import Console
-from rich.table import Table
-
-from .. import api
 from ..errors import ConfigError
-from ..data import dataset_info, list_datasets
-from ..registry import list_models, model_info
-from .common import add_common, emit_json, key_value, non_negative_float, positive_float, positive_int, print_metrics
+from .common import (add_common, emit_json, key_value, non_negative_float, positive_float, positive_int, print_rows,
+                     report)
 
 
 def add_list(sub) -> None:
@@ -22,29 +15,21 @@ def add_list(sub) -> None:
 
 
 def run_list(args) -> int:
+    from .. import jobs
+
     what = (args.what,) if args.what else ("models", "datasets")
     payload = {}
     if "models" in what:
-        payload["models"] = [
-            {"name": n, "family": (i := model_info(n)).family, "data_kinds": list(i.data_kinds),
-             "description": i.description} for n in list_models()
-        ]
+        payload["models"] = jobs.model_summaries()
     if "datasets" in what:
-        payload["datasets"] = [
-            {"name": n, "kind": (i := dataset_info(n)).kind, "source": "embedded" if i.embedded else f"<data-dir>/{i.folder}",
-             "description": i.description} for n in list_datasets()
-        ]
+        payload["datasets"] = jobs.dataset_summaries()
     if args.json:
         emit_json(payload)
         return 0
-    console = Console()
+    shown = {"models": ("name", "family", "data_kinds", "task", "description"),
+             "datasets": ("name", "kind", "source", "description")}
     for key, rows in payload.items():
-        table = Table(title=key)
-        for column in rows[0]:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*(", ".join(v) if isinstance(v, list) else str(v) for v in row.values()))
-        console.print(table)
+        print_rows(key, [{c: row[c] for c in shown[key]} for row in rows])
     return 0
 
 
@@ -57,9 +42,9 @@ def add_train(sub) -> None:
     length.add_argument("--steps", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float)
-    p.add_argument("--optimizer", choices=("adamw", "adam", "sgd"))
+    p.add_argument("--optimizer", help="adamw | adam | sgd (default: the model's)")
     p.add_argument("--weight-decay", type=non_negative_float)
-    p.add_argument("--schedule", choices=("constant", "cosine", "linear"))
+    p.add_argument("--schedule", help="constant | cosine | linear (default: the model's)")
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--grad-clip", type=positive_float)
     p.add_argument("--patience", type=positive_int, help="early stopping after N evaluations without improvement")
@@ -75,13 +60,16 @@ def add_train(sub) -> None:
     p.add_argument("--task-set", dest="task_options", action="append", type=key_value, default=[],
                    metavar="KEY=VALUE", help="option of the training task, VALUE read as JSON (repeatable), "
                    "e.g. label_smoothing=0.1, aae's adversarial_lr_scale=0.05")
-    p.add_argument("--from-hf", default=None, metavar="DIR",
-                   help="bert: start from a Hugging Face BERT folder (config.json, weights, vocab.txt)")
+    p.add_argument("--pretrained", default=None, metavar="DIR",
+                   help="start from pretrained weights in DIR, for models that can load them "
+                        "(bert: a Hugging Face folder with config.json, weights and vocab.txt)")
     add_common(p)
     p.set_defaults(run=run_train)
 
 
 def run_train(args) -> int:
+    from .. import jobs
+
     out = args.out or f"runs/{args.model}-{args.data}"
     options = dict(
         model_kwargs=dict(args.overrides), task_options=dict(args.task_options) or None, out=out,
@@ -91,22 +79,15 @@ def run_train(args) -> int:
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,
         quiet=args.quiet or args.json,
     )
-    data = args.data
-    if args.from_hf is not None:
-        from .text import from_hf_setup
-
-        data = from_hf_setup(args.model, args.data, args.from_hf, options)
     if args.seeds is not None:
         if args.resume:
             raise ConfigError("--resume continues one run; it cannot be combined with --seeds.")
-        result = api.train_seeds(args.model, data, list(range(args.seed, args.seed + args.seeds)), **options)
+        result = jobs.train_seeds(args.model, args.data, list(range(args.seed, args.seed + args.seeds)),
+                                  pretrained=args.pretrained, **options)
     else:
-        result = api.train(args.model, data, resume=args.resume, seed=args.seed, **options)
-    if args.json:
-        emit_json({"metrics": result.metrics, "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
-    else:
-        print_metrics(result.metrics, f"{args.model} on {args.data}")
-        print(f"checkpoint: {result.checkpoint}  ({result.seconds:.1f} s)")
+        result = jobs.train(args.model, args.data, resume=args.resume, seed=args.seed, pretrained=args.pretrained,
+                            **options)
+    report(args, result, f"{args.model} on {args.data}")
     return 0
 
 
@@ -116,22 +97,20 @@ def add_evaluate(sub) -> None:
     p.add_argument("--data", default=None, help="dataset name (default: the one it was trained on)")
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=positive_int, default=512)
-    p.add_argument("--iw-samples", type=positive_int, default=None,
-                   help="VAE: importance samples for the log-likelihood estimate (reports NLL)")
+    p.add_argument("--task-set", dest="task_options", action="append", type=key_value, default=[],
+                   metavar="KEY=VALUE", help="option of the model's task for this evaluation, VALUE read as JSON "
+                   "(repeatable), e.g. a VAE's iw_samples=1000 (importance-sampled NLL)")
     add_common(p)
     p.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args) -> int:
-    started = time.perf_counter()
-    options = {"iw_samples": args.iw_samples} if args.iw_samples is not None else None
-    metrics = api.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
-                                      batch_size=args.batch_size, device=args.device, task_options=options)
-    scalar = {k: v for k, v in metrics.items() if isinstance(v, float)}
-    if args.json:
-        emit_json({"metrics": scalar, "checkpoint": args.checkpoint, "seconds": round(time.perf_counter() - started, 3)})
-    else:
-        print_metrics(scalar, f"{args.checkpoint} ({args.split})")
+    from .. import jobs
+
+    result = jobs.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
+                                      batch_size=args.batch_size, device=args.device,
+                                      task_options=dict(args.task_options) or None)
+    report(args, result, f"{args.checkpoint} ({args.split})", checkpoint_line=False)
     return 0
 
 
@@ -144,17 +123,17 @@ def add_predict(sub) -> None:
 
 
 def run_predict(args) -> int:
-    started = time.perf_counter()
-    pred = api.predict(args.checkpoint, args.file, device=args.device)
-    names = pred.class_names
+    from .. import jobs
+
+    result = jobs.predict(args.checkpoint, args.file, device=args.device)
+    details = result.details
     if args.json:
-        emit_json({"predictions": pred.classes, "probabilities": pred.probabilities,
-                   "labels": [names[c] for c in pred.classes] if names else None,
-                   "checkpoint": args.checkpoint, "seconds": round(time.perf_counter() - started, 3)})
+        emit_json({"predictions": details["predictions"], "probabilities": details["probabilities"],
+                   "labels": details["labels"], "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
     else:
-        for i, (c, p) in enumerate(zip(pred.classes, pred.probabilities)):
-            label = names[c] if names else c
-            print(f"{i}\t{label}\t{p[c]:.4f}")
+        labels = details["labels"] or details["predictions"]
+        for i, (c, p) in enumerate(zip(details["predictions"], details["probabilities"])):
+            print(f"{i}\t{labels[i]}\t{p[c]:.4f}")
     return 0
 
 

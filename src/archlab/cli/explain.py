@@ -3,22 +3,16 @@ of a tabular checkpoint's features."""
 
 from __future__ import annotations
 
-import time
-
-from rich.console import Console
-from rich.table import Table
-
-from ..errors import ConfigError
-from ..explain import checkpoint_permutation_importance, explain_checkpoint
-from ..explain.checkpoint import METHODS
-from .common import add_common, emit_json, positive_int
+from .common import add_common, emit_json, positive_int, print_rows
 
 
 def add_explain(sub) -> None:
     p = sub.add_parser("explain", help="explain a checkpoint's prediction (attributions) or rank its features")
     p.add_argument("checkpoint")
-    p.add_argument("--method", default="integrated-gradients", choices=sorted(METHODS),
-                   help="attribution method (default: integrated-gradients); permutation ranks tabular features")
+    p.add_argument("--method", default=None,
+                   help="attribution method: integrated-gradients, saliency, input-x-gradient, smoothgrad, gradcam, "
+                        "occlusion, feature-ablation, attention-rollout, gnn-explainer, anomaly; permutation ranks "
+                        "tabular features (default: the one the model's family names)")
     p.add_argument("--data", default=None, help="dataset name (default: the one it was trained on)")
     p.add_argument("--split", default="test")
     p.add_argument("--index", type=int, default=None, help="example (or graph node) to explain (default 0)")
@@ -40,47 +34,39 @@ def add_explain(sub) -> None:
 
 
 def run_explain(args) -> int:
-    started = time.perf_counter()
-    if args.method == "permutation":
-        if args.index is not None or args.input_file is not None:
-            raise ConfigError("--method permutation ranks the features over a whole split; drop --index/--input.")
-        result, names, figure = checkpoint_permutation_importance(
-            args.checkpoint, data=args.data, split=args.split, n_repeats=args.repeats, seed=args.seed,
-            scoring=args.scoring, out=args.out, data_dir=args.data_dir, device=args.device)
-        ranking = [{"feature": names[i], "mean": float(result.importances_mean[i]),
-                    "std": float(result.importances_std[i])} for i in result.ranking()]
+    from .. import jobs
+
+    result = jobs.explain(
+        args.checkpoint, args.method, data=args.data, split=args.split, index=args.index, input_file=args.input_file,
+        target=args.target, out=args.out, data_dir=args.data_dir, device=args.device, n_steps=args.n_steps,
+        layer=args.layer, window=args.window, stride=args.stride, samples=args.samples, n_repeats=args.repeats,
+        scoring=args.scoring, seed=args.seed)
+    details = result.details
+    figure = result.figures[0] if result.figures else None
+    if details["method"] == "permutation":
         if args.json:
-            emit_json({"metrics": {f"{args.split}_{args.scoring}": result.baseline_score}, "importances": ranking,
-                       "figure": figure, "checkpoint": args.checkpoint,
-                       "seconds": round(time.perf_counter() - started, 3)})
+            emit_json({"metrics": result.metrics, "importances": details["importances"], "figure": figure,
+                       "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
             return 0
-        table = Table(title=f"permutation importance on {args.split} ({args.scoring} "
-                            f"{result.baseline_score:.4f}, {args.repeats} repeats)")
-        for column in ("rank", "feature", "importance", "std"):
-            table.add_column(column, justify="left" if column == "feature" else "right")
-        for rank, row in enumerate(ranking, 1):
-            table.add_row(str(rank), row["feature"], f"{row['mean']:.4f}", f"{row['std']:.4f}")
-        Console().print(table)
+        (name, score), = result.metrics.items()
+        rows = [{"rank": rank, "feature": row["feature"], "importance": f"{row['mean']:.4f}", "std": f"{row['std']:.4f}"}
+                for rank, row in enumerate(details["importances"], 1)]
+        print_rows(f"permutation importance on {args.split} ({args.scoring} {score:.4f}, {args.repeats} repeats)", rows)
         if figure:
             print(f"figure: {figure}")
         return 0
-    result = explain_checkpoint(
-        args.checkpoint, args.method, data=args.data, split=args.split, index=args.index or 0,
-        input_file=args.input_file, target=args.target, out=args.out, data_dir=args.data_dir, device=args.device,
-        n_steps=args.n_steps, layer=args.layer, window=args.window, stride=args.stride, samples=args.samples,
-        seed=args.seed)
     if args.json:
-        emit_json({"metrics": result.metrics, "method": result.method, "index": result.index,
-                   "target": result.target, "predicted": result.predicted,
-                   "attributions": result.attributions.tolist(), "tokens": result.tokens, "figure": result.figure,
-                   "checkpoint": args.checkpoint, "seconds": round(time.perf_counter() - started, 3)})
+        emit_json({"metrics": result.metrics, "method": details["method"], "index": details["index"],
+                   "target": details["target"], "predicted": details["predicted"],
+                   "attributions": details["attributions"].tolist(), "tokens": details["tokens"], "figure": figure,
+                   "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
         return 0
-    what = f"node {result.index}" if result.method == "gnn-explainer" else f"example {result.index}"
-    print(f"{result.method} for {what}: predicted {result.predicted}, explained {result.target}")
+    what = f"node {details['index']}" if details["method"] == "gnn-explainer" else f"example {details['index']}"
+    print(f"{details['method']} for {what}: predicted {details['predicted']}, explained {details['target']}")
     for key, value in result.metrics.items():
         print(f"  {key}: {value:.6g}")
-    if result.figure:
-        print(f"figure: {result.figure}")
+    if figure:
+        print(f"figure: {figure}")
     return 0
 
 

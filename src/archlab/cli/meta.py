@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import time
 
-from ..errors import ConfigError
-from ..meta.strategy import STRATEGIES
-from .common import add_common, emit_json, key_value, positive_float, positive_int, print_metrics
+from .common import add_common, key_value, positive_float, positive_int, report
 
 
 def step_list(text: str) -> list[int]:
@@ -24,7 +21,7 @@ def add_meta_train(sub) -> None:
     p = sub.add_parser("meta-train", help="meta-train a model with MAML / first-order MAML / Reptile",
                        description="Meta-train on few-shot tasks (omniglot, sinusoid, or any labeled dataset "
                                    "such as digits), checkpoint, and score the meta-test tasks.")
-    p.add_argument("algorithm", choices=("maml", "reptile"))
+    p.add_argument("algorithm", help="maml | reptile")
     p.add_argument("--data", default="omniglot", help="omniglot | sinusoid | a labeled dataset (default: omniglot)")
     p.add_argument("--ways", type=positive_int, default=5, help="classes a task (N-way)")
     p.add_argument("--shots", type=positive_int, default=None,
@@ -37,12 +34,12 @@ def add_meta_train(sub) -> None:
     p.add_argument("--iterations", type=positive_int, default=1000, help="outer steps")
     p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML)")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                   help="task-batch execution (default: auto; Reptile: auto, loop or threads)")
+    p.add_argument("--strategy", default="auto",
+                   help="task-batch execution: auto | loop | threads | vmap (default: auto; Reptile: no vmap)")
     p.add_argument("--meta-lr", type=positive_float, default=1e-3, help="MAML's Adam outer learning rate")
     p.add_argument("--meta-step-size", type=positive_float, default=1.0, help="Reptile's initial meta step")
     p.add_argument("--meta-step-size-final", type=float, default=0.0, help="Reptile's meta step at the end")
-    p.add_argument("--inner-optimizer", choices=("sgd", "adam"), default=None, help="Reptile's inner optimizer")
+    p.add_argument("--inner-optimizer", default=None, help="Reptile's inner optimizer: sgd | adam")
     p.add_argument("--model", default=None, help="registered model (default: the paper's network for the data)")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
@@ -60,15 +57,9 @@ def add_meta_train(sub) -> None:
 
 
 def run_meta_train(args) -> int:
-    from ..meta.train import MetaConfig, meta_train
+    from .. import jobs
 
-    if args.inner_steps is not None and args.inner_steps < 0:
-        raise ConfigError(f"--inner-steps must be an int >= 0; got {args.inner_steps}.")
-    if args.algorithm == "reptile" and (args.first_order or args.learn_inner_lr):
-        raise ConfigError("--first-order and --learn-inner-lr are MAML options; Reptile is first-order already.")
-    if not 0 <= args.meta_step_size_final <= 1 or args.meta_step_size > 1:
-        raise ConfigError("--meta-step-size and --meta-step-size-final must be in [0, 1].")
-    config = MetaConfig(
+    config = jobs.MetaConfig(
         algorithm=args.algorithm, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
         meta_batch=args.meta_batch, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
         iterations=args.iterations, first_order=args.first_order, learn_inner_lr=args.learn_inner_lr,
@@ -77,16 +68,11 @@ def run_meta_train(args) -> int:
         model=args.model, model_kwargs=dict(args.overrides),
     )
     out = args.out or f"runs/{args.algorithm}-{args.data}"
-    result = meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, device=args.device,
+    result = jobs.meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, device=args.device,
                         eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
                         checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
                         log_every=args.log_every, quiet=args.quiet or args.json)
-    if args.json:
-        emit_json({"metrics": result["metrics"], "checkpoint": result["checkpoint"],
-                   "seconds": round(result["seconds"], 3)})
-    else:
-        print_metrics(result["metrics"], f"{args.algorithm} on {args.data}")
-        print(f"checkpoint: {result['checkpoint']}  ({result['seconds']:.1f} s)")
+    report(args, result, f"{args.algorithm} on {args.data}")
     return 0
 
 
@@ -107,17 +93,12 @@ def add_meta_eval(sub) -> None:
 
 
 def run_meta_eval(args) -> int:
-    from ..meta.train import meta_evaluate
+    from .. import jobs
 
-    started = time.perf_counter()
-    metrics = meta_evaluate(args.checkpoint, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
+    result = jobs.meta_evaluate(args.checkpoint, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
                             tasks=args.tasks, steps=args.steps, split=args.split, inner_lr=args.inner_lr,
                             data_dir=args.data_dir, device=args.device, seed=args.seed)
-    if args.json:
-        emit_json({"metrics": metrics, "checkpoint": args.checkpoint,
-                   "seconds": round(time.perf_counter() - started, 3)})
-    else:
-        print_metrics(metrics, f"{args.checkpoint} ({args.split})")
+    report(args, result, f"{args.checkpoint} ({args.split})", checkpoint_line=False)
     return 0
 
 

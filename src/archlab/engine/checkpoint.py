@@ -32,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..errors import CheckpointError, ConfigError
 
 FORMAT = "archlab-checkpoint"
@@ -183,14 +183,3 @@ def read_training_state(path: Path) -> dict[str, Any] | None:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged zip/pickle
         raise CheckpointError(f"{file} is corrupt or not archlab's ({type(err).__name__}: {err}).") from err
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model from a checkpoint folder (no pickle), in eval mode."""
-    from ..registry import create_model
-
-    path = Path(path)
-    config = read_config(path)
-    model = create_model(config["model"]["name"], **config["model"].get("kwargs", {}))
-    load_weights(model, read_weights(path), path)
-    return model.to(device).eval()

@@ -12,7 +12,6 @@ Contract for resumable runs: `evaluate` must not draw from torch's global RNG
 from __future__ import annotations
 
 import abc
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, NonFiniteLossError, unknown_name
+from ..errors import NonFiniteLossError
 from .metrics import accuracy, confusion_matrix, macro_f1
 
 
@@ -108,32 +107,19 @@ class ClassificationTask(Task):
         }
 
 
-_TASKS: dict[str, Callable[..., Task]] = {}
-
-
-def register_task(name: str) -> Callable:
-    """Register a task factory ``factory(model, spec, **options) -> Task``; options are
-    task-specific (e.g. the number of importance samples of a VAE's evaluation)."""
+def training_task(name: str) -> Callable:
+    """Name a task factory ``factory(model, spec, **options) -> Task`` (decorator). A model's
+    registration points at its factory; the options after ``(model, spec)`` are the task's
+    (e.g. the number of importance samples of a VAE's evaluation), and the name is what a
+    checkpoint records."""
 
     def decorate(factory):
-        _TASKS[name] = factory
+        factory.task_name = name
         return factory
 
     return decorate
 
 
-def create_task(name: str, model: nn.Module, spec, **options: Any) -> Task:
-    if name not in _TASKS:
-        raise unknown_name("task", name, _TASKS)
-    factory = _TASKS[name]
-    valid = list(inspect.signature(factory).parameters)[2:]  # after (model, spec)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ConfigError(f"task '{name}' has no option {', '.join(map(repr, unknown))}. "
-                          f"Valid options: {', '.join(valid) or 'none'}.")
-    return factory(model, spec, **options)
-
-
-@register_task("classification")
-def _classification(model, spec, label_smoothing: float = 0.0) -> Task:
+@training_task("classification")
+def classification_task(model, spec, label_smoothing: float = 0.0) -> Task:
     return ClassificationTask(spec.num_classes, label_smoothing)

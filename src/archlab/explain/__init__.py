@@ -11,7 +11,6 @@ The argument names are Captum's; results agree with Captum 0.9 (tests/parity/tes
 from .anomaly import AnomalyAttribution
 from .attention_rollout import AttentionRollout, attention_rollout
 from .base import Attribution
-from .checkpoint import Explanation, checkpoint_permutation_importance, explain_checkpoint
 from .faithfulness import PerturbationCurve, completeness_error, deletion_curve, insertion_curve
 from .feature_ablation import FeatureAblation
 from .gnn_explainer import GNNExplainer, NodeExplanation
@@ -31,5 +30,5 @@ __all__ = [
     "FeatureAblation", "permutation_importance", "PermutationImportance", "quadrature", "completeness_error",
     "deletion_curve", "insertion_curve", "PerturbationCurve", "model_randomization_check", "RandomizationStep",
     "spearman", "LayerIntegratedGradients", "TokenAttribution", "AttentionRollout", "attention_rollout", "GNNExplainer",
-    "NodeExplanation", "AnomalyAttribution", "explain_checkpoint", "checkpoint_permutation_importance", "Explanation",
+    "NodeExplanation", "AnomalyAttribution", 
 ]

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import CheckpointError, DataError
 from ..nn import TransformerBlock
-from ..registry import register_model
+from .registry import register_model
 from .text_inputs import check_token_ids, mask_from_attention_mask, padding_mask
 
 HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
@@ -225,7 +225,16 @@ def from_hf(path: str | os.PathLike) -> BertModel:
     return load_hf_weights(BertModel(**hf_config_kwargs(path)), path).eval()
 
 
-@register_model("bert", family="transformer", data_kinds=("text",),
+def hf_pretrained(path: Path) -> tuple[dict, str]:
+    """The `bert` hyperparameters of a Hugging Face BERT folder and the folder of its vocabulary.
+    The vocabulary size comes from the data, tokenized with the folder's own vocabulary."""
+    kwargs = hf_config_kwargs(path)
+    kwargs.pop("vocab_size")
+    folder = str(Path(path).resolve())
+    return {**kwargs, "pretrained": folder}, folder
+
+
+@register_model("bert", family="transformer", data_kinds=("text",), pretrained=hf_pretrained,
                 train_defaults={"epochs": 3, "batch_size": 32, "lr": 5e-5, "weight_decay": 0.01,
                                 "schedule": "linear", "warmup_steps": 100, "grad_clip": 1.0})
 def bert(vocab_size: int = 30522, num_classes: int = 2, embed_dim: int = 256, num_layers: int = 4, num_heads: int = 4,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..nn import MLP, BasicBlock, ConvBlock
-from ..registry import register_model
+from .registry import register_model
 from .base import check_input
 
 

@@ -2,8 +2,8 @@
 
 A two-layer GCN encodes nodes; the decoder scores a node pair by the inner product of
 their embeddings, :math:`\\sigma(\\mathbf{z}_i^\\top \\mathbf{z}_j)` (kept as logits).
-Losses live in `archlab.models.graph_tasks`; the KL term is `kl_normal` here, a plain
-function of the encoder's outputs.
+Losses and the decoder live in `archlab.models.graph_tasks`; the KL term is
+`archlab.nn.gaussian_kl`, a plain function of the encoder's outputs.
 """
 
 from __future__ import annotations
@@ -14,41 +14,14 @@ from torch import nn
 
 from ..nn import GCNConv
 from ..nn import sparse
-from ..registry import register_model
-
-
-def inner_product_logits(z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """Logits :math:`\\mathbf{z}_i^\\top \\mathbf{z}_j` of the node pairs ``(i, j)``.
-
-    Shapes:
-        z ``(N, D)``, pairs ``(2, P)`` -> ``(P,)``.
-    """
-    return (z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])).sum(-1)
-
-
-def reparameterize(mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """A sample :math:`\\mathbf{z} = \\mu + \\sigma \\odot \\epsilon`, :math:`\\epsilon \\sim \\mathcal{N}(0, I)`."""
-    return mu + torch.randn_like(mu) * log_std.exp()
-
-
-def kl_normal(mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """KL divergence of :math:`\\mathcal{N}(\\mu, \\sigma^2)` from :math:`\\mathcal{N}(0, I)`,
-    summed over dimensions and averaged over nodes.
-
-    .. math::
-        \\mathrm{KL} = \\frac{1}{N} \\sum_i \\frac{1}{2} \\sum_d
-            \\big(\\mu_{id}^2 + \\sigma_{id}^2 - 1 - 2 \\log \\sigma_{id}\\big)
-
-    Shapes:
-        mu ``(N, D)``, log_std ``(N, D)`` -> scalar.
-    """
-    return 0.5 * (mu.pow(2) + (2 * log_std).exp() - 1 - 2 * log_std).sum(-1).mean()
+from .graph_tasks import link_prediction_task
+from .registry import register_model
 
 
 class GAE(nn.Module):
     """Graph autoencoder: a two-layer GCN encoder (ReLU between) and an inner-product decoder.
 
-    ``forward`` returns the embeddings ``z``; `inner_product_logits` decodes pairs.
+    ``forward`` returns the embeddings ``z``; `archlab.models.graph_tasks.inner_product_logits` decodes pairs.
 
     Shapes:
         x ``(N, in_features)``, edge_index ``(2, E)``, edge_weight ``(E,)`` -> ``(N, latent_dim)``.
@@ -110,13 +83,15 @@ class VGAE(GAE):
 GAE_DEFAULTS = {"epochs": 200, "optimizer": "adam", "lr": 0.01, "weight_decay": 0.0}
 
 
-@register_model("gae", family="gnn", data_kinds=("graph",), task="link-prediction", train_defaults=GAE_DEFAULTS)
+@register_model("gae", family="gnn", data_kinds=("graph",), task=link_prediction_task, explanation=None,
+                train_defaults=GAE_DEFAULTS)
 def gae(in_features: int = 1433, hidden_dim: int = 32, latent_dim: int = 16, dropout: float = 0.0) -> GAE:
     """Graph autoencoder (Kipf & Welling, 2016) for link prediction."""
     return GAE(in_features, hidden_dim, latent_dim, dropout)
 
 
-@register_model("vgae", family="gnn", data_kinds=("graph",), task="link-prediction", train_defaults=GAE_DEFAULTS)
+@register_model("vgae", family="gnn", data_kinds=("graph",), task=link_prediction_task, explanation=None,
+                train_defaults=GAE_DEFAULTS)
 def vgae(in_features: int = 1433, hidden_dim: int = 32, latent_dim: int = 16, dropout: float = 0.0) -> VGAE:
     """Variational graph autoencoder (Kipf & Welling, 2016) for link prediction."""
     return VGAE(in_features, hidden_dim, latent_dim, dropout)

@@ -13,7 +13,8 @@ from torch import nn
 
 from ..nn import GATConv, GCNConv
 from ..nn import sparse
-from ..registry import register_model
+from .graph_tasks import node_classification_task
+from .registry import register_model
 
 
 def _check_x(x: torch.Tensor, in_features: int, model: str) -> None:
@@ -95,7 +96,8 @@ class GAT(nn.Module):
         return {name for name, _ in self.named_parameters() if name.endswith("bias")}
 
 
-@register_model("gcn", family="gnn", data_kinds=("graph",), task="node-classification",
+@register_model("gcn", family="gnn", data_kinds=("graph",), task=node_classification_task,
+                explanation="gnn-explainer",
                 train_defaults={"epochs": 200, "optimizer": "adam", "lr": 0.01, "weight_decay": 5e-4})
 def gcn(in_features: int = 1433, num_classes: int = 7, hidden_dim: int = 16, num_layers: int = 2,
         dropout: float = 0.5, cached: bool = True) -> GCN:
@@ -103,7 +105,8 @@ def gcn(in_features: int = 1433, num_classes: int = 7, hidden_dim: int = 16, num
     return GCN(in_features, num_classes, hidden_dim, num_layers, dropout, cached)
 
 
-@register_model("gat", family="gnn", data_kinds=("graph",), task="node-classification",
+@register_model("gat", family="gnn", data_kinds=("graph",), task=node_classification_task,
+                explanation="gnn-explainer",
                 train_defaults={"epochs": 1000, "optimizer": "adam", "lr": 0.005, "weight_decay": 5e-4,
                                 "patience": 100})
 def gat(in_features: int = 1433, num_classes: int = 7, hidden_dim: int = 8, heads: int = 8, output_heads: int = 1,

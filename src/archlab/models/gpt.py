@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ..nn import KVCache, LearnedPositionalEmbedding, RotaryEmbedding, TransformerBlock
-from ..registry import register_model
-from . import language_modeling  # noqa: F401  (registers the "language-modeling" task)
+from .language_modeling import language_modeling_task
+from .registry import register_model
 from .text_inputs import check_token_ids
 
 
@@ -143,7 +143,8 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     return torch.multinomial(probs, 1, generator=generator)
 
 
-@register_model("gpt", family="transformer", data_kinds=("text",), task="language-modeling",
+@register_model("gpt", family="transformer", data_kinds=("text",), task=language_modeling_task,
+                generates="text",
                 train_defaults={"steps": 2000, "batch_size": 12, "lr": 2e-3, "weight_decay": 0.1,
                                 "schedule": "cosine", "warmup_steps": 100, "grad_clip": 1.0, "eval_every": 500,
                                 "eval_batch_size": 256})

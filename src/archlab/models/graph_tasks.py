@@ -15,9 +15,18 @@ from torch import nn
 
 from ..engine.metrics import accuracy, confusion_matrix, macro_f1
 from ..engine.ranking import average_precision, roc_auc
-from ..engine.tasks import Task, register_task
+from ..engine.tasks import Task, training_task
 from ..errors import DataError
-from .gae import inner_product_logits, kl_normal, reparameterize
+from ..nn.gaussian import gaussian_kl, reparameterize
+
+
+def inner_product_logits(z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """The graph autoencoder's decoder: logits :math:`\\mathbf{z}_i^\\top \\mathbf{z}_j` of the node pairs ``(i, j)``.
+
+    Shapes:
+        z ``(N, D)``, pairs ``(2, P)`` -> ``(P,)``.
+    """
+    return (z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])).sum(-1)
 
 
 def _param_groups(model: nn.Module) -> list[dict[str, Any]]:
@@ -113,9 +122,10 @@ class LinkPredictionTask(Task):
         x, edges = batch.get("link_x", batch["x"]), batch["link_edge_index"]
         if getattr(model, "variational", False):
             mu, log_std = model.encode(x, edges)
-            z = reparameterize(mu, log_std)
-            # the reference code divides the per-node KL by N, weighing it against the per-pair mean
-            return reconstruction_loss(z, edges) + kl_normal(mu, log_std) / x.size(0)
+            logvar = 2 * log_std
+            z = reparameterize(mu, logvar)
+            # the reference code divides the node-averaged KL by N, weighing it against the per-pair mean
+            return reconstruction_loss(z, edges) + gaussian_kl(mu, logvar).mean() / x.size(0)
         return reconstruction_loss(model.encode(x, edges), edges)
 
     @torch.no_grad()
@@ -135,11 +145,11 @@ class LinkPredictionTask(Task):
                 "auc": roc_auc(scores, labels), "ap": average_precision(scores, labels)}
 
 
-@register_task("node-classification")
-def _node_classification(model, spec) -> Task:
+@training_task("node-classification")
+def node_classification_task(model, spec) -> Task:
     return NodeClassificationTask(spec.num_classes)
 
 
-@register_task("link-prediction")
-def _link_prediction(model, spec) -> Task:
+@training_task("link-prediction")
+def link_prediction_task(model, spec) -> Task:
     return LinkPredictionTask()

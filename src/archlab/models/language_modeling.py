@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine.tasks import Task, register_task
+from ..engine.tasks import Task, training_task
 from ..errors import ConfigError
 
 
@@ -71,8 +71,8 @@ class LanguageModelingTask(Task):
         return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "accuracy": correct / count}
 
 
-@register_task("language-modeling")
-def _language_modeling(model, spec, eval_batches: int | None = None) -> Task:
+@training_task("language-modeling")
+def language_modeling_task(model, spec, eval_batches: int | None = None) -> Task:
     if spec.kind != "text" or spec.preprocess.get("target") != "next-token":
         raise ConfigError(f"language modelling needs a token stream (tinyshakespeare, arithmetic); "
                           f"'{spec.name}' is {spec.kind} data with {spec.preprocess.get('target', 'class')} targets.")

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nn import MLP
-from ..registry import register_model
+from .registry import register_model
 from .base import check_input
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from ..errors import DataError
 from ..nn import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, TransformerBlock
 from ..nn.positional import check_positional
-from ..registry import register_model
+from .registry import register_model
 from .text_inputs import check_token_ids, padding_mask
 
 POOLINGS = ("mean", "cls")

@@ -6,6 +6,7 @@ from .attention import KVCache, MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .transformer import FeedForward, TransformerBlock
 from .gelu import TanhGELU, gelu_tanh
+from .gaussian import gaussian_kl, reparameterize
 from .gat import GATConv
 from .gcn import GCNConv, add_remaining_self_loops, dense_gcn_norm, gcn_norm
 from .message_passing import MessagePassing
@@ -14,6 +15,7 @@ from .scatter import edge_softmax, scatter
 
 __all__ = ["MLP", "ConvBlock", "BasicBlock", "activation"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
-            "RotaryEmbedding", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh"]
+            "RotaryEmbedding", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh",
+            "gaussian_kl", "reparameterize"]
 __all__ += ["MessagePassing", "GCNConv", "GATConv", "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
             "edge_softmax", "global_sum_pool", "global_mean_pool", "global_max_pool"]

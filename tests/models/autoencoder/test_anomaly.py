@@ -9,7 +9,8 @@ import torch
 
 from archlab.data import load_dataset
 from archlab.errors import ConfigError, DataError
-from archlab.models.autoencoder import AE, AnomalyDetector, auroc, fit_threshold, train_one_class
+from archlab.jobs import train_one_class
+from archlab.models.autoencoder import AE, AnomalyDetector, auroc, fit_threshold
 from archlab.models.autoencoder.anomaly import one_class_data
 
 
@@ -72,4 +73,4 @@ def test_one_class_training_detects_other_digits():
     assert result.model.encoder.__class__.__name__ == "ConvEncoder"  # images default to the conv variant
     assert result.metrics["test_auroc"] > 0.8
     assert 0 <= result.metrics["test_false_positive_rate"] <= 0.3
-    assert result.test_scores.shape == result.test_is_anomaly.shape
+    assert result.details["test_scores"].shape == result.details["test_is_anomaly"].shape

@@ -33,10 +33,10 @@ def test_train_ae_on_digits(tmp_path, capsys):
 
 
 def test_evaluate_reports_elbo_and_iw_nll(vae_checkpoint, capsys):
-    assert main(["evaluate", str(vae_checkpoint), "--iw-samples", "50", "--json"]) == 0
+    assert main(["evaluate", str(vae_checkpoint), "--task-set", "iw_samples=50", "--json"]) == 0
     metrics = _json(capsys)["metrics"]
     assert metrics["test_nll"] <= -metrics["test_elbo"] + 0.5
-    assert main(["evaluate", str(vae_checkpoint), "--iw-samples", "0"]) == 2
+    assert main(["evaluate", str(vae_checkpoint), "--task-set", "iw_samples=-1"]) == 2
 
 
 def test_generate_writes_a_png(vae_checkpoint, tmp_path, capsys):

@@ -11,7 +11,8 @@ import torch
 
 import archlab
 from archlab.data import Dataset, DataSpec, TensorSplit
-from archlab.engine import TrainConfig, build_optimizer, create_task, fit, load_model
+from archlab.engine import TrainConfig, build_optimizer, fit
+from archlab.models.registry import create_task, load_model
 from archlab.errors import ConfigError, NonFiniteLossError
 from archlab.models.autoencoder import AAETask, VAETask
 

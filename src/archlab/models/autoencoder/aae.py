@@ -10,7 +10,8 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...nn import MLP
-from ...registry import register_model
+from ..registry import register_model
+from .tasks import aae_task
 from .ae import AEOutput
 from .base import Autoencoder, PriorSampling
 from .networks import build_decoder, build_encoder, check_choices, input_shape_of, resolve_decoder
@@ -102,7 +103,8 @@ class AAE(PriorSampling, Autoencoder):
         return AEOutput(self.decode(code), code)
 
 
-@register_model("aae", family="autoencoder", data_kinds=("image", "tabular"), task="aae",
+@register_model("aae", family="autoencoder", data_kinds=("image", "tabular"), task=aae_task,
+                explanation="anomaly", generates="images",
                 train_defaults={"epochs": 30, "batch_size": 100, "lr": 1e-3, "optimizer": "adam"})
 def aae(
     in_channels: int = 1,

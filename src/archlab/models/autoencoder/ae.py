@@ -8,7 +8,8 @@ from typing import NamedTuple
 import torch
 
 from ...errors import ConfigError
-from ...registry import register_model
+from ..registry import register_model
+from .tasks import autoencoder_task
 from .base import Autoencoder
 from .networks import MaskingNoise, build_decoder, build_encoder, check_choices, input_shape_of, resolve_decoder
 
@@ -58,7 +59,8 @@ class AE(Autoencoder):
         return AEOutput(self.decode(code), code)
 
 
-@register_model("ae", family="autoencoder", data_kinds=("image", "tabular"), task="autoencoder",
+@register_model("ae", family="autoencoder", data_kinds=("image", "tabular"), task=autoencoder_task,
+                explanation="anomaly",
                 train_defaults={"epochs": 30, "batch_size": 64, "lr": 2e-3, "optimizer": "adam",
                                 "schedule": "cosine"})
 def ae(

@@ -1,25 +1,22 @@
 """Anomaly detection with an autoencoder's `anomaly_score`: a threshold fitted at a chosen
-false-positive rate on normal data, AUROC, and the one-class protocol (train on one class,
-score the whole test set)."""
+false-positive rate on normal data, AUROC, and the one-class split (train and validate on one
+class, test on all). `archlab.jobs.anomaly` runs the whole protocol."""
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ...data import Dataset, load_dataset
+from ...data import Dataset
 from ...engine.ranking import roc_auc
 from ...errors import ConfigError, DataError
 from .base import inference
 
 
-def _check_rate(false_positive_rate: float) -> float:
+def check_rate(false_positive_rate: float) -> float:
     if not (isinstance(false_positive_rate, (int, float)) and 0.0 < false_positive_rate < 1.0):
         raise ConfigError(f"false_positive_rate must be a number in (0, 1); got {false_positive_rate!r}.")
     return float(false_positive_rate)
@@ -28,7 +25,7 @@ def _check_rate(false_positive_rate: float) -> float:
 def fit_threshold(normal_scores: np.ndarray | torch.Tensor, false_positive_rate: float = 0.05) -> float:
     """The score above which an example is called anomalous, chosen so that at most a
     `false_positive_rate` fraction of `normal_scores` lies above it (their upper quantile)."""
-    rate = _check_rate(false_positive_rate)
+    rate = check_rate(false_positive_rate)
     scores = np.asarray(normal_scores.detach().cpu() if torch.is_tensor(normal_scores) else normal_scores,
                         dtype=np.float64).ravel()
     if scores.size == 0 or not np.isfinite(scores).all():
@@ -63,7 +60,7 @@ class AnomalyDetector:
 
     def __init__(self, model: nn.Module, false_positive_rate: float = 0.05, batch_size: int = 512):
         self.model = model
-        self.false_positive_rate = _check_rate(false_positive_rate)
+        self.false_positive_rate = check_rate(false_positive_rate)
         self.batch_size = batch_size
 
     def fit(self, X_normal: Any) -> AnomalyDetector:
@@ -104,53 +101,3 @@ def one_class_data(data: Dataset, normal_class: int | str) -> tuple[Dataset, int
     splits = {name: split.subset(torch.nonzero(split["y"] == index).squeeze(1)) if name in ("train", "val")
               else split for name, split in data.splits.items()}
     return Dataset(data.spec, splits, data.files), index
-
-
-# One-class training defaults (about 40 s a digit of MNIST on one CPU core), used where not given.
-ONE_CLASS_TRAINING = {"epochs": 8, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"}
-ONE_CLASS_IMAGE_MODEL = {"architecture": "conv", "channels": [16, 32]}
-
-
-@dataclass
-class OneClassResult:
-    metrics: dict[str, float]  # test_auroc, threshold, test_detection_rate, ...
-    checkpoint: str | None
-    seconds: float
-    model: nn.Module
-    test_scores: np.ndarray
-    test_is_anomaly: np.ndarray
-
-
-def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_class: int | str = 0, *,
-                    false_positive_rate: float = 0.05, model_kwargs: dict[str, Any] | None = None,
-                    out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
-                    **options: Any) -> OneClassResult:
-    """One-class anomaly detection: train `model` on the normal class's training images, fit the
-    threshold at `false_positive_rate` on its validation images, and score the whole test set
-    (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
-    lr, seed, ...); those not given come from `ONE_CLASS_TRAINING`, and an image model defaults to
-    `ONE_CLASS_IMAGE_MODEL` (the convolutional variant)."""
-    from ... import api  # the training API sits above the model families
-
-    started = time.perf_counter()
-    rate = _check_rate(false_positive_rate)
-    dataset = load_dataset(data, data_dir) if isinstance(data, str) else data
-    one_class, index = one_class_data(dataset, normal_class)
-    kwargs = dict(model_kwargs or {})
-    if dataset.spec.kind == "image":
-        kwargs = {**ONE_CLASS_IMAGE_MODEL, **kwargs}
-    for key, value in ONE_CLASS_TRAINING.items():
-        if options.get(key) is None and not (key == "epochs" and options.get("steps") is not None):
-            options[key] = value
-    run = api.train(model, one_class, model_kwargs=kwargs, out=out, **options)
-    net = run.model
-    test = dataset["test"]
-    scores = anomaly_scores(net, test["x"])
-    is_anomaly = (test["y"] != index).cpu().numpy()
-    threshold = fit_threshold(anomaly_scores(net, one_class["val"]["x"]), rate)
-    flagged = scores > threshold
-    metrics = {**{k: v for k, v in run.metrics.items() if k.startswith("val_")},
-               "test_auroc": auroc(scores, is_anomaly), "threshold": threshold,
-               "test_detection_rate": float(flagged[is_anomaly].mean()),
-               "test_false_positive_rate": float(flagged[~is_anomaly].mean())}
-    return OneClassResult(metrics, run.checkpoint, time.perf_counter() - started, net, scores, is_anomaly)

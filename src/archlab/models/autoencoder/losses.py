@@ -59,17 +59,6 @@ def squared_error(x_hat: torch.Tensor, x: torch.Tensor, feature_dims: int) -> to
     return _sum_features((x_hat - x).pow(2), feature_dims)
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Analytic :math:`\\mathrm{KL}(\\mathcal N(\\mu, \\mathrm{diag}\\,\\sigma^2) \\,\\|\\, \\mathcal N(0, I))`.
-
-    .. math:: \\mathrm{KL} = \\tfrac12 \\sum_j \\left(\\mu_j^2 + \\sigma_j^2 - 1 - \\log \\sigma_j^2\\right)
-
-    Shapes:
-        `mu`, `logvar` ``(..., D)``; output ``(...)``.
-    """
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-
-
 def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """:math:`\\log \\mathcal N(z; \\mu, \\mathrm{diag}\\, e^{\\text{logvar}})`, summed over the last dimension."""
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)

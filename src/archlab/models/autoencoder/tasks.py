@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...engine.tasks import Task, register_task
+from ...engine.tasks import Task, training_task
 from ...errors import ConfigError, NonFiniteLossError
-from .losses import code_sparsity, discriminator_loss, elbo, gaussian_kl, generator_loss, squared_error
+from ...nn.gaussian import gaussian_kl
+from .losses import code_sparsity, discriminator_loss, elbo, generator_loss, squared_error
 
 
 def _generator(split: Any, batch_size: int, seed: int) -> torch.Generator:
@@ -237,17 +238,17 @@ class AAETask(Task):
                 "code_std_max": float(std.max())}
 
 
-@register_task("autoencoder")
-def _autoencoder(model, spec) -> Task:
+@training_task("autoencoder")
+def autoencoder_task(model, spec) -> Task:
     return AETask()
 
 
-@register_task("vae")
-def _vae(model, spec, iw_samples: int = 0, eval_seed: int = 0) -> Task:
+@training_task("vae")
+def vae_task(model, spec, iw_samples: int = 0, eval_seed: int = 0) -> Task:
     return VAETask(iw_samples, eval_seed)
 
 
-@register_task("aae")
-def _aae(model, spec, adversarial_lr_scale: float = 1.0, eval_seed: int = 0,
+@training_task("aae")
+def aae_task(model, spec, adversarial_lr_scale: float = 1.0, eval_seed: int = 0,
          adversarial_betas: tuple[float, float] | None = None) -> Task:
     return AAETask(adversarial_lr_scale, eval_seed, adversarial_betas)

@@ -10,9 +10,11 @@ from typing import NamedTuple
 import torch
 
 from ...errors import ConfigError
-from ...registry import register_model
+from ..registry import register_model
+from .tasks import vae_task
 from .base import Autoencoder, PriorSampling
-from .losses import elbo, gaussian_kl, log_normal, log_standard_normal
+from ...nn.gaussian import gaussian_kl
+from .losses import elbo, log_normal, log_standard_normal
 from .networks import build_decoder, build_encoder, check_choices, input_shape_of, resolve_decoder
 
 # Decoder outputs held at once while estimating the log-likelihood (elements, ~32 MB of float32).
@@ -137,7 +139,8 @@ class VAE(PriorSampling, Autoencoder):
         return -self.elbo(x, num_samples, generator, shared_noise=True)
 
 
-@register_model("vae", family="autoencoder", data_kinds=("image", "tabular"), task="vae",
+@register_model("vae", family="autoencoder", data_kinds=("image", "tabular"), task=vae_task,
+                explanation="anomaly", generates="images",
                 train_defaults={"epochs": 50, "batch_size": 100, "lr": 1e-3, "optimizer": "adam"})
 def vae(
     in_channels: int = 1,

@@ -1,35 +1,25 @@
-"""The public Python API the CLI is a thin layer over: `train`, `evaluate_checkpoint`, `predict`."""
+"""Training jobs: `train` one registered model on a dataset, `train_seeds` over several seeds."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from .data import Dataset, DataSpec, load_dataset, read_inputs
-from .data.registry import dataset_info, list_datasets
-from .engine import TrainConfig, create_task, fit
-from .engine.checkpoint import load_model, read_config, read_training_state, save_checkpoint
-from .engine.fit import default_meta, evaluate, scalars
-from .errors import ConfigError
-from .registry import check_model_kwargs, create_model, model_info
-from .utils import resolve_device, seed_everything
-
-
-@dataclass
-class RunResult:
-    metrics: dict[str, float]  # split-prefixed scalars: val_accuracy, test_loss, ...
-    checkpoint: str | None
-    seconds: float
-    model: nn.Module
-    history: list[dict[str, Any]]
-    details: dict[str, Any]  # non-scalar results, e.g. test_confusion_matrix
+from ..data import Dataset, DataSpec, load_dataset
+from ..data.registry import dataset_info, list_datasets
+from ..engine import TrainConfig, fit
+from ..engine.checkpoint import read_config, read_training_state, save_checkpoint
+from ..engine.fit import default_meta, evaluate, scalars
+from ..errors import ConfigError
+from ..models.registry import check_model_kwargs, create_model, create_task, list_models, model_info
+from ..utils import resolve_device, seed_everything
+from .result import JobResult
 
 
 def check_data_kind(model_name: str, spec: DataSpec) -> None:
@@ -73,6 +63,28 @@ def train_config(model_name: str, **options: Any) -> TrainConfig:
     return config
 
 
+def pretrained_setup(model: str, data: str | Dataset, folder: str | os.PathLike, model_kwargs: dict[str, Any],
+                     data_dir) -> tuple[str | Dataset, dict[str, Any]]:
+    """The data (tokenized with the folder's vocabulary when it has one) and the hyperparameters of
+    a run that starts from the pretrained weights in `folder`; the user's own hyperparameters win."""
+    info = model_info(model)
+    if info.pretrained is None:
+        loaders = [n for n in list_models() if model_info(n).pretrained is not None]
+        raise ConfigError(f"model '{model}' cannot start from pretrained weights; models that can: "
+                          f"{', '.join(loaders) or 'none'}.")
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(f"the 'pretrained' parameter must be a folder of pretrained weights; {path} is not one.")
+    kwargs, tokenizer = info.pretrained(path)
+    model_kwargs = {**kwargs, **model_kwargs}
+    if tokenizer is None:
+        return data, model_kwargs
+    if not isinstance(data, str) or "tokenizer" not in inspect.signature(dataset_info(data).loader).parameters:
+        raise ConfigError(f"pretrained weights with a vocabulary need text data that can be tokenized with it "
+                          f"(sst2); '{data if isinstance(data, str) else data.spec.name}' cannot.")
+    return load_dataset(data, data_dir, tokenizer=tokenizer), model_kwargs
+
+
 def train(
     model: str,
     data: str | Dataset,
@@ -83,19 +95,25 @@ def train(
     resume: bool = False,
     callbacks: tuple = (),
     task_options: dict[str, Any] | None = None,
+    pretrained: str | os.PathLike | None = None,
     **options: Any,
-) -> RunResult:
+) -> JobResult:
     """Train a registered model on a dataset and score it on the test split.
 
     `options` are `TrainConfig` fields (epochs, steps, batch_size, lr, seed, device, ...);
     the model's own defaults fill the rest. With `out` the run is checkpointed there.
-    `task_options` go to the model's training task (see `archlab.engine.tasks`).
+    `task_options` go to the model's training task (see `ModelInfo.task_options`). `pretrained` names a
+    folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
+    its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
+    vocabulary.
     """
     started = time.perf_counter()
     model_kwargs = dict(model_kwargs or {})
     info = model_info(model)
     check_model_kwargs(model, model_kwargs)
     config = train_config(model, **options)
+    if pretrained is not None:
+        data, model_kwargs = pretrained_setup(model, data, pretrained, model_kwargs, data_dir)
     if isinstance(data, str):
         dataset_info(data)  # unknown names fail before any file is read
         data = load_dataset(data, data_dir)
@@ -109,7 +127,7 @@ def train(
     seed_everything(config.seed)
     net = create_model(model, **kwargs)
     task_options = dict(task_options or {})
-    task = create_task(info.task, net, data.spec, **task_options)
+    task = create_task(info.task_factory, net, data.spec, **task_options)
     meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options}
     result = fit(net, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
                  extra_files=data.files)
@@ -125,12 +143,13 @@ def train(
         state = read_training_state(Path(out))
         save_checkpoint(out, net, meta=meta, metrics={"metrics": metrics, "details": details},
                         history=result.history, training_state=state, extra_files=data.files)
-    return RunResult(metrics, str(out) if out is not None else None, time.perf_counter() - started, net,
-                     result.history, details)
+    return JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
+                     details=details, model=net, history=result.history,
+                     stopped="early_stopping" if result.stopped_early else None)
 
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
-                data_dir: str | os.PathLike | None = None, **kwargs: Any) -> RunResult:
+                data_dir: str | os.PathLike | None = None, **kwargs: Any) -> JobResult:
     """Train once per seed (data loaded once); metrics are the mean and standard deviation
     over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``."""
     if not seeds:
@@ -146,57 +165,6 @@ def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str |
         values = np.array([r.metrics[key] for r in runs], dtype=np.float64)
         metrics[f"{key}_mean"] = float(values.mean())
         metrics[f"{key}_std"] = float(values.std())
-    return RunResult(metrics, str(out) if out is not None else None, time.perf_counter() - started, runs[-1].model,
-                     [row for r in runs for row in r.history], {"per_seed": [r.metrics for r in runs]})
-
-
-def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | None, data_dir) -> tuple[dict, Dataset]:
-    config = read_config(checkpoint)
-    spec = DataSpec.from_dict(config["data"]) if config.get("data") else None
-    name = data or (spec.name if spec else None)
-    if name is None:
-        raise ConfigError("the checkpoint records no dataset; name one with --data.")
-    dataset = load_dataset(name, data_dir, **(spec.options if spec and spec.name == name else {}))
-    check_data_kind(config["model"]["name"], dataset.spec)
-    return config, dataset
-
-
-def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | None = None, *, split: str = "test",
-                        data_dir: str | os.PathLike | None = None, batch_size: int = 512,
-                        device: str = "auto", task_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Metrics of a checkpoint on one split of a dataset (its own dataset by default).
-    `task_options` override those the checkpoint was trained with."""
-    config, dataset = load_checkpoint_data(checkpoint, data, data_dir)
-    device = resolve_device(device)
-    net = load_model(checkpoint, device)
-    options = {**config.get("task_options", {}), **(task_options or {})}
-    task = create_task(config.get("task", model_info(config["model"]["name"]).task), net, dataset.spec, **options)
-    return evaluate(net, task, dataset[split].to(device), prefix=f"{split}_", batch_size=batch_size)
-
-
-@dataclass
-class Prediction:
-    classes: list[int]
-    probabilities: list[list[float]]
-    class_names: list[str] | None
-
-
-def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarray, *, device: str = "auto"
-            ) -> Prediction:
-    """Class predictions for inputs in a file (.npy, .csv, image) or an array of model inputs."""
-    config = read_config(checkpoint)
-    spec = DataSpec.from_dict(config["data"])
-    task = model_info(config["model"]["name"]).task
-    if spec.kind not in ("image", "sequence", "tabular") or task != "classification":
-        raise ConfigError(f"predict reads image, sequence or tabular inputs for classifiers; {checkpoint} holds a "
-                          f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
-                          "Use `archlab evaluate` (or `generate`) for it.")
-    x = read_inputs(inputs, spec) if not isinstance(inputs, np.ndarray) else np.asarray(inputs, np.float32)
-    device = resolve_device(device)
-    net = load_model(checkpoint, device)
-    with torch.no_grad():
-        probs = torch.softmax(net(torch.from_numpy(x).to(device)), -1).cpu()
-    return Prediction(probs.argmax(-1).tolist(), probs.tolist(), spec.class_names)
-
-
-__all__ = ["train", "train_seeds", "evaluate_checkpoint", "predict", "RunResult", "Prediction"]
+    return JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
+                     details={"per_seed": [r.metrics for r in runs]}, model=runs[-1].model,
+                     history=[row for r in runs for row in r.history])

@@ -1,9 +1,10 @@
-"""Explain a trained checkpoint: pick the example, the target and the method for its kind of
-data, and draw the figure. `archlab explain` is a thin layer over these two functions."""
+"""The explain job: pick the example, the target and the method for a checkpoint's kind of data,
+attribute, and draw the figure. `archlab explain` is a thin layer over `explain`."""
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,23 +13,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..api import load_checkpoint_data
 from ..data import DataSpec, read_inputs
-from ..engine.checkpoint import load_model, read_config
+from ..engine.checkpoint import read_config
 from ..errors import ConfigError, DataError, unknown_name
+from ..models.registry import load_model, model_info
 from ..utils import resolve_device
-from .anomaly import AnomalyAttribution
-from .attention_rollout import AttentionRollout
-from .feature_ablation import FeatureAblation
-from .gnn_explainer import GNNExplainer
-from .gradcam import GradCAM
-from .input_x_gradient import InputXGradient
-from .integrated_gradients import IntegratedGradients
-from .layer_integrated_gradients import TokenAttribution
-from .occlusion import Occlusion
-from .permutation import PermutationImportance, permutation_importance
-from .saliency import Saliency
-from .smoothgrad import SmoothGrad
+from .evaluate import load_checkpoint_data
+from .result import JobResult
+from ..explain.anomaly import AnomalyAttribution
+from ..explain.attention_rollout import AttentionRollout
+from ..explain.feature_ablation import FeatureAblation
+from ..explain.gnn_explainer import GNNExplainer
+from ..explain.gradcam import GradCAM
+from ..explain.input_x_gradient import InputXGradient
+from ..explain.integrated_gradients import IntegratedGradients
+from ..explain.layer_integrated_gradients import TokenAttribution
+from ..explain.occlusion import Occlusion
+from ..explain.permutation import PermutationImportance, permutation_importance
+from ..explain.saliency import Saliency
+from ..explain.smoothgrad import SmoothGrad
 
 # method name -> the data kinds it explains ("anomaly": autoencoders on image or tabular data)
 METHODS = {
@@ -153,37 +156,56 @@ def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-
     elif not 0 <= target < classes:
         raise ConfigError(f"--target {target} is out of range: the model has {classes} classes (0..{classes - 1}).")
     metrics = {"probability": float(torch.softmax(logits[0], -1)[target])}
-    if method == "attention-rollout":
-        attr = AttentionRollout(model).attribute(x, lengths=batch.get("lengths"))
-    elif spec.kind == "text":
-        attr, delta = TokenAttribution(model).attribute(x, target, additional_forward_args=args, n_steps=n_steps,
-                                                        return_convergence_delta=True)
-        metrics["convergence_delta"] = float(delta[0])
-    elif method == "integrated-gradients":
-        attr, delta = IntegratedGradients(model).attribute(x, target, n_steps=n_steps, return_convergence_delta=True)
-        metrics["convergence_delta"] = float(delta[0])
-    elif method == "saliency":
-        attr = Saliency(model).attribute(x, target)
-    elif method == "input-x-gradient":
-        attr = InputXGradient(model).attribute(x, target)
-    elif method == "smoothgrad":
-        attr = SmoothGrad(model).attribute(x, target, nt_samples=samples, seed=seed)
-    elif method == "gradcam":
-        attr = GradCAM(model, layer or _last_conv(model)).attribute(x, target)
-    elif method == "occlusion":
-        dims = x.shape[1:]
-        size = window or (max(2, dims[-1] // 7) if spec.kind == "image" else 1)
-        shape = (dims[0], size, size) if spec.kind == "image" else (1,) * (len(dims) - 1) + (size,)
-        step = stride or max(1, size // 2)
-        strides = (dims[0], step, step) if spec.kind == "image" else (1,) * (len(dims) - 1) + (step,)
-        attr = Occlusion(model).attribute(x, target, sliding_window_shapes=shape, strides=strides)
-    else:
-        attr = FeatureAblation(model).attribute(x, target)
+    options = {"n_steps": n_steps, "layer": layer, "window": window, "stride": stride, "samples": samples,
+               "seed": seed, "lengths": batch.get("lengths"), "kind": spec.kind}
+    attribute = _token_attribution if spec.kind == "text" and method == "integrated-gradients" else ATTRIBUTIONS[method]
+    attr, extra = attribute(model, x, target, args, options)
+    metrics.update(extra)
     result = Explanation(method, index, None if method == "attention-rollout" else target, predicted,
                          attr[0].detach().cpu(), metrics=metrics)
     if spec.kind == "text":
         result.tokens = _tokens(checkpoint, x[0])
     return _draw(result, spec, x[0], out, figures)
+
+
+# method -> ``attribute(model, x, target, forward_args, options) -> (attributions, metrics)`` for one
+# example of a classifier; the anomaly score and graphs have their own paths above.
+def _integrated_gradients(model, x, target, args, options):
+    attr, delta = IntegratedGradients(model).attribute(x, target=target, n_steps=options["n_steps"],
+                                                       return_convergence_delta=True)
+    return attr, {"convergence_delta": float(delta[0])}
+
+
+def _token_attribution(model, x, target, args, options):
+    attr, delta = TokenAttribution(model).attribute(x, target=target, additional_forward_args=args,
+                                                    n_steps=options["n_steps"], return_convergence_delta=True)
+    return attr, {"convergence_delta": float(delta[0])}
+
+
+def _occlusion(model, x, target, args, options):
+    dims, image = x.shape[1:], options["kind"] == "image"
+    size = options["window"] or (max(2, dims[-1] // 7) if image else 1)
+    shape = (dims[0], size, size) if image else (1,) * (len(dims) - 1) + (size,)
+    step = options["stride"] or max(1, size // 2)
+    strides = (dims[0], step, step) if image else (1,) * (len(dims) - 1) + (step,)
+    return Occlusion(model).attribute(x, target=target, sliding_window_shapes=shape, strides=strides), {}
+
+
+ATTRIBUTIONS = {
+    "integrated-gradients": _integrated_gradients,
+    "saliency": lambda model, x, target, args, options: (Saliency(model).attribute(x, target=target), {}),
+    "input-x-gradient": lambda model, x, target, args, options: (InputXGradient(model).attribute(x, target=target),
+                                                                 {}),
+    "smoothgrad": lambda model, x, target, args, options: (
+        SmoothGrad(model).attribute(x, target=target, nt_samples=options["samples"], seed=options["seed"]), {}),
+    "gradcam": lambda model, x, target, args, options: (
+        GradCAM(model, options["layer"] or _last_conv(model)).attribute(x, target=target), {}),
+    "occlusion": _occlusion,
+    "feature-ablation": lambda model, x, target, args, options: (FeatureAblation(model).attribute(x, target=target),
+                                                                 {}),
+    "attention-rollout": lambda model, x, target, args, options: (
+        AttentionRollout(model).attribute(x, lengths=options["lengths"]), {}),
+}
 
 
 def _tokens(checkpoint, ids: torch.Tensor) -> list[str]:
@@ -243,3 +265,42 @@ def checkpoint_permutation_importance(checkpoint: str | os.PathLike, *, data: st
                                                        title=f"permutation importance ({scoring})",
                                                        xlabel=f"drop in {scoring}"))
     return result, names, figure
+
+
+def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: str | None = None,
+            split: str = "test", index: int | None = None, input_file: str | os.PathLike | None = None,
+            target: int | None = None, out: str | os.PathLike | None = None,
+            data_dir: str | os.PathLike | None = None, device: str = "auto", n_steps: int = 50,
+            layer: str | None = None, window: int | None = None, stride: int | None = None, samples: int = 20,
+            n_repeats: int = 10, scoring: str = "accuracy", seed: int = 0) -> JobResult:
+    """Explain a checkpoint: attributions for one example (``details["attributions"]``, shaped like it),
+    or, with ``method="permutation"``, the permutation importance of a tabular model's features over
+    a split (``details["importances"]``, most important first). `method` defaults to the one its
+    model's registration names."""
+    started = time.perf_counter()
+    if method is None:
+        name = read_config(checkpoint)["model"]["name"]
+        method = model_info(name).explanation
+        if method is None:
+            raise ConfigError(f"model '{name}' has no default explanation; name a method with --method "
+                              f"({', '.join(sorted(METHODS))}).")
+    if method == "permutation":
+        if index is not None or input_file is not None:
+            raise ConfigError("--method permutation ranks the features over a whole split; drop --index/--input.")
+        result, names, figure = checkpoint_permutation_importance(
+            checkpoint, data=data, split=split, n_repeats=n_repeats, seed=seed, scoring=scoring, out=out,
+            data_dir=data_dir, device=device)
+        ranking = [{"feature": names[i], "mean": float(result.importances_mean[i]),
+                    "std": float(result.importances_std[i])} for i in result.ranking()]
+        return JobResult({f"{split}_{scoring}": result.baseline_score}, str(checkpoint),
+                         time.perf_counter() - started, figures=[figure] if figure else [],
+                         details={"method": method, "importances": ranking, "n_repeats": n_repeats,
+                                  "scoring": scoring, "split": split})
+    found = explain_checkpoint(checkpoint, method, data=data, split=split, index=index or 0, input_file=input_file,
+                               target=target, out=out, data_dir=data_dir, device=device, n_steps=n_steps,
+                               layer=layer, window=window, stride=stride, samples=samples, seed=seed)
+    return JobResult(found.metrics, str(checkpoint), time.perf_counter() - started,
+                     figures=[found.figure] if found.figure else [],
+                     details={"method": found.method, "index": found.index, "target": found.target,
+                              "predicted": found.predicted, "attributions": found.attributions,
+                              "tokens": found.tokens})

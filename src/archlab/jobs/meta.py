@@ -25,12 +25,13 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from ..data import task_sampler
-from ..engine.checkpoint import is_checkpoint, load_model, read_config, read_training_state, save_checkpoint
+from ..engine.checkpoint import is_checkpoint, read_config, read_training_state, save_checkpoint
 from ..errors import CheckpointError, ConfigError
-from ..registry import create_model, model_info
+from ..meta.maml import MAML
+from ..meta.reptile import Reptile
+from ..models.registry import create_model, load_model, model_info
 from ..utils import resolve_device, seed_everything
-from .maml import MAML
-from .reptile import Reptile
+from .result import JobResult
 
 ALGORITHMS = ("maml", "reptile")
 INNER_LRS_FILE = "inner_lrs.safetensors"
@@ -62,7 +63,16 @@ class MetaConfig:
 
     def resolved(self) -> MetaConfig:
         if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}.")
+            raise ConfigError(f"The 'algorithm' parameter of MetaConfig must be one of {ALGORITHMS}. "
+                              f"Got {self.algorithm!r} instead.")
+        if self.inner_steps is not None and (not isinstance(self.inner_steps, int) or self.inner_steps < 0):
+            raise ConfigError(f"The 'inner_steps' parameter of MetaConfig must be an int >= 0. "
+                              f"Got {self.inner_steps!r} instead.")
+        if self.algorithm == "reptile" and (self.first_order or self.learn_inner_lr):
+            raise ConfigError("first_order and learn_inner_lr are MAML options; Reptile is first-order already.")
+        if not 0 <= self.meta_step_size_final <= 1 or not 0 < self.meta_step_size <= 1:
+            raise ConfigError(f"The 'meta_step_size' and 'meta_step_size_final' parameters of MetaConfig must be in "
+                              f"(0, 1] and [0, 1]. Got {self.meta_step_size} and {self.meta_step_size_final} instead.")
         c = MetaConfig(**asdict(self))
         regression = c.data == "sinusoid"
         reptile = c.algorithm == "reptile"
@@ -180,9 +190,9 @@ def load_learner(checkpoint: str | os.PathLike, device: str | torch.device = "cp
 def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = False, data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
                checkpoint_every: int = 100, max_minutes: float | None = None, log_every: int = 10,
-               quiet: bool = False) -> dict[str, Any]:
-    """Meta-train, checkpoint to `out`, and score the meta-test split; returns
-    ``{"metrics", "checkpoint", "iteration", "model"}``. `max_minutes` stops early (saved, resumable)."""
+               quiet: bool = False) -> JobResult:
+    """Meta-train, checkpoint to `out`, and score the meta-test split. `max_minutes` stops early
+    (saved, resumable; ``stopped="time_limit"``)."""
     started = time.perf_counter()
     config = config.resolved()
     out = Path(out)
@@ -254,16 +264,17 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         metrics = {f"test_{k}": v for k, v in scores.items()}
     metrics["iterations"] = iteration
     _save(out, learner, config, kind, iteration, optimizer, history, metrics)
-    return {"metrics": metrics, "checkpoint": str(out), "iteration": iteration, "model": learner.model,
-            "seconds": time.perf_counter() - started}
+    return JobResult(metrics, str(out), time.perf_counter() - started, model=learner.model, history=history,
+                     stopped="time_limit" if iteration < config.iterations else None)
 
 
 def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, ways: int | None = None,
                   shots: int | None = None, query: int | None = None, tasks: int = 600,
                   steps: list[int] | None = None, split: str = "test", inner_lr: float | None = None,
-                  data_dir=None, device: str = "auto", seed: int = 0) -> dict[str, float]:
+                  data_dir=None, device: str = "auto", seed: int = 0) -> JobResult:
     """Adapt the checkpoint's model to `tasks` tasks of `split` and score their query sets after
     each of `steps`: ``{"test_accuracy_step1": ..., "test_accuracy_step1_ci95": ...}``."""
+    started = time.perf_counter()
     learner, config, kind = load_learner(checkpoint, device)
     if inner_lr is not None:
         learner.inner_lr = float(inner_lr)
@@ -278,4 +289,5 @@ def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, way
         raise ConfigError(f"checkpoint {checkpoint} has a {config.ways}-way output layer; got --ways "
                           f"{sampler.output_dim}.")
     scores = learner.evaluate(sampler, tasks, steps or [config.inner_steps], seed=seed)
-    return {f"{split}_{k}": v for k, v in scores.items()}
+    return JobResult({f"{split}_{k}": v for k, v in scores.items()}, str(checkpoint), time.perf_counter() - started,
+                     model=learner.model)

@@ -12,6 +12,12 @@ from .fewshot import NWayKShot
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
 
+# The task sources that are not registered datasets: name -> (source, description)
+FEWSHOT_SOURCES = {
+    "sinusoid": ("generated", "few-shot regression: sinusoids of random amplitude and phase (Finn et al., 2017)"),
+    "omniglot": ("<data-dir>/omniglot", "few-shot classification: 1623 handwritten characters, 20 drawings each"),
+}
+
 
 def task_sampler(name: str, *, split: str = "train", n_way: int = 5, k_shot: int = 1, n_query: int = 15,
                  data_dir: str | os.PathLike | None = None, seed: int = 0):

@@ -1,0 +1,17 @@
+"""Jobs: every end-to-end run — train, evaluate, predict, generate, explain, anomaly, meta-train,
+meta-eval — above the libraries, each returning a `JobResult`. The command line calls only these."""
+
+from .anomaly import train_one_class
+from .catalog import dataset_summaries, model_summaries
+from .evaluate import evaluate_checkpoint
+from .explain import METHODS as EXPLANATION_METHODS
+from .explain import explain
+from .generate import generate
+from .meta import MetaConfig, meta_evaluate, meta_train
+from .predict import predict
+from .result import JobResult
+from .train import train, train_seeds
+
+__all__ = ["JobResult", "train", "train_seeds", "evaluate_checkpoint", "predict", "generate", "explain",
+           "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries",
+           "EXPLANATION_METHODS"]

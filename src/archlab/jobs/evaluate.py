@@ -1,0 +1,45 @@
+"""Scoring a checkpoint: `evaluate_checkpoint`, and `load_checkpoint_data`, the dataset a checkpoint
+was trained on, which the other checkpoint jobs share."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..data import Dataset, DataSpec, load_dataset
+from ..engine.checkpoint import read_config
+from ..engine.fit import evaluate, scalars
+from ..errors import ConfigError
+from ..models.registry import create_task, load_model, model_info
+from ..utils import resolve_device
+from .result import JobResult
+from .train import check_data_kind
+
+
+def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | None, data_dir) -> tuple[dict, Dataset]:
+    config = read_config(checkpoint)
+    spec = DataSpec.from_dict(config["data"]) if config.get("data") else None
+    name = data or (spec.name if spec else None)
+    if name is None:
+        raise ConfigError("the checkpoint records no dataset; name one with --data.")
+    dataset = load_dataset(name, data_dir, **(spec.options if spec and spec.name == name else {}))
+    check_data_kind(config["model"]["name"], dataset.spec)
+    return config, dataset
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | None = None, *, split: str = "test",
+                        data_dir: str | os.PathLike | None = None, batch_size: int = 512,
+                        device: str = "auto", task_options: dict[str, Any] | None = None) -> JobResult:
+    """Metrics of a checkpoint on one split of a dataset (its own dataset by default).
+    `task_options` override those the checkpoint was trained with (a VAE's ``iw_samples``, ...)."""
+    started = time.perf_counter()
+    config, dataset = load_checkpoint_data(checkpoint, data, data_dir)
+    device = resolve_device(device)
+    net = load_model(checkpoint, device)
+    options = {**config.get("task_options", {}), **(task_options or {})}
+    task = create_task(config.get("task") or model_info(config["model"]["name"]).task, net, dataset.spec, **options)
+    metrics = evaluate(net, task, dataset[split].to(device), prefix=f"{split}_", batch_size=batch_size)
+    scalar = scalars(metrics)
+    return JobResult(scalar, str(checkpoint), time.perf_counter() - started, model=net,
+                     details={k: v for k, v in metrics.items() if k not in scalar})

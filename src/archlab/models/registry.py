@@ -1,0 +1,181 @@
+"""The model registry: `register_model`, `create_model`, `list_models`, `load_model`.
+
+A family is declared once, in its registration: the kinds of data its model takes (``image``,
+``sequence``, ``tabular``, ``text``, ``graph``), the training task that turns a batch into a
+loss, its training defaults, what it can generate, how it loads pretrained weights and how it
+is explained by default. The jobs and the command line read this declaration; none of them
+names a model.
+
+Importing `archlab.models` runs every registration, and this module is only reachable through
+that package, so the table is complete whenever it is read.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..engine.checkpoint import load_weights, read_config, read_weights
+from ..engine.tasks import Task, classification_task
+from ..errors import ConfigError, unknown_name
+
+DATA_KINDS = ("image", "sequence", "tabular", "text", "graph")
+GENERATES = ("text", "images")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable[..., nn.Module]
+    family: str
+    data_kinds: tuple[str, ...]
+    task_factory: Callable[..., Task]  # ``factory(model, spec, **options) -> Task``, named by ``task_name``
+    description: str
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+    generates: str | None = None  # "text" (a language model's `generate`) or "images" (a prior's `sample`)
+    # ``pretrained(folder) -> (model_kwargs, tokenizer_folder)``: the architecture of a pretrained folder
+    # (its weights are loaded by the builder from ``model_kwargs["pretrained"]``)
+    pretrained: Callable[[Path], tuple[dict[str, Any], str | None]] | None = None
+    explanation: str | None = "integrated-gradients"  # the method `archlab explain` uses by default (None: none)
+
+    @property
+    def task(self) -> str:
+        """The task's name, as recorded in a checkpoint's ``config.json``."""
+        return self.task_factory.task_name
+
+    @property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The keyword arguments the builder accepts, with their defaults."""
+        return dict(inspect.signature(self.builder).parameters)
+
+    @property
+    def task_options(self) -> dict[str, inspect.Parameter]:
+        """The options of the training task (``--task-set``), with their defaults."""
+        return task_options(self.task_factory)
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    data_kinds: tuple[str, ...],
+    task: Callable[..., Task] = classification_task,
+    train_defaults: dict[str, Any] | None = None,
+    generates: str | None = None,
+    pretrained: Callable[[Path], tuple[dict[str, Any], str | None]] | None = None,
+    explanation: str | None = "integrated-gradients",
+) -> Callable:
+    """Register a model builder under `name` (decorator)."""
+    bad = [k for k in data_kinds if k not in DATA_KINDS]
+    if bad:
+        raise ValueError(f"data kinds {bad} are not among {DATA_KINDS}")
+    if generates is not None and generates not in GENERATES:
+        raise ValueError(f"generates must be one of {GENERATES}; got {generates!r}")
+    if not hasattr(task, "task_name"):
+        raise ValueError(f"the task of model '{name}' must be a factory decorated with @training_task")
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _MODELS:
+            raise ValueError(f"model '{name}' is registered twice")
+        doc = inspect.getdoc(builder) or ""
+        _MODELS[name] = ModelInfo(
+            name=name, builder=builder, family=family, data_kinds=tuple(data_kinds), task_factory=task,
+            description=doc.split("\n\n")[0].replace("\n", " ") if doc else "",
+            train_defaults=dict(train_defaults or {}), generates=generates, pretrained=pretrained,
+            explanation=explanation,
+        )
+        return builder
+
+    return decorate
+
+
+def model_info(name: str) -> ModelInfo:
+    if name not in _MODELS:
+        raise unknown_name("model", name, _MODELS)
+    return _MODELS[name]
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Names of the registered models, optionally of one family."""
+    return sorted(n for n, info in _MODELS.items() if family is None or info.family == family)
+
+
+def check_model_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments the model does not take, listing the valid ones."""
+    params = model_info(name).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        valid = ", ".join(sorted(params))
+        raise ConfigError(
+            f"model '{name}' has no hyperparameter {', '.join(repr(k) for k in unknown)}. "
+            f"Valid keys: {valid}."
+        )
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model. The name and kwargs are kept on the model as
+    ``model.archlab_config`` so checkpoints can rebuild it without pickle."""
+    info = model_info(name)
+    check_model_kwargs(name, kwargs)
+    try:
+        model = info.builder(**kwargs)
+    except TypeError as err:  # e.g. a list where an int was expected
+        raise ConfigError(f"model '{name}': {err}") from err
+    model.archlab_config = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+def task_options(factory: Callable[..., Task]) -> dict[str, inspect.Parameter]:
+    return dict(list(inspect.signature(factory).parameters.items())[2:])  # after (model, spec)
+
+
+def task_factory(name: str) -> Callable[..., Task]:
+    """The task factory recorded under `name` by some registered model."""
+    factories = {info.task: info.task_factory for info in _MODELS.values()}
+    factories.setdefault(classification_task.task_name, classification_task)
+    if name not in factories:
+        raise unknown_name("task", name, factories)
+    return factories[name]
+
+
+def create_task(task: str | Callable[..., Task], model: nn.Module, spec, **options: Any) -> Task:
+    """The training task (by name or factory) for `model` on data described by `spec`;
+    unknown options are refused, listing the valid ones."""
+    factory = task_factory(task) if isinstance(task, str) else task
+    valid = list(task_options(factory))
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"task '{factory.task_name}' has no option {', '.join(map(repr, unknown))}. "
+                          f"Valid options: {', '.join(valid) or 'none'}.")
+    return factory(model, spec, **options)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model from a checkpoint folder (no pickle), in eval mode."""
+    path = Path(path)
+    config = read_config(path)
+    model = create_model(config["model"]["name"], **config["model"].get("kwargs", {}))
+    load_weights(model, read_weights(path), path)
+    return model.to(device).eval()
+
+
+def describe(name: str) -> dict[str, Any]:
+    """A registration as plain data (for `archlab list --json`)."""
+    info = model_info(name)
+    return {"name": name, "family": info.family, "data_kinds": list(info.data_kinds), "task": info.task,
+            "generates": info.generates, "pretrained": info.pretrained is not None,
+            "explanation": info.explanation, "description": info.description}
+
+
+__all__ = ["register_model", "create_model", "list_models", "model_info", "check_model_kwargs", "create_task",
+           "task_factory", "load_model", "describe", "ModelInfo", "DATA_KINDS"]
