@@ -174,22 +174,18 @@ class MAML(nn.Module):
 
     def _loop(self, tasks: TaskBatch, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(tasks)
-        total = 0.0 if backward else None
         losses, metrics = [], []
         for i in range(n):
             with twice_differentiable_attention():
                 loss, metric = self._task_query(tasks, i)
             metrics.append(metric)
             if backward:
-                # One task's graph at a time: backward now and free it.
+                # One task's graph at a time: backward now and free it (the value is kept, in the
+                # model's dtype, and averaged as the threads strategy does).
                 (loss / n).backward()
-                total += loss.item() / n
-            else:
-                losses.append(loss)
-        mean_metric = torch.stack(metrics).mean()
-        if backward:
-            return torch.tensor(total), mean_metric
-        return torch.stack(losses).mean(), mean_metric
+                loss = loss.detach()
+            losses.append(loss)
+        return torch.stack(losses).mean(), torch.stack(metrics).mean()
 
     def _threads(self, tasks: TaskBatch, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The loop, with the tasks spread over CPU threads (`archlab.meta.parallel`). With
