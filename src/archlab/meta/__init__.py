@@ -15,5 +15,5 @@ from .second_order_batchnorm import SecondOrderBatchNorm, second_order_batch_nor
 from .strategy import STRATEGIES, choose_strategy
 
 __all__ = ["MAML", "MAMLClone", "Reptile", "BatchStatisticsNorm", "batch_statistics_norm", "SecondOrderBatchNorm",
-           "second_order_batch_norm", "AdaptationError", "adapt", "default_forward", "split_state", "evaluate_adaptation",
-           "mean_ci95", "STRATEGIES", "choose_strategy"]
+           "second_order_batch_norm", "AdaptationError", "adapt", "default_forward", "split_state",
+           "evaluate_adaptation", "mean_ci95", "STRATEGIES", "choose_strategy"]
