@@ -239,3 +239,16 @@ def test_reptile_failing_task_in_a_worker_and_bad_strategy(two_threads):
     assert_unchanged(model, before)
     with pytest.raises(ConfigError, match="'strategy' parameter of Reptile.*vmap is for MAML"):
         Reptile(model, strategy="vmap")
+
+
+@pytest.mark.parametrize("make", [tiny_mlp, tiny_cnn], ids=["mlp", "cnn-batchnorm"])
+def test_meta_step_reports_the_float64_loss_under_every_strategy(make, two_threads):
+    model = make()
+    tasks = classification_tasks(n_tasks=5, shape=(4,) if make is tiny_mlp else (1, 8, 8))
+    maml = MAML(model, inner_lr=0.3, inner_steps=2)
+    exact = maml.meta_loss(tasks, strategy="loop")[0]
+    assert exact.dtype == torch.float64
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # keeps the weights: the same loss each time
+    for strategy in ("loop", "threads"):
+        assert maml.meta_step(tasks, optimizer, strategy=strategy)["loss"] == exact.item(), strategy
+    assert maml.meta_step(tasks, optimizer, strategy="vmap")["loss"] == pytest.approx(exact.item(), rel=0, abs=1e-12)

@@ -93,12 +93,36 @@ def split_state(model: nn.Module) -> tuple[Params, Params]:
     return params, others
 
 
+def by_slot(model: nn.Module, state: Params) -> Params:
+    """`state` (keyed by the names `split_state` gives) keyed by every place in `model` that holds one
+    of its tensors: each (module, attribute) pair once.
+
+    Tied weights (GPT's token embedding and LM head: two attributes, one `Parameter`) get the same
+    new tensor in both places, so they stay tied. A submodule registered under two names
+    (``self.body`` and ``self.net = nn.Sequential(self.body)``) is one place and is named once:
+    `functional_call`'s own ``tie_weights=True`` swaps such a place twice and then restores it
+    from the second swap, leaving the new tensor in the module (pytorch/pytorch#164759).
+    """
+    name_of = {id(t): n for n, t in model.named_parameters()}
+    name_of.update({id(t): n for n, t in model.named_buffers()})
+    slots = {}
+    for prefix, module in model.named_modules():  # each module once, under its first name
+        held = [*module.named_parameters(recurse=False, remove_duplicate=False),
+                *module.named_buffers(recurse=False, remove_duplicate=False)]
+        for attribute, tensor in held:
+            source = name_of[id(tensor)]
+            if source in state:
+                slots[f"{prefix}.{attribute}" if prefix else attribute] = state[source]
+    return slots
+
+
 def make_call(model: nn.Module, params: Params, others: Params) -> Callable[..., torch.Tensor]:
-    """``call(*args, **kwargs)`` runs `model` with `params` in place of its own parameters."""
-    state = {**others, **params}
+    """``call(*args, **kwargs)`` runs `model` with `params` in place of its own parameters
+    (tied weights stay tied; the module is restored after every call, see `by_slot`)."""
+    state = by_slot(model, {**others, **params})
 
     def call(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return functional_call(model, state, args, kwargs)
+        return functional_call(model, state, args, kwargs, tie_weights=False)
 
     return call
 

@@ -10,6 +10,10 @@
 ``first_order=True`` drops the second-order terms (the inner gradients are constants);
 ``learn_inner_lr=True`` makes :math:`\\alpha` one learned tensor per parameter (Meta-SGD),
 trained with the model by the outer optimizer (pass ``maml.parameters()``).
+
+Two ways to run it: `MAML.meta_step` on a `TaskBatch` with the built-in losses, or a loop of
+one's own on any loss, as in learn2learn: ``learner = maml.clone()``, ``learner.adapt(loss)``
+on a loss computed from ``learner(x)``, then ``query_loss.backward()`` (`MAMLClone`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from .second_order_batchnorm import SecondOrderBatchNorm
 from .evaluate import evaluate_adaptation
 from .functional import (
     LOSSES, AdaptationError, Forward, Params, adapt, adapt_vmappable, check_finite, check_model, default_forward,
-    make_call, split_state, task_loss, task_metric,
+    make_call, sgd_update, split_state, task_loss, task_metric,
 )
 from .parallel import cpu_workers, replicas, run_in_threads, worker_count
 from .strategy import check_strategy, choose_strategy
@@ -42,6 +46,12 @@ def check_hyperparameters(who: str, inner_lr: Any, inner_steps: Any) -> None:
         raise ConfigError(f"The 'inner_steps' parameter of {who} must be an int >= 0. Got {inner_steps!r}.")
 
 
+def check_flags(who: str, **flags: Any) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"The '{name}' parameter of {who} must be a bool. Got {value!r}.")
+
+
 class MAML(nn.Module):
     """Model-agnostic meta-learning around `model`, which is never modified by adaptation.
 
@@ -52,10 +62,16 @@ class MAML(nn.Module):
         inner_steps: :math:`N`, inner steps during meta-training (and the default at test).
         first_order: drop second-order terms (FOMAML).
         learn_inner_lr: learn one step size per parameter entry (Meta-SGD).
-        kind: ``classification`` (cross-entropy, accuracy) or ``regression`` (MSE).
+        kind: ``classification`` (cross-entropy, accuracy) or ``regression`` (MSE), for
+            `meta_step`, `adapt` and `evaluate` (a clone's `adapt` takes any loss).
         forward: ``forward(call, batch) -> output``; `call` runs the model with adapted
             weights. The default is ``call(batch["x"])``.
         strategy: ``auto``, ``loop``, ``threads`` or ``vmap`` (see `archlab.meta.strategy`).
+        allow_unused: a clone's `adapt` keeps a fast weight the loss does not reach; otherwise
+            it refuses the loss. None (the default) takes the value of `allow_nograd`.
+        allow_nograd: a clone's `adapt` holds the frozen parameters (``requires_grad=False``)
+            fixed; otherwise it refuses a model that has any. `meta_step` and `adapt` always
+            hold them fixed and keep unused parameters unchanged.
 
     Shapes:
         task batches as `archlab.data.TaskBatch`: ``support_x (T, S, ...)``, ``query_x (T, Q, ...)``.
@@ -63,10 +79,13 @@ class MAML(nn.Module):
 
     def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1, first_order: bool = False, *,
                  learn_inner_lr: bool = False, kind: str = "classification", forward: Forward = default_forward,
-                 strategy: str = "auto"):
+                 strategy: str = "auto", allow_unused: bool | None = None, allow_nograd: bool = False):
         super().__init__()
         check_model(model, "MAML")
         check_hyperparameters("MAML", inner_lr, inner_steps)
+        check_flags("MAML", allow_nograd=allow_nograd)
+        allow_unused = allow_nograd if allow_unused is None else allow_unused
+        check_flags("MAML", allow_unused=allow_unused)
         if kind not in LOSSES:
             raise ConfigError(f"The 'kind' parameter of MAML must be one of {LOSSES}. Got {kind!r}.")
         self.model = model
@@ -76,6 +95,8 @@ class MAML(nn.Module):
         self.kind = kind
         self.forward_fn = forward
         self.strategy = check_strategy(strategy)
+        self.allow_unused = allow_unused
+        self.allow_nograd = allow_nograd
         params, _ = split_state(model)
         self.param_names = list(params)
         self.inner_lrs: nn.ParameterList | None = None
@@ -83,6 +104,10 @@ class MAML(nn.Module):
             self.inner_lrs = nn.ParameterList(
                 [nn.Parameter(torch.full_like(p.detach(), self.inner_lr)) for p in params.values()]
             )
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The model's output with its own weights: ``maml(x)`` is ``maml.model(x)``."""
+        return self.model(*args, **kwargs)
 
     # -- the inner loop -------------------------------------------------------------------
     def step_sizes(self, detach: bool = False) -> float | dict[str, torch.Tensor]:
@@ -106,11 +131,24 @@ class MAML(nn.Module):
         respect to the model's parameters, for a meta-gradient; by default it is for
         prediction with `predict`.
         """
+        if isinstance(support, torch.Tensor):
+            raise ConfigError("MAML.adapt takes a support batch {'x': ..., 'y': ...}, not a loss. To adapt on a "
+                              "loss of your own (learn2learn's way), clone first: learner = maml.clone(); "
+                              "learner.adapt(loss).")
         steps = self.inner_steps if steps is None else steps
         check_hyperparameters("MAML.adapt", self.inner_lr, steps)
         params, others = self._state()
         return adapt(self.model, params, others, support, kind=self.kind, inner_lr=self.step_sizes(),
                      steps=steps, create_graph=create_graph and not self.first_order, forward=self.forward_fn)
+
+    def clone(self, first_order: bool | None = None, allow_unused: bool | None = None,
+              allow_nograd: bool | None = None) -> MAMLClone:
+        """A learner whose fast weights start at the model's parameters, for an inner loop on any
+        loss (`MAMLClone`); the arguments default to this MAML's."""
+        params, others = self._state()
+        return MAMLClone(self, params, others, first_order=self.first_order if first_order is None else first_order,
+                         allow_unused=self.allow_unused if allow_unused is None else allow_unused,
+                         allow_nograd=self.allow_nograd if allow_nograd is None else allow_nograd)
 
     def predict(self, params: Params, x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The model's output on `x` (a tensor or a batch dict) with `params` in place of its own."""
@@ -174,22 +212,18 @@ class MAML(nn.Module):
 
     def _loop(self, tasks: TaskBatch, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(tasks)
-        total = 0.0 if backward else None
         losses, metrics = [], []
         for i in range(n):
             with twice_differentiable_attention():
                 loss, metric = self._task_query(tasks, i)
             metrics.append(metric)
             if backward:
-                # One task's graph at a time: backward now and free it.
+                # One task's graph at a time: backward now and free it (the value is kept, in the
+                # model's dtype, and averaged as the threads strategy does).
                 (loss / n).backward()
-                total += loss.item() / n
-            else:
-                losses.append(loss)
-        mean_metric = torch.stack(metrics).mean()
-        if backward:
-            return torch.tensor(total), mean_metric
-        return torch.stack(losses).mean(), mean_metric
+                loss = loss.detach()
+            losses.append(loss)
+        return torch.stack(losses).mean(), torch.stack(metrics).mean()
 
     def _threads(self, tasks: TaskBatch, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The loop, with the tasks spread over CPU threads (`archlab.meta.parallel`). With
@@ -296,3 +330,85 @@ class MAML(nn.Module):
         return evaluate_adaptation(self.model, self.adaptation_path, self.kind, sampler, n_tasks, steps, seed=seed,
                                    forward=self.forward_fn,
                                    workers=cpu_workers(self.model, n_tasks, self.strategy))
+
+
+class MAMLClone:
+    """A `MAML` model with fast weights of its own, adapted by SGD on any loss (learn2learn's
+    ``maml.clone()``).
+
+    ``clone(x)`` runs the model with the fast weights; ``clone.adapt(loss)`` replaces them by
+
+    .. math:: \\theta' = \\theta - \\alpha \\odot \\nabla_\\theta\\, \\mathrm{loss}
+
+    for a scalar `loss` computed from the clone's outputs, whatever the objective. The fast weights
+    start as the model's parameters themselves, so a loss computed after adaptation
+    back-propagates to them, through the inner steps (second order) or around them (first order:
+    the inner gradients are constants), and to Meta-SGD's step sizes :math:`\\alpha`. The outer
+    loop is the user's: sum the clones' query losses, ``backward()``, step an optimizer over
+    ``maml.parameters()``. Neither the model nor other clones change.
+
+    Frozen parameters (``requires_grad=False``) are never adapted; `allow_nograd` says whether
+    the model may have any, `allow_unused` whether a fast weight may be out of the loss's reach
+    (it then keeps its value).
+    """
+
+    def __init__(self, maml: MAML, params: Params, others: Params, *, first_order: bool, allow_unused: bool,
+                 allow_nograd: bool):
+        check_flags("MAML.clone", first_order=first_order, allow_unused=allow_unused, allow_nograd=allow_nograd)
+        self.maml = maml
+        self.params = params
+        self.others = others
+        self.first_order = first_order
+        self.allow_unused = allow_unused
+        self.allow_nograd = allow_nograd
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The model's output with the fast weights (attention on its twice-differentiable backend)."""
+        with twice_differentiable_attention():
+            return make_call(self.maml.model, self.params, self.others)(*args, **kwargs)
+
+    def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """The fast weights and the frozen parameters, by name, in the model's order."""
+        for name, _ in self.maml.model.named_parameters():
+            yield name, self.params[name] if name in self.params else self.others[name]
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def clone(self, first_order: bool | None = None, allow_unused: bool | None = None,
+              allow_nograd: bool | None = None) -> MAMLClone:
+        """A new clone starting at this one's fast weights; adapting either leaves the other as it is."""
+        return MAMLClone(self.maml, dict(self.params), self.others,
+                         first_order=self.first_order if first_order is None else first_order,
+                         allow_unused=self.allow_unused if allow_unused is None else allow_unused,
+                         allow_nograd=self.allow_nograd if allow_nograd is None else allow_nograd)
+
+    def adapt(self, loss: torch.Tensor, first_order: bool | None = None, allow_unused: bool | None = None,
+              allow_nograd: bool | None = None) -> None:
+        """One SGD step of the fast weights on `loss` (a scalar tensor); the arguments default to the clone's."""
+        first_order = self.first_order if first_order is None else first_order
+        allow_unused = self.allow_unused if allow_unused is None else allow_unused
+        allow_nograd = self.allow_nograd if allow_nograd is None else allow_nograd
+        check_flags("MAMLClone.adapt", first_order=first_order, allow_unused=allow_unused, allow_nograd=allow_nograd)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ConfigError(f"The 'loss' parameter of MAMLClone.adapt must be a scalar tensor. Got {shape}.")
+        if not loss.requires_grad:
+            raise ConfigError("The 'loss' given to MAMLClone.adapt does not depend on the fast weights: compute it "
+                              "from the clone's outputs, clone(x), with gradients enabled.")
+        frozen = [name for name, p in self.maml.model.named_parameters() if not p.requires_grad]
+        if frozen and not allow_nograd:
+            raise ConfigError(f"The model has parameters with requires_grad=False ({', '.join(frozen)}) and "
+                              "allow_nograd=False. Pass allow_nograd=True to hold them fixed during adaptation.")
+        lr = self.maml.step_sizes()
+        check_finite(loss.item(), where="the loss given to MAMLClone.adapt", inner_lr=lr)
+        names = list(self.params)
+        grads = torch.autograd.grad(loss, [self.params[n] for n in names], create_graph=not first_order,
+                                    allow_unused=True)
+        unused = [n for n, g in zip(names, grads) if g is None]
+        if unused and not allow_unused:
+            raise ConfigError(f"The loss given to MAMLClone.adapt does not reach the fast weights "
+                              f"{', '.join(unused)}, and allow_unused=False. Pass allow_unused=True to keep "
+                              "their values.")
+        self.params = sgd_update(self.params, dict(zip(names, grads)), lr)
