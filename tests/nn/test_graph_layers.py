@@ -47,7 +47,7 @@ def layers():
 def apply(name, layer, x, edge_index, edge_weight=None):
     if name.startswith("mp"):
         return layer.propagate(edge_index, x, edge_weight)
-    return layer(x, edge_index, edge_weight)
+    return layer(x, edge_index, edge_weight=edge_weight)
 
 
 @pytest.mark.parametrize("name", list(layers()))
@@ -98,7 +98,7 @@ def test_gat_edge_index_and_dense_paths_agree(concat):
     torch.manual_seed(0)
     conv = GATConv(4, 3, heads=2, concat=concat).eval()
     torch.testing.assert_close(conv(x, edge_index), conv.forward_dense(x, dense_adjacency(edge_index, len(x))), **TOL)
-    torch.testing.assert_close(conv(x, edge_index, weight),
+    torch.testing.assert_close(conv(x, edge_index, edge_weight=weight),
                                conv.forward_dense(x, dense_adjacency(edge_index, len(x), weight)), **TOL)
 
 
