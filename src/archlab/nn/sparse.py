@@ -55,7 +55,8 @@ def edge_index_to_adjacency(edge_index: torch.Tensor, edge_weight: torch.Tensor,
     Shapes:
         edge_index ``(2, E)``, edge_weight ``(E,)`` -> ``(N, N)``.
     """
-    adjacency = torch.sparse_coo_tensor(edge_index.flip(0), edge_weight, (num_nodes, num_nodes)).coalesce()
+    adjacency = torch.sparse_coo_tensor(edge_index.flip(0), edge_weight, (num_nodes, num_nodes),
+                                        check_invariants=True).coalesce()
     if layout == torch.sparse_csr:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
