@@ -88,9 +88,9 @@ class GAT(nn.Module):
                 ) -> torch.Tensor:
         _check_x(x, self.in_features, type(self).__name__)
         x = sparse.dropout(x, self.dropout, self.training)
-        x = F.elu(self.conv1(x, edge_index, edge_weight))  # (N, heads * hidden_dim)
+        x = F.elu(self.conv1(x, edge_index, edge_weight=edge_weight))  # (N, heads * hidden_dim)
         x = F.dropout(x, self.dropout, self.training)
-        return self.conv2(x, edge_index, edge_weight)
+        return self.conv2(x, edge_index, edge_weight=edge_weight)
 
     def no_weight_decay(self) -> set[str]:
         return {name for name, _ in self.named_parameters() if name.endswith("bias")}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .message_passing import MessagePassing
+from ..errors import ConfigError, DataError
 from .init import glorot_
+from .message_passing import MessagePassing
 from .scatter import scatter
-from .sparse import CSRStructure, csr_matmul, linear
+from .sparse import (CSRStructure, adjacency_key, adjacency_to_edge_index, check_adjacency, csr_matmul,
+                     edge_index_to_adjacency, is_sparse, linear)
 
 
 def check_edge_index(edge_index: torch.Tensor, num_nodes: int, name: str = "edge_index") -> None:
@@ -43,9 +45,9 @@ def add_remaining_self_loops(edge_index: torch.Tensor, edge_weight: torch.Tensor
     return edge_index, torch.cat([edge_weight[keep], loop_weight])
 
 
-def gcn_norm(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nodes: int,
+def gcn_norm(edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None, num_nodes: int | None = None, *,
              add_self_loops: bool = True, fill_value: float = 1.0, dtype: torch.dtype | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The symmetric normalization of GCN, as per-edge weights.
 
     .. math::
@@ -53,11 +55,31 @@ def gcn_norm(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nod
         \\hat{w}_{ji} = \\frac{w_{ji}}{\\sqrt{\\hat{d}_j \\hat{d}_i}}, \\quad \\hat{d}_i = \\sum_{j \\to i} w_{ji}
 
     Degrees are in-degrees (summed at the target); a node of degree 0 gets weight 0.
-    Missing weights are ones of `dtype` (the default dtype when None).
+    Missing weights are ones of `dtype` (the default dtype when None); `num_nodes` defaults
+    to the largest node id + 1.
+
+    `edge_index` may instead be a sparse adjacency (COO or CSR) laid out as PyG's ``adj_t``,
+    entry ``[i, j]`` the weight of edge ``j -> i``; the weights are its values, the self-loops
+    follow `add_remaining_self_loops` as for an edge index, and the result is
+    ``(normalized adjacency, None)`` in the input's layout, as PyG returns it.
 
     Shapes:
-        edge_index ``(2, E)``, edge_weight ``(E,)`` or None -> edge_index ``(2, E')``, weights ``(E',)``.
+        edge_index ``(2, E)``, edge_weight ``(E,)`` or None -> edge_index ``(2, E')``, weights ``(E',)``;
+        adjacency ``(N, N)`` -> adjacency ``(N, N)``, None.
     """
+    if is_sparse(edge_index):
+        adjacency = edge_index
+        if edge_weight is not None:
+            raise DataError("gcn_norm takes the edge weights of a sparse adjacency from its values; pass "
+                            "edge_weight=None with it.")
+        num_nodes = adjacency.size(0) if num_nodes is None else num_nodes
+        check_adjacency(adjacency, num_nodes)
+        edge_index, edge_weight = adjacency_to_edge_index(adjacency)
+        edge_index, edge_weight = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=add_self_loops,
+                                           fill_value=fill_value)
+        return edge_index_to_adjacency(edge_index, edge_weight, num_nodes, adjacency.layout), None
+    if num_nodes is None:
+        num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
     if edge_weight is None:
         edge_weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
     if add_self_loops:
@@ -94,23 +116,35 @@ class GCNConv(MessagePassing):
 
     Args:
         in_features, out_features: sizes of the node features before and after.
-        add_self_loops: add the :math:`I` (as in `add_remaining_self_loops`).
+        add_self_loops: add the :math:`I` (as in `add_remaining_self_loops`). None (the
+            default) means "when normalizing"; the self-loops belong to the normalization,
+            so ``add_self_loops=True`` with ``normalize=False`` is refused, as in PyG.
         normalize: apply `gcn_norm`; without it the edge weights are used as given.
         cached: for transductive training on one graph: keep the normalized adjacency of the
-            last `edge_index` as a CSR matrix (with its transpose, for the backward pass) and
-            multiply by it, instead of passing messages edge by edge. A different
-            `edge_index` is normalized afresh; a trainable `edge_weight` (an explainer's
-            mask) is re-normalized every call and gets its gradient.
+            last graph as a CSR matrix (with its transpose, for the backward pass) and
+            multiply by it, instead of passing messages edge by edge. A different graph is
+            normalized afresh; a trainable `edge_weight` (an explainer's mask) or a sparse
+            adjacency's values are re-normalized every call and get their gradient.
         bias: learn :math:`b`.
 
+    The graph is an `edge_index` with optional `edge_weight`, or a sparse adjacency (COO or
+    CSR) in its place, laid out as PyG's ``adj_t``: entry ``[i, j]`` is the weight of edge
+    ``j -> i``, so ``torch.sparse_coo_tensor(edge_index.flip(0), edge_weight, (N, N))`` is the
+    same graph.
+
     Shapes:
-        x ``(N, in_features)`` (dense, or sparse COO/CSR), edge_index ``(2, E)``,
-        edge_weight ``(E,)`` -> ``(N, out_features)``.
+        x ``(N, in_features)`` (dense, or sparse COO/CSR), edge_index ``(2, E)`` or adjacency
+        ``(N, N)``, edge_weight ``(E,)`` -> ``(N, out_features)``.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, add_self_loops: bool = True, normalize: bool = True,
-                 cached: bool = False, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, *, add_self_loops: bool | None = None,
+                 normalize: bool = True, cached: bool = False, bias: bool = True):
         super().__init__(aggregation="sum")
+        if add_self_loops is None:
+            add_self_loops = normalize
+        if add_self_loops and not normalize:
+            raise ConfigError("The 'add_self_loops' parameter of GCNConv must be False or None when normalize=False "
+                              "(the self-loops are part of the normalization). Got True instead.")
         self.in_features = in_features
         self.out_features = out_features
         self.add_self_loops = add_self_loops
@@ -131,23 +165,24 @@ class GCNConv(MessagePassing):
                    dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """The edges and weights the convolution aggregates over."""
         if self.normalize:
-            return gcn_norm(edge_index, edge_weight, num_nodes, self.add_self_loops, dtype=dtype)
+            return gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=self.add_self_loops, dtype=dtype)
         if edge_weight is None:
             edge_weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
         return edge_index, edge_weight
 
-    def _adjacency(self, edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nodes: int,
-                   dtype: torch.dtype) -> tuple[CSRStructure, torch.Tensor]:
-        """The normalized adjacency (targets as rows) as a cached CSR structure and its values."""
+    def _adjacency(self, key: tuple[torch.Tensor, ...], edge_index: torch.Tensor, edge_weight: torch.Tensor | None,
+                   num_nodes: int, dtype: torch.dtype) -> tuple[CSRStructure, torch.Tensor]:
+        """The normalized adjacency (targets as rows) as a CSR structure cached under the index
+        tensors `key`, and its values."""
         cache = self._cache
-        hit = (cache is not None and cache["edge_index"].data_ptr() == edge_index.data_ptr()
-               and cache["edge_index"].shape == edge_index.shape and cache["version"] == edge_index._version
-               and cache["num_nodes"] == num_nodes)
+        hit = (cache is not None and cache["num_nodes"] == num_nodes and len(cache["key"]) == len(key)
+               and all(a.data_ptr() == b.data_ptr() and a.shape == b.shape and version == b._version
+                       for a, version, b in zip(cache["key"], cache["versions"], key)))
         if not hit:
-            # The cache holds `edge_index` itself, so its memory cannot pass to another graph meanwhile.
+            # The cache holds the key tensors themselves, so their memory cannot pass to another graph meanwhile.
             norm_index, weights = self.normalized(edge_index, None, num_nodes, dtype)
             structure = CSRStructure(norm_index[1], norm_index[0], (num_nodes, num_nodes))
-            cache = self._cache = {"edge_index": edge_index, "version": edge_index._version, "num_nodes": num_nodes,
+            cache = self._cache = {"key": key, "versions": [t._version for t in key], "num_nodes": num_nodes,
                                    "structure": structure, "values": structure.gather(weights).detach()}
         structure = cache["structure"]
         if edge_weight is not None:
@@ -159,10 +194,19 @@ class GCNConv(MessagePassing):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
         num_nodes = x.size(0)
-        check_edge_index(edge_index, num_nodes)
+        if is_sparse(edge_index):
+            if edge_weight is not None:
+                raise DataError("GCNConv takes the edge weights of a sparse adjacency from its values; pass "
+                                "edge_weight=None with it.")
+            check_adjacency(edge_index, num_nodes)
+            key = adjacency_key(edge_index)
+            edge_index, edge_weight = adjacency_to_edge_index(edge_index)
+        else:
+            check_edge_index(edge_index, num_nodes)
+            key = (edge_index,)
         h = linear(x, self.lin.weight)  # (N, out)
         if self.cached:
-            out = csr_matmul(*self._adjacency(edge_index, edge_weight, num_nodes, h.dtype), h)
+            out = csr_matmul(*self._adjacency(key, edge_index, edge_weight, num_nodes, h.dtype), h)
         else:
             edge_index, edge_weight = self.normalized(edge_index, edge_weight, num_nodes, h.dtype)
             out = self.propagate(edge_index, h, edge_weight, num_nodes)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import DataError
 from .scatter import scatter
 
 
 def _pool(x: torch.Tensor, batch: torch.Tensor | None, num_graphs: int | None, reduce: str) -> torch.Tensor:
+    if x.dim() not in (1, 2):
+        # A dense (B, N, F) batch would be reduced over its first axis, the graphs, without this check.
+        raise DataError(f"global pooling takes node features x of shape (N, F), the nodes of all graphs stacked, "
+                        f"with batch giving each node's graph; got shape {tuple(x.shape)}. For a dense batch of "
+                        f"graphs (B, N, F) reduce over the node axis directly, e.g. x.sum(dim=1).")
     if batch is None:
         return getattr(x, {"sum": "sum", "mean": "mean", "max": "amax"}[reduce])(dim=0, keepdim=True)
     if batch.dim() != 1 or batch.size(0) != x.size(0):

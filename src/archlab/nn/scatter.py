@@ -32,7 +32,7 @@ def scatter(src: torch.Tensor, index: torch.Tensor, num_nodes: int, reduce: str 
     return out.scatter_reduce_(0, expanded, src, reduce=torch_reduce, include_self=False)
 
 
-def edge_softmax(scores: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+def edge_softmax(scores: torch.Tensor, index: torch.Tensor, num_nodes: int | None = None) -> torch.Tensor:
     """Softmax of edge scores over the edges that share a target node.
 
     .. math::
@@ -40,11 +40,14 @@ def edge_softmax(scores: torch.Tensor, index: torch.Tensor, num_nodes: int) -> t
         \\qquad i = \\mathrm{index}_e,\\; m_i = \\max_{e' : \\mathrm{index}_{e'} = i} s_{e'}
 
     The per-node maximum is subtracted for stability (and treated as a constant, which
-    leaves the softmax unchanged).
+    leaves the softmax unchanged). `num_nodes` defaults to the largest index + 1, as PyG's
+    ``softmax(src, index)``.
 
     Shapes:
         scores ``(E, *)`` (e.g. ``(E, heads)``), index ``(E,)`` -> ``(E, *)``.
     """
+    if num_nodes is None:
+        num_nodes = int(index.max()) + 1 if index.numel() else 0
     peak = scatter(scores.detach(), index, num_nodes, reduce="max")
     weights = (scores - peak.index_select(0, index)).exp()
     total = scatter(weights, index, num_nodes, reduce="sum")

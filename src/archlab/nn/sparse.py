@@ -1,5 +1,6 @@
-"""Sparse matrices for graph layers: a CSR product with a fast backward, and a linear map
-and dropout that keep sparse node features sparse.
+"""Sparse matrices for graph layers: a CSR product with a fast backward, a linear map
+and dropout that keep sparse node features sparse, and sparse adjacency matrices in
+place of an edge index.
 
 Bag-of-words features (Cora: 2708 x 1433, 98.7% zeros) are far cheaper as a sparse
 tensor: dropout over the stored values has the distribution of dense dropout (a zero stays
@@ -16,9 +17,58 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 
+from ..errors import DataError
+
 
 def is_sparse(x: torch.Tensor) -> bool:
     return x.layout != torch.strided
+
+
+def check_adjacency(adjacency: torch.Tensor, num_nodes: int) -> None:
+    """Refuse a sparse adjacency that is not an ``(N, N)`` COO or CSR matrix of scalars."""
+    if adjacency.layout not in (torch.sparse_coo, torch.sparse_csr):
+        raise DataError(f"a sparse adjacency must be a torch.sparse_coo or torch.sparse_csr tensor; got "
+                        f"{adjacency.layout}. Convert it with .to_sparse_coo() or .to_sparse_csr().")
+    if adjacency.dim() != 2 or adjacency.dense_dim() != 0 or tuple(adjacency.shape) != (num_nodes, num_nodes):
+        raise DataError(f"a sparse adjacency must have shape ({num_nodes}, {num_nodes}), one row and one column a "
+                        f"node, with one value per entry; got shape {tuple(adjacency.shape)}.")
+
+
+def adjacency_to_edge_index(adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The edges and weights of a sparse adjacency laid out as PyG's ``adj_t``: entry
+    ``[i, j]`` is the weight of edge ``j -> i`` (row = target), so ``adj_t @ X`` aggregates
+    each node's in-edges. Duplicate entries are summed; the weights keep their gradient.
+
+    Shapes:
+        adjacency ``(N, N)`` sparse COO/CSR -> edge_index ``(2, nnz)``, edge_weight ``(nnz,)``.
+    """
+    coo = adjacency.to_sparse_coo() if adjacency.layout != torch.sparse_coo else adjacency
+    coo = coo.coalesce()
+    target, source = coo.indices()
+    return torch.stack([source, target]), coo.values()
+
+
+def edge_index_to_adjacency(edge_index: torch.Tensor, edge_weight: torch.Tensor, num_nodes: int,
+                            layout: torch.layout = torch.sparse_coo) -> torch.Tensor:
+    """The inverse of `adjacency_to_edge_index`: a coalesced ``adj_t`` in `layout` (COO or CSR).
+
+    Shapes:
+        edge_index ``(2, E)``, edge_weight ``(E,)`` -> ``(N, N)``.
+    """
+    adjacency = torch.sparse_coo_tensor(edge_index.flip(0), edge_weight, (num_nodes, num_nodes),
+                                        check_invariants=True).coalesce()
+    if layout == torch.sparse_csr:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return adjacency.to_sparse_csr()
+    return adjacency
+
+
+def adjacency_key(adjacency: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The index tensors that identify a sparse adjacency's pattern (for caching)."""
+    if adjacency.layout == torch.sparse_csr:
+        return adjacency.crow_indices(), adjacency.col_indices()
+    return (adjacency.coalesce().indices(),)
 
 
 class CSRStructure:
