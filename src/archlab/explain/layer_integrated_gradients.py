@@ -130,9 +130,9 @@ def format_layer_baselines(inputs: tuple[torch.Tensor, ...], baselines: Any, is_
         per_input: tuple = (None,) * len(inputs)
     elif is_tuple:
         if not isinstance(baselines, tuple) or len(baselines) != len(inputs):
+            got = f"a tuple of {len(baselines)}" if isinstance(baselines, tuple) else type(baselines).__name__
             raise ValueError(f"{method}: with {len(inputs)} inputs, baselines must be a tuple of {len(inputs)} "
-                             "baselines (None, a number or a tensor each), one per input; got "
-                             f"{type(baselines).__name__}{'' if not isinstance(baselines, tuple) else f' of {len(baselines)}'}.")
+                             f"baselines (None, a number or a tensor each), one per input; got {got}.")
         per_input = baselines
     else:
         per_input = (baselines,)
