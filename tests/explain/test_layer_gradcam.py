@@ -155,3 +155,15 @@ def test_a_value_with_no_floating_point_tensor():
     model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
     with pytest.raises(ValueError, match=r"the layer's input holds no floating-point tensor \(torch.int64\)"):
         GradCAM(model, model[0]).attribute(torch.randint(0, 10, (2, 3)), 0, attribute_to_layer_input=True)
+
+
+def test_a_layer_called_with_keyword_arguments_only():
+    class Scale(nn.Module):
+        def forward(self, *, x):
+            return 2.0 * x
+
+    scale = Scale()
+    head = nn.Linear(3, 2).double()
+    with pytest.raises(ValueError, match="holds no floating-point tensor \\(nothing: keyword arguments are not seen"):
+        GradCAM(lambda x: head(scale(x=x)), scale).attribute(torch.ones(2, 3, dtype=torch.float64), 0,
+                                                            attribute_to_layer_input=True, upsample=False)

@@ -165,3 +165,33 @@ def test_unused_and_absent_leaves():
     assert absent is None
     assert_close(unused, torch.zeros_like(x))
     assert_close(used, 2 * x * head.weight[0], **EXACT)  # a linear model: IG is exact
+
+
+def test_an_in_place_op_after_the_layer_does_not_change_its_value():
+    """The path runs from the linear layer's own outputs, not from the ReLU that overwrites them."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).double()
+    inplace = nn.Sequential(nn.Linear(4, 6), nn.ReLU(inplace=True), nn.Linear(6, 2)).double()
+    inplace.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 4, dtype=torch.float64)
+    expected, expected_delta = LayerIntegratedGradients(plain, plain[0]).attribute(x, 1, n_steps=8,
+                                                                                 return_convergence_delta=True)
+    ours, delta = LayerIntegratedGradients(inplace, inplace[0]).attribute(x, 1, n_steps=8,
+                                                                          return_convergence_delta=True)
+    assert_close(ours, expected, **EXACT)
+    assert_close(delta, expected_delta, **EXACT)
+    assert_close(LayerIntegratedGradients(inplace, inplace[0]).layer_output(x), plain[0](x).detach(), **EXACT)
+
+
+def test_a_layer_the_output_does_not_depend_on():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 2)).double()
+    unused = nn.Linear(4, 4).double()
+    x = torch.randn(2, 4, dtype=torch.float64)
+
+    def forward(inputs):
+        unused(inputs)
+        return model(inputs)
+
+    with pytest.raises(ValueError, match="the model's output does not depend on the chosen layer's output"):
+        LayerIntegratedGradients(forward, unused).attribute(x, 0)

@@ -72,8 +72,9 @@ class GradCAM(Attribution):
             if not originals:
                 kinds = sorted({str(leaf.dtype) if isinstance(leaf, torch.Tensor) else type(leaf).__name__
                                 for leaf in leaves})
-                raise ValueError(f"{name}: the layer's {what} holds no floating-point tensor ({', '.join(kinds)}); "
-                                 "choose a layer with floating-point activations.")
+                found = ", ".join(kinds) or "nothing: keyword arguments are not seen"
+                raise ValueError(f"{name}: the layer's {what} holds no floating-point tensor ({found}); choose a "
+                                 "layer with floating-point activations.")
             selected = select_target(output, target, name)
             if not selected.requires_grad or not any(t.requires_grad for t in originals.values()):
                 raise ValueError(f"{name} is a gradient method, but the model's output does not depend "

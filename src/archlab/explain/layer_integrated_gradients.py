@@ -70,6 +70,12 @@ def is_float_tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
+def copy_float_leaves(index: int, leaves: list) -> list:
+    """The model goes on with copies, so that an in-place op after the layer (``ReLU(inplace=True)``)
+    cannot overwrite the value kept."""
+    return [leaf.clone() if is_float_tensor(leaf) else leaf for leaf in leaves]
+
+
 def tap_layers(forward: Callable[[], Any], layers: list[nn.Module], *, to_input: bool, method: str,
                replace: Callable[[int, list], list] | None = None) -> tuple[Any, list[tuple[Any, list]]]:
     """Run ``forward()`` once with a hook on each layer. Returns the model's output and, per layer,
@@ -199,7 +205,7 @@ class LayerIntegratedGradients(Attribution):
         args = as_tuple(additional_forward_args)
         with torch.no_grad():
             _, values = tap_layers(lambda: self.forward_func(*inputs, *args), self.layers,
-                                   to_input=attribute_to_layer_input, method=name)
+                                   to_input=attribute_to_layer_input, method=name, replace=copy_float_leaves)
         results = [rebuild(value, iter(leaf.detach() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves))
                    for value, leaves in values]
         return results if isinstance(self.layer, list) else results[0]
@@ -220,7 +226,7 @@ class LayerIntegratedGradients(Attribution):
         def values_at(points: tuple[torch.Tensor, ...]) -> list[tuple[Any, list]]:
             with torch.no_grad():
                 return tap_layers(lambda: self.forward_func(*points, *args), layers, to_input=attribute_to_layer_input,
-                                  method=name)[1]
+                                  method=name, replace=copy_float_leaves)[1]
 
         end_values, start_values = values_at(inputs), values_at(baselines)
         # The path runs through every floating-point leaf of every layer: (layer, leaf, batch dim).
@@ -240,8 +246,9 @@ class LayerIntegratedGradients(Attribution):
         if not paths:
             kinds = sorted({str(leaf.dtype) if isinstance(leaf, torch.Tensor) else type(leaf).__name__
                             for _, leaves in end_values for leaf in leaves})
-            raise ValueError(f"{name}: the layer's {what} holds no floating-point tensor ({', '.join(kinds)}); choose "
-                             "a layer with a floating-point value (e.g. the embedding, not the input ids).")
+            found = ", ".join(kinds) or "nothing: keyword arguments are not seen"
+            raise ValueError(f"{name}: the layer's {what} holds no floating-point tensor ({found}); choose a layer "
+                             "with a floating-point value (e.g. the embedding, not the input ids).")
         diffs = [end - start for end, start in zip(ends, starts)]
         if internal_batch_size is not None:
             check_positive_int(internal_batch_size, "internal_batch_size", name)
@@ -280,6 +287,8 @@ class LayerIntegratedGradients(Attribution):
                     raise ValueError(f"{name} is a gradient method, but the model's output does not depend "
                                      f"differentiably on the layer's {what}.")
                 grads = torch.autograd.grad(selected.sum(), scaled, allow_unused=True)
+            if all(grad is None for grad in grads):
+                raise ValueError(f"{name}: the model's output does not depend on the chosen layer's {what}.")
             for total, grad in zip(totals, grads):
                 if grad is not None:  # a leaf the output does not use keeps a zero gradient
                     total += (grad * w.view(-1, *(1,) * total.dim())).sum(0)
