@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Attribution, Target, as_tuple, check_inputs, find_layer, format_target, run_forward
+from .base import Attribution, Target, as_tuple, find_layer, format_target, select_target
+from .layer_integrated_gradients import (Inputs, batch_dims, check_batch_dim, format_inputs, is_float_tensor, rebuild,
+                                         tap_layers)
 
 MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area")
 
@@ -18,78 +22,126 @@ class GradCAM(Attribution):
     .. math:: \alpha_k = \frac{1}{Z}\sum_{u} \frac{\partial f_c}{\partial A_k^{u}}, \qquad
               L = \mathrm{ReLU}\Big(\sum_k \alpha_k A_k\Big)
 
-    where :math:`A_k` is channel ``k`` of the layer's output and ``u`` runs over its
-    spatial positions. ``relu_attributions=False`` keeps the signed map (Captum's
-    `LayerGradCam` default); ``attr_dim_summation=False`` keeps one map per channel.
-    ``upsample=True`` (the default) resizes the map to the input's spatial size.
+    where :math:`A_k` is channel ``k`` (dimension 1) of the layer's output and ``u`` runs over
+    its positions (dimensions 2 on); a ``(B, C)`` output has no positions, so
+    :math:`\alpha_k` is the gradient itself, as in Captum. ``relu_attributions=False`` keeps
+    the signed map (Captum's `LayerGradCam` default); ``attr_dim_summation=False`` keeps one
+    map per channel. ``upsample=True`` (the default; Captum never upsamples) resizes the map to
+    the spatial size of the (first) input. ``attribute_to_layer_input=True`` maps the layer's
+    input instead of its output.
+
+    A layer whose value is a tuple (an LSTM's ``(out, (h_n, c_n))``, attention's
+    ``(output, weights)``) gets one map per tensor, nested the same way (``None`` for
+    what is not a floating-point tensor); a tensor the output does not use gets a zero map.
+    The states ``(num_layers * directions, B, H)`` of torch's recurrent layers are read
+    batch-second and mapped batch-first, ``(B, 1, H)``.
 
     Shapes:
-        layer output ``(B, C, *S)``; returns ``(B, 1, *input_spatial)`` (broadcastable to
-        image inputs ``(B, C_in, H, W)``), or ``(B, 1, *S)`` with ``upsample=False``.
+        inputs ``(B, C_in, *spatial)`` or a tuple of tensors forwarded as separate arguments;
+        layer output ``(B, C, *S)``; returns ``(B, 1, *spatial)`` (broadcastable to image inputs),
+        or ``(B, 1, *S)`` with ``upsample=False``.
     """
 
     def __init__(self, forward_func, layer: nn.Module | str):
         super().__init__(forward_func)
         self.layer = find_layer(forward_func, layer, type(self).__name__)
 
-    def layer_activations(self, inputs: torch.Tensor, target: Target, additional_forward_args=None
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The layer's output ``(B, C, *S)`` and the gradient of the explained output with respect to it."""
+    def _leaves(self, inputs: tuple[torch.Tensor, ...], target: Target, args: tuple, to_input: bool
+                ) -> tuple[Any, list, list]:
+        """The layer's value, and per leaf its activation and the gradient of the explained
+        output with respect to it (``None`` for leaves that are not floating-point tensors)."""
         name = type(self).__name__
-        captured: list[torch.Tensor] = []
+        what = "input" if to_input else "output"
+        originals: dict[int, torch.Tensor] = {}
 
-        def hook(module, args, output):
-            if not isinstance(output, torch.Tensor):
-                raise ValueError(f"{name}: the layer returns a {type(output).__name__}, not a tensor; "
-                                 "choose a layer whose output is one tensor.")
-            captured.append(output)
+        def keep(index: int, leaves: list) -> list:
+            new = []
+            for k, leaf in enumerate(leaves):
+                if is_float_tensor(leaf):
+                    # a frozen model's activations need a gradient of their own
+                    originals[k] = leaf if leaf.requires_grad else leaf.detach().requires_grad_(True)
+                    # the model goes on with a copy, so that an in-place op after the layer
+                    # cannot overwrite the activations kept here
+                    leaf = originals[k].clone()
+                new.append(leaf)
+            return new
 
-        handle = self.layer.register_forward_hook(hook)
-        try:
-            with torch.enable_grad():
-                x = inputs.detach().requires_grad_(inputs.is_floating_point())
-                outputs = run_forward(self.forward_func, x, target, as_tuple(additional_forward_args), name)
-                if not captured:
-                    raise ValueError(f"{name}: the layer {type(self.layer).__name__} is not called by the model's "
-                                     "forward; choose a layer the forward passes through.")
-                if len(captured) > 1:
-                    raise ValueError(f"{name}: the layer is called {len(captured)} times in one forward; "
-                                     "choose a layer that is called once.")
-                activations = captured[0]
-                if not outputs.requires_grad or not activations.requires_grad:
-                    raise ValueError(f"{name} is a gradient method, but the model's output does not depend "
-                                     "differentiably on the layer's output.")
-                (grad,) = torch.autograd.grad(outputs.sum(), activations, allow_unused=True)
-        finally:
-            handle.remove()
-        if grad is None:
+        with torch.enable_grad():
+            output, [(value, leaves)] = tap_layers(lambda: self.forward_func(*inputs, *args), [self.layer],
+                                                   to_input=to_input, method=name, replace=keep)
+            if not originals:
+                kinds = sorted({str(leaf.dtype) if isinstance(leaf, torch.Tensor) else type(leaf).__name__
+                                for leaf in leaves})
+                found = ", ".join(kinds) or "nothing: keyword arguments are not seen"
+                raise ValueError(f"{name}: the layer's {what} holds no floating-point tensor ({found}); choose a "
+                                 "layer with floating-point activations.")
+            selected = select_target(output, target, name)
+            if not selected.requires_grad or not any(t.requires_grad for t in originals.values()):
+                raise ValueError(f"{name} is a gradient method, but the model's output does not depend "
+                                 f"differentiably on the layer's {what}.")
+            keys = list(originals)
+            grads = torch.autograd.grad(selected.sum(), [originals[k] for k in keys], allow_unused=True)
+        if all(grad is None for grad in grads):
             raise ValueError(f"{name}: the model's output does not depend on the chosen layer.")
-        return activations.detach(), grad
+        activations: list = [None] * len(leaves)
+        gradients: list = [None] * len(leaves)
+        for k, grad in zip(keys, grads):
+            activations[k] = originals[k].detach()
+            gradients[k] = torch.zeros_like(activations[k]) if grad is None else grad
+        return value, activations, gradients
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, *, additional_forward_args=None,
-                  relu_attributions: bool = True, attr_dim_summation: bool = True, upsample: bool = True,
-                  interpolate_mode: str = "bilinear") -> torch.Tensor:
+    def layer_activations(self, inputs: Inputs, target: Target, additional_forward_args=None, *,
+                          attribute_to_layer_input: bool = False) -> tuple[Any, Any]:
+        """The layer's value (output, or input) and the gradient of the explained output with
+        respect to it: tensors, or nested tuples like the layer's value."""
         name = type(self).__name__
-        inputs = check_inputs(inputs, name, floating=False)
-        target = format_target(target, inputs.shape[0], name)
-        activations, grad = self.layer_activations(inputs, target, additional_forward_args)
-        if activations.dim() < 3:
-            raise ValueError(f"{name}: the layer's output has shape {tuple(activations.shape)}; Grad-CAM needs "
-                             "channels and spatial positions (batch, channels, ...), e.g. a convolution's output.")
-        weights = grad.mean(dim=tuple(range(2, grad.dim())), keepdim=True)  # alpha_k: (B, C, 1, ...)
-        cam = weights * activations
-        if attr_dim_summation:
-            cam = cam.sum(1, keepdim=True)  # (B, 1, *S)
-        if relu_attributions:
-            cam = F.relu(cam)
-        if not upsample:
-            return cam
-        if interpolate_mode not in MODES:
+        inputs, _ = format_inputs(inputs, name)
+        target = format_target(target, inputs[0].shape[0], name)
+        value, activations, gradients = self._leaves(inputs, target, as_tuple(additional_forward_args),
+                                                     attribute_to_layer_input)
+        return rebuild(value, iter(activations)), rebuild(value, iter(gradients))
+
+    def attribute(self, inputs: Inputs, target: Target = None, *, additional_forward_args=None,
+                  attribute_to_layer_input: bool = False, relu_attributions: bool = True,
+                  attr_dim_summation: bool = True, upsample: bool = True, interpolate_mode: str = "bilinear"):
+        name = type(self).__name__
+        what = "input" if attribute_to_layer_input else "output"
+        inputs, _ = format_inputs(inputs, name)
+        batch = inputs[0].shape[0]
+        target = format_target(target, batch, name)
+        if upsample and interpolate_mode not in MODES:
             raise ValueError(f"The 'interpolate_mode' parameter of {name} must be one of {', '.join(MODES)}. "
                              f"Got {interpolate_mode!r} instead.")
+        value, activations, gradients = self._leaves(inputs, target, as_tuple(additional_forward_args),
+                                                     attribute_to_layer_input)
+        maps: list = []
+        for a, grad, dim in zip(activations, gradients, batch_dims(self.layer, len(activations))):
+            if a is None:
+                maps.append(None)
+                continue
+            check_batch_dim(a, dim, batch, name, what)
+            a, grad = a.movedim(dim, 0), grad.movedim(dim, 0)  # batch-first: (B, C, *S)
+            if a.dim() < 2:
+                raise ValueError(f"{name}: the layer's {what} has shape {tuple(a.shape)}; Grad-CAM needs channels "
+                                 "(batch, channels, ...), e.g. a convolution's output.")
+            weights = grad.mean(dim=tuple(range(2, grad.dim())), keepdim=True) if grad.dim() > 2 else grad  # alpha_k
+            cam = weights * a
+            if attr_dim_summation:
+                cam = cam.sum(1, keepdim=True)  # (B, 1, *S)
+            maps.append(F.relu(cam) if relu_attributions else cam)
+        if upsample:
+            if len(maps) != 1:
+                raise ValueError(f"{name}: the layer's {what} is a tuple of {len(maps)} values; upsampling resizes "
+                                 "one map to the image, so pass upsample=False (Captum's LayerGradCam never "
+                                 "upsamples).")
+            maps[0] = self._upsample(maps[0], inputs[0], interpolate_mode)
+        return rebuild(value, iter(maps))
+
+    def _upsample(self, cam: torch.Tensor, inputs: torch.Tensor, mode: str) -> torch.Tensor:
+        """`cam` ``(B, 1, *S)`` resized to the spatial size of `inputs` ``(B, C, *spatial)``."""
         size = tuple(inputs.shape[2:])
-        if len(size) != cam.dim() - 2:
-            raise ValueError(f"{name}: cannot upsample a map of shape {tuple(cam.shape)} to inputs of shape "
-                             f"{tuple(inputs.shape)}; pass upsample=False.")
-        align = False if interpolate_mode in ("linear", "bilinear", "bicubic", "trilinear") else None
-        return F.interpolate(cam, size=size, mode=interpolate_mode, align_corners=align)
+        if cam.dim() < 3 or len(size) != cam.dim() - 2:
+            raise ValueError(f"{type(self).__name__}: cannot upsample a map of shape {tuple(cam.shape)} to inputs "
+                             f"of shape {tuple(inputs.shape)}; pass upsample=False.")
+        align = False if mode in ("linear", "bilinear", "bicubic", "trilinear") else None
+        return F.interpolate(cam, size=size, mode=mode, align_corners=align)
