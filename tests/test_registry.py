@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import archlab
-from archlab.jobs.train import model_kwargs_for
 from archlab.errors import ConfigError
-from archlab.models.registry import create_task, model_info
+from archlab.jobs.train import model_kwargs_for
+from archlab.models.registry import create_model, create_task, list_models, model_info
 
 from .examples import example_for
 
@@ -71,3 +71,29 @@ def test_a_user_length_replaces_the_default_length_of_the_other_kind():
 
     assert train_config("gpt", epochs=2).steps is None and train_config("gpt", epochs=2).epochs == 2
     assert train_config("cnn", steps=7).epochs is None and train_config("cnn", steps=7).steps == 7
+
+
+def _size_parameter(name: str) -> str:
+    """The first int hyperparameter whose default is a positive size."""
+    from archlab.validation import annotations_of
+
+    info = model_info(name)
+    hints = annotations_of(info.builder)
+    return next(p for p, par in info.parameters.items() if hints.get(p) is int and type(par.default) is int
+                and par.default >= 1)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_a_mistyped_hyperparameter_exits_2_in_every_family(name, capsys):
+    from archlab.cli import main
+
+    key = _size_parameter(name)
+    assert main(["train", name, "--data", "digits", "--set", f"{key}=abc", "--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"archlab: error: The '{key}' parameter of model '{name}' must be an int. Got 'abc' instead."]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_a_negative_size_is_refused_as_a_configuration_error_in_every_family(name):
+    with pytest.raises(ConfigError, match=_size_parameter(name)):
+        create_model(name, **{_size_parameter(name): -3})

@@ -8,6 +8,8 @@ import math
 import sys
 from typing import Any
 
+from ..validation import Text
+
 
 def positive_int(text: str) -> int:
     try:
@@ -39,16 +41,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def key_value(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as a JSON literal (a bare word stays a string)."""
+def key_value(text: str) -> tuple[str, Text]:
+    """``KEY=VALUE``; VALUE stays text here and is read against the type of the parameter it sets
+    (``false`` for a bool, ``[16, 32]`` or ``16,32`` for a list), where that parameter is known."""
     key, sep, raw = text.partition("=")
-    if not sep or not key:
+    if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got '{text}'")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key.strip(), value
+    return key.strip(), Text(raw)
 
 
 def add_common(parser: argparse.ArgumentParser, *, data_dir: bool = True, device: bool = True) -> None:

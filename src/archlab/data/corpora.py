@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
 from .base import Dataset
@@ -98,6 +97,8 @@ def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, max_leng
     if len(labels) < 20:
         raise DataError(f"{root / 'train.tsv'} holds {len(labels)} sentences; at least 20 are needed.")
     held_out = val_size if len(labels) >= 2 * val_size else max(2, len(labels) // 10)
+    from sklearn.model_selection import train_test_split
+
     train_idx, val_idx = train_test_split(np.arange(len(labels)), test_size=held_out, stratify=labels,
                                           random_state=seed)
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)

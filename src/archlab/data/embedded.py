@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn import datasets as skdatasets
 
 from .base import Dataset, DataSpec, TensorSplit
 from .registry import register_dataset
@@ -12,6 +11,13 @@ from .splits import stratified_split
 
 VAL_FRACTION = 0.15
 TEST_FRACTION = 0.15
+
+
+def _sklearn_datasets():
+    # scikit-learn is imported when an embedded dataset is first loaded, not with the package.
+    from sklearn import datasets
+
+    return datasets
 
 
 def _splits(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, TensorSplit]:
@@ -23,7 +29,7 @@ def _splits(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, TensorSplit]:
 
 
 def _digits(seed: int, as_sequence: bool) -> Dataset:
-    bunch = skdatasets.load_digits()
+    bunch = _sklearn_datasets().load_digits()
     raw = bunch.images.astype(np.float32)  # (1797, 8, 8), values 0..16
     scale = 1.0 / 16.0
     x = raw * scale
@@ -66,15 +72,15 @@ def _tabular(name: str, bunch, seed: int) -> Dataset:
 
 @register_dataset("iris", kind="tabular", description="scikit-learn's iris: 150 flowers, 4 features, 3 classes")
 def load_iris(root, seed: int = 0) -> Dataset:
-    return _tabular("iris", skdatasets.load_iris(), seed)
+    return _tabular("iris", _sklearn_datasets().load_iris(), seed)
 
 
 @register_dataset("wine", kind="tabular", description="scikit-learn's wine: 178 wines, 13 features, 3 classes")
 def load_wine(root, seed: int = 0) -> Dataset:
-    return _tabular("wine", skdatasets.load_wine(), seed)
+    return _tabular("wine", _sklearn_datasets().load_wine(), seed)
 
 
 @register_dataset("breast-cancer", kind="tabular",
                   description="scikit-learn's breast cancer: 569 tumours, 30 features, 2 classes")
 def load_breast_cancer(root, seed: int = 0) -> Dataset:
-    return _tabular("breast-cancer", skdatasets.load_breast_cancer(), seed)
+    return _tabular("breast-cancer", _sklearn_datasets().load_breast_cancer(), seed)

@@ -10,7 +10,6 @@ validation and test.
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
 from .base import Dataset
@@ -22,6 +21,8 @@ LEADERS = (0, 33)
 
 
 def karate_graph(seed: int = 0) -> Graph:
+    import networkx as nx
+
     g = nx.karate_club_graph()
     graph = Graph.from_networkx(g, label="club")  # names numbered in sorted order: "Mr. Hi" 0, "Officer" 1
     rest = np.random.default_rng(seed).permutation([i for i in range(graph.num_nodes) if i not in LEADERS])

@@ -17,7 +17,8 @@ from ..engine import TrainConfig, fit
 from ..engine.checkpoint import read_config, read_training_state, save_checkpoint
 from ..engine.fit import default_meta, evaluate, scalars
 from ..errors import ConfigError
-from ..models.registry import check_model_kwargs, create_model, create_task, list_models, model_info
+from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
+                               model_info)
 from ..utils import resolve_device, seed_everything
 from .result import JobResult
 
@@ -35,7 +36,7 @@ def check_data_kind(model_name: str, spec: DataSpec) -> None:
 
 def model_kwargs_for(model_name: str, spec: DataSpec, overrides: dict[str, Any]) -> dict[str, Any]:
     """The data-derived sizes (channels, classes, ...) joined with the user's hyperparameters."""
-    check_model_kwargs(model_name, overrides)
+    overrides = check_model_kwargs(model_name, overrides)
     params = model_info(model_name).parameters
     derived = {k: v for k, v in spec.model_kwargs().items() if k in params}
     clash = {k: (derived[k], v) for k, v in overrides.items() if k in derived and list(np.atleast_1d(derived[k]))
@@ -110,7 +111,7 @@ def train(
     started = time.perf_counter()
     model_kwargs = dict(model_kwargs or {})
     info = model_info(model)
-    check_model_kwargs(model, model_kwargs)
+    model_kwargs = check_model_kwargs(model, model_kwargs)
     config = train_config(model, **options)
     if pretrained is not None:
         data, model_kwargs = pretrained_setup(model, data, pretrained, model_kwargs, data_dir)
@@ -126,7 +127,7 @@ def train(
                               f"this run asks for {model} with {kwargs}.")
     seed_everything(config.seed)
     net = create_model(model, **kwargs)
-    task_options = dict(task_options or {})
+    task_options = check_task_options(info.task_factory, dict(task_options or {}))
     task = create_task(info.task_factory, net, data.spec, **task_options)
     meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options}
     result = fit(net, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,

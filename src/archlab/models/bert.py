@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import CheckpointError, DataError
 from ..nn import TransformerBlock
+from ..validation import check_int
 from .registry import register_model
 from .text_inputs import check_token_ids, mask_from_attention_mask, padding_mask
 
@@ -53,6 +54,7 @@ class BertModel(nn.Module):
                  attention_dropout: float = 0.1, layer_norm_eps: float = 1e-12, activation: str = "gelu",
                  padding_idx: int = 0):
         super().__init__()
+        check_int("BertModel", "num_layers", num_layers, minimum=1)
         self.vocab_size = vocab_size
         self.context_length = context_length
         self.type_vocab_size = type_vocab_size

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..nn import KVCache, LearnedPositionalEmbedding, RotaryEmbedding, TransformerBlock
+from ..validation import check_int
 from .language_modeling import language_modeling_task
 from .registry import register_model
 from .text_inputs import check_token_ids
@@ -31,6 +32,9 @@ class GPT(nn.Module):
                  context_length: int = 64, dropout: float = 0.0, bias: bool = False, mlp_dim: int | None = None,
                  positional: str = "learned"):
         super().__init__()
+        for name, value in (("vocab_size", vocab_size), ("num_layers", num_layers), ("num_heads", num_heads),
+                            ("embed_dim", embed_dim), ("context_length", context_length)):
+            check_int("GPT", name, value, minimum=1)
         if positional not in ("learned", "rotary"):
             raise ValueError(f"positional must be 'learned' or 'rotary'; got '{positional}'.")
         self.vocab_size = vocab_size

@@ -24,7 +24,8 @@ from torch import nn
 
 from ..engine.checkpoint import load_weights, read_config, read_weights
 from ..engine.tasks import Task, classification_task
-from ..errors import ConfigError, unknown_name
+from ..errors import CheckpointError, ConfigError, DataError, unknown_name
+from ..validation import coerce_kwargs
 
 DATA_KINDS = ("image", "sequence", "tabular", "text", "graph")
 GENERATES = ("text", "images")
@@ -110,9 +111,12 @@ def list_models(family: str | None = None) -> list[str]:
     return sorted(n for n, info in _MODELS.items() if family is None or info.family == family)
 
 
-def check_model_kwargs(name: str, kwargs: dict[str, Any]) -> None:
-    """Refuse keyword arguments the model does not take, listing the valid ones."""
-    params = model_info(name).parameters
+def check_model_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` checked against the model's signature: unknown keys are refused, listing the valid
+    ones, and every value must fit its parameter's annotation (text from the command line is read
+    as that type). Returns the checked values."""
+    info = model_info(name)
+    params = info.parameters
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
         valid = ", ".join(sorted(params))
@@ -120,17 +124,27 @@ def check_model_kwargs(name: str, kwargs: dict[str, Any]) -> None:
             f"model '{name}' has no hyperparameter {', '.join(repr(k) for k in unknown)}. "
             f"Valid keys: {valid}."
         )
+    return coerce_kwargs(f"model '{name}'", info.builder, kwargs)
+
+
+def _refused(what: str, build: Callable[[], Any]) -> Any:
+    """`build()`, with the errors a bad hyperparameter raises inside torch or a constructor turned
+    into one `ConfigError` (files a builder reads keep their own data errors)."""
+    try:
+        return build()
+    except (ConfigError, DataError, CheckpointError):
+        raise
+    except (TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{what}: {first}") from err
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model. The name and kwargs are kept on the model as
     ``model.archlab_config`` so checkpoints can rebuild it without pickle."""
     info = model_info(name)
-    check_model_kwargs(name, kwargs)
-    try:
-        model = info.builder(**kwargs)
-    except TypeError as err:  # e.g. a list where an int was expected
-        raise ConfigError(f"model '{name}': {err}") from err
+    kwargs = check_model_kwargs(name, kwargs)
+    model = _refused(f"model '{name}' cannot be built with {kwargs}", lambda: info.builder(**kwargs))
     model.archlab_config = {"name": name, "kwargs": dict(kwargs)}
     return model
 
@@ -148,16 +162,24 @@ def task_factory(name: str) -> Callable[..., Task]:
     return factories[name]
 
 
-def create_task(task: str | Callable[..., Task], model: nn.Module, spec, **options: Any) -> Task:
-    """The training task (by name or factory) for `model` on data described by `spec`;
-    unknown options are refused, listing the valid ones."""
+def check_task_options(task: str | Callable[..., Task], options: dict[str, Any]) -> dict[str, Any]:
+    """`options` checked against the task factory's signature, as `check_model_kwargs` does."""
     factory = task_factory(task) if isinstance(task, str) else task
     valid = list(task_options(factory))
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ConfigError(f"task '{factory.task_name}' has no option {', '.join(map(repr, unknown))}. "
                           f"Valid options: {', '.join(valid) or 'none'}.")
-    return factory(model, spec, **options)
+    return coerce_kwargs(f"task '{factory.task_name}'", factory, options)
+
+
+def create_task(task: str | Callable[..., Task], model: nn.Module, spec, **options: Any) -> Task:
+    """The training task (by name or factory) for `model` on data described by `spec`;
+    unknown options are refused, listing the valid ones."""
+    factory = task_factory(task) if isinstance(task, str) else task
+    options = check_task_options(factory, options)
+    return _refused(f"task '{factory.task_name}' cannot be set up with {options}",
+                    lambda: factory(model, spec, **options))
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
@@ -177,5 +199,6 @@ def describe(name: str) -> dict[str, Any]:
             "explanation": info.explanation, "description": info.description}
 
 
-__all__ = ["register_model", "create_model", "list_models", "model_info", "check_model_kwargs", "create_task",
+__all__ = ["register_model", "create_model", "list_models", "model_info", "check_model_kwargs", "check_task_options",
+           "create_task",
            "task_factory", "load_model", "describe", "ModelInfo", "DATA_KINDS"]

@@ -10,6 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import DataError
 from ..nn import MLP
+from ..validation import check_int
 from .registry import register_model
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -51,6 +52,7 @@ class RNNClassifier(nn.Module):
         embed_dropout: float = 0.0,
     ):
         super().__init__()
+        check_int("RNNClassifier", "embed_dim", embed_dim, minimum=1)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}; got '{cell}'.")
         if pooling not in POOLINGS:

@@ -8,6 +8,7 @@ from torch import nn
 from ..errors import DataError
 from ..nn import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, TransformerBlock
 from ..nn.positional import check_positional
+from ..validation import check_int
 from .registry import register_model
 from .text_inputs import check_token_ids, padding_mask
 
@@ -38,6 +39,7 @@ class TransformerClassifier(nn.Module):
                  positional: str = "sinusoidal", context_length: int = 512, norm_first: bool = True,
                  padding_idx: int = 0):
         super().__init__()
+        check_int("TransformerClassifier", "num_layers", num_layers, minimum=1)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}; got '{pooling}'.")
         check_positional(positional)

@@ -1,0 +1,53 @@
+"""`archlab.validation`: one message style, and command-line text read against a parameter's type."""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Sequence
+
+import pytest
+
+from archlab.errors import ConfigError
+from archlab.validation import Text, check_choice, check_float, check_int, coerce
+
+
+def test_messages_name_the_owner_the_parameter_the_rule_and_the_value():
+    with pytest.raises(ConfigError, match=r"^The 'lr' parameter of TrainConfig must be a float > 0. Got -1 instead.$"):
+        check_float("TrainConfig", "lr", -1, low=0, low_open=True)
+    with pytest.raises(ConfigError, match=r"^The 'n_steps' parameter of IntegratedGradients must be an int >= 1. "
+                                          r"Got 0 instead.$"):
+        check_int("IntegratedGradients", "n_steps", 0, minimum=1)
+    with pytest.raises(ConfigError, match=r"must be one of 'a', 'b'. Got 'c' instead."):
+        check_choice("X", "mode", "c", ("a", "b"))
+    with pytest.raises(ConfigError, match=r"must be an int >= 1 or None. Got True instead."):
+        check_int("X", "patience", True, minimum=1, optional=True)
+    check_int("X", "patience", None, minimum=1, optional=True)
+    check_float("X", "rate", 0.5, low=0, high=1, low_open=True, high_open=True)
+
+
+@pytest.mark.parametrize("text, annotation, expected", [
+    ("False", bool, False), ("false", bool, False), ("true", bool, True), ("3", int, 3), ("3", float, 3.0),
+    ("0.5", float, 0.5), ("gelu", str, "gelu"), ("[16, 32]", Sequence[int], [16, 32]), ("16,32", Sequence[int], [16, 32]),
+    ("16", int | Sequence[int], 16), ("[28, 28]", int | Sequence[int], [28, 28]), ("null", str | None, None),
+    ("none", int | None, None), ("mean", typing.Literal["last", "mean", "max"], "mean"),
+    ("[0.5, 0.9]", tuple[float, float] | None, [0.5, 0.9]), ("1e-3", float, 1e-3),
+])
+def test_command_line_text_is_read_as_the_parameters_type(text, annotation, expected):
+    value = coerce("model 'x'", "key", Text(text), annotation)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("text, annotation, expected", [
+    ("yes", bool, "a bool (true or false)"), ("1.5", int, "an int"), ("[16,", Sequence[int], "a list of ints"),
+    ("sum", typing.Literal["last", "mean"], "one of 'last', 'mean'"), ("[1, 2, 3]", tuple[float, float], "2 values"),
+    ("abc", float, "a float"),
+])
+def test_text_that_fits_no_type_is_refused_by_name(text, annotation, expected):
+    with pytest.raises(ConfigError, match=rf"^The 'key' parameter of model 'x' must be .*{re.escape(expected)}.*Got '"):
+        coerce("model 'x'", "key", Text(text), annotation)
+
+
+def test_values_from_python_are_left_to_the_constructors():
+    assert coerce("model 'x'", "key", "0.01", float) == "0.01"
+    assert coerce("model 'x'", "key", [1, 2], int) == [1, 2]
