@@ -97,3 +97,19 @@ def test_a_mistyped_hyperparameter_exits_2_in_every_family(name, capsys):
 def test_a_negative_size_is_refused_as_a_configuration_error_in_every_family(name):
     with pytest.raises(ConfigError, match=_size_parameter(name)):
         create_model(name, **{_size_parameter(name): -3})
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_a_builder_restates_no_default_of_the_class_it_builds(name):
+    """A builder's defaults are its class's defaults, and the class's other parameters are fixed by the
+    builder on purpose (e.g. lenet5's channels), never left to drift."""
+    import inspect
+
+    from .examples import example_for
+
+    spec, _ = example_for(name)
+    model = create_model(name, **model_kwargs_for(name, spec, {}))
+    built = inspect.signature(type(model).__init__).parameters
+    for key, parameter in model_info(name).parameters.items():
+        if key in built and built[key].default is not inspect.Parameter.empty:
+            assert parameter.default == built[key].default, key

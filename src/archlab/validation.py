@@ -173,9 +173,10 @@ def coerce(owner: str, name: str, value: Any, annotation: Any) -> Any:
 
 
 def annotations_of(function: Callable) -> dict[str, Any]:
-    """The resolved annotations of `function`'s parameters (strings under postponed evaluation)."""
+    """The resolved annotations of `function`'s parameters (strings under postponed evaluation); for a
+    class, those of its constructor."""
     try:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(function.__init__ if isinstance(function, type) else function)
     except (NameError, TypeError):
         hints = {}
     return {name: hints.get(name, Any) for name in inspect.signature(function).parameters}
