@@ -24,8 +24,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PAPER = {
     "gcn": [("test_accuracy", 0.815, 0.810)],  # Kipf & Welling 2017, Table 2
     "gat": [("test_accuracy", 0.830, 0.825)],  # Velickovic et al. 2018, Table 2 (83.0 +- 0.7)
-    "gae": [("test_auc", 0.910, 0.90), ("test_ap", 0.920, 0.90)],  # Kipf & Welling 2016, Table 1
-    "vgae": [("test_auc", 0.914, 0.90), ("test_ap", 0.926, 0.90)],
+    "gae": [("test_auroc", 0.910, 0.90), ("test_ap", 0.920, 0.90)],  # Kipf & Welling 2016, Table 1
+    "vgae": [("test_auroc", 0.914, 0.90), ("test_ap", 0.926, 0.90)],
 }
 
 

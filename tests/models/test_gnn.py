@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import archlab
 from archlab.cli import main
-from archlab.engine.ranking import average_precision, roc_auc
+from archlab.engine.ranking import auroc, average_precision
 from archlab.errors import DataError
 from archlab.models.gae import GAE, VGAE, GCNEncoder, InnerProductDecoder, negative_sampling
 from archlab.nn import gaussian_kl
@@ -117,7 +117,7 @@ def test_gae_around_any_encoder_decodes_and_scores_pairs():
     torch.testing.assert_close(model.recon_loss(z, pairs, negatives), expected)
     scores = torch.cat([logits, negative_logits])
     labels = torch.cat([torch.ones(4), torch.zeros(3)])
-    assert model.test(z, pairs, negatives) == (roc_auc(scores, labels), average_precision(scores, labels))
+    assert model.test(z, pairs, negatives) == (auroc(scores, labels), average_precision(scores, labels))
 
 
 def test_recon_loss_is_exact_where_probabilities_saturate():
@@ -199,8 +199,8 @@ def test_gcn_learns_the_karate_factions(tmp_path):
 
 @pytest.mark.parametrize("model, metrics", [("gcn", {"test_accuracy", "val_accuracy"}),
                                             ("gat", {"test_accuracy"}),
-                                            ("vgae", {"test_auc", "test_ap", "val_auc"}),
-                                            ("gae", {"test_auc", "test_ap"})])
+                                            ("vgae", {"test_auroc", "test_ap", "val_auroc"}),
+                                            ("gae", {"test_auroc", "test_ap"})])
 def test_cli_trains_graph_models(tmp_path, capsys, model, metrics):
     code = main(["train", model, "--data", "karate", "--epochs", "3", "--json", "--out", str(tmp_path / model)])
     assert code == 0

@@ -1,20 +1,25 @@
-"""Ranking metrics of binary scores: ROC AUC and average precision (as scikit-learn defines them)."""
+"""Ranking metrics of binary scores: the area under the ROC curve (`auroc`) and average precision, as
+scikit-learn defines them. Scores and labels may be tensors or arrays."""
 
 from __future__ import annotations
 
 import torch
 
+from ..errors import DataError
 
-def _check(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    scores, labels = scores.detach().flatten().double(), labels.detach().flatten().bool()
+
+def _check(scores, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    scores = torch.as_tensor(scores).detach().cpu().flatten().double()
+    labels = torch.as_tensor(labels).detach().cpu().flatten().bool()
     if scores.shape != labels.shape:
-        raise ValueError(f"scores and labels must have the same length; got {len(scores)} and {len(labels)}.")
+        raise DataError(f"scores and labels must have the same length; got {len(scores)} and {len(labels)}.")
     if not labels.any() or labels.all():
-        raise ValueError("labels must contain both positives and negatives to rank them.")
+        raise DataError("labels must contain both positives and negatives to rank them (an AUROC needs both "
+                        "normal and anomalous examples); they hold only one kind.")
     return scores, labels
 
 
-def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+def auroc(scores, labels) -> float:
     """Area under the ROC curve: the probability that a random positive outranks a random
     negative, ties counting one half (the Mann-Whitney U statistic, with average ranks).
 
@@ -34,7 +39,7 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> float:
+def average_precision(scores, labels) -> float:
     """Average precision: precision at each distinct score threshold, weighted by the
     recall it adds (scikit-learn's ``average_precision_score``).
 

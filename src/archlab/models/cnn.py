@@ -101,19 +101,19 @@ class ResNet(nn.Module):
         in_channels: int = 1,
         num_classes: int = 10,
         input_size: int | Sequence[int] = 28,
-        widths: Sequence[int] = (16, 32, 64),
+        channels: Sequence[int] = (16, 32, 64),
         depths: Sequence[int] = (1, 1, 1),
     ):
         super().__init__()
-        if len(widths) != len(depths) or not widths:
-            raise ValueError(f"widths and depths must have the same non-zero length; got {widths} and {depths}.")
+        if len(channels) != len(depths) or not channels:
+            raise ValueError(f"channels and depths must have the same non-zero length; got {channels} and {depths}.")
         self.input_shape = (in_channels, *_pair(input_size))
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+            nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
         )
         stages = []
-        width = widths[0]
-        for i, (out_width, depth) in enumerate(zip(widths, depths)):
+        width = channels[0]
+        for i, (out_width, depth) in enumerate(zip(channels, depths)):
             for j in range(depth):
                 stride = 2 if (i > 0 and j == 0) else 1
                 stages.append(BasicBlock(width, out_width, stride))
@@ -150,8 +150,8 @@ def resnet(
     in_channels: int = 1,
     num_classes: int = 10,
     input_size: int | Sequence[int] = 28,
-    widths: Sequence[int] = (16, 32, 64),
+    channels: Sequence[int] = (16, 32, 64),
     depths: Sequence[int] = (1, 1, 1),
 ) -> ResNet:
     """Small residual network for 28x28 / 32x32 images (three stages of basic blocks)."""
-    return ResNet(in_channels, num_classes, input_size, widths, depths)
+    return ResNet(in_channels, num_classes, input_size, channels, depths)

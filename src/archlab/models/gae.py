@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine.ranking import average_precision, roc_auc
+from ..engine.ranking import auroc, average_precision
 from ..errors import DataError
 from ..nn import GCNConv
 from ..nn import sparse
@@ -163,7 +163,7 @@ class GAE(nn.Module):
         neg = self._logits(z, neg_edge_index, "neg_edge_index")
         scores = torch.cat([pos, neg])
         labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
-        return roc_auc(scores, labels), average_precision(scores, labels)
+        return auroc(scores, labels), average_precision(scores, labels)
 
 
 class VGAE(GAE):

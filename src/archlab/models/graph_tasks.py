@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.metrics import accuracy, confusion_matrix, macro_f1
-from ..engine.ranking import average_precision, roc_auc
+from ..engine.ranking import auroc, average_precision
 from ..engine.tasks import Task, training_task
 from ..errors import DataError
 from ..nn.gaussian import gaussian_kl, reparameterize
@@ -114,7 +114,7 @@ class LinkPredictionTask(Task):
     AUC and average precision.
     """
 
-    monitor = "val_auc"
+    monitor = "val_auroc"
     mode = "max"
 
     def training_step(self, model, batch):
@@ -142,7 +142,7 @@ class LinkPredictionTask(Task):
         scores = torch.cat([pos, neg])
         labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         return {"loss": F.binary_cross_entropy_with_logits(scores, labels).item(),
-                "auc": roc_auc(scores, labels), "ap": average_precision(scores, labels)}
+                "auroc": auroc(scores, labels), "ap": average_precision(scores, labels)}
 
 
 @training_task("node-classification")

@@ -1,7 +1,8 @@
 """Reusable layers, one concept a file."""
 
 from .conv import BasicBlock, ConvBlock
-from .mlp import MLP, activation
+from .activation import ACTIVATIONS, activation
+from .mlp import MLP
 from .attention import KVCache, MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .transformer import FeedForward, TransformerBlock
@@ -14,7 +15,7 @@ from .pool import global_max_pool, global_mean_pool, global_sum_pool
 from .scatter import edge_softmax, scatter
 from .sparse import adjacency_to_edge_index, edge_index_to_adjacency
 
-__all__ = ["MLP", "ConvBlock", "BasicBlock", "activation"]
+__all__ = ["MLP", "ConvBlock", "BasicBlock", "activation", "ACTIVATIONS"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
             "RotaryEmbedding", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh",
             "gaussian_kl", "reparameterize"]

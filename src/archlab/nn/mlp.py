@@ -6,14 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
-
-
-def activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got '{name}'.")
-    return ACTIVATIONS[name]()
-
+from .activation import activation
 
 class MLP(nn.Sequential):
     """Linear -> [BatchNorm] -> activation -> [Dropout] for each hidden layer, then a linear output.

@@ -7,22 +7,13 @@ import torch
 from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
-from .gelu import TanhGELU
-
-BLOCK_ACTIVATIONS = {
-    "gelu": lambda: nn.GELU(),  # exact (erf), as BERT
-    "gelu_tanh": lambda: TanhGELU(),  # GPT-2's "gelu_new" (nn.GELU(approximate="tanh"), faster on CPU)
-    "relu": lambda: nn.ReLU(),
-}
-
+from .activation import activation as make_activation
 
 class FeedForward(nn.Sequential):
     """``Linear(E, mlp_dim) -> activation -> Linear(mlp_dim, E)``."""
 
     def __init__(self, embed_dim: int, mlp_dim: int, activation: str = "gelu", bias: bool = True):
-        if activation not in BLOCK_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(BLOCK_ACTIVATIONS)}; got '{activation}'.")
-        super().__init__(nn.Linear(embed_dim, mlp_dim, bias=bias), BLOCK_ACTIVATIONS[activation](),
+        super().__init__(nn.Linear(embed_dim, mlp_dim, bias=bias), make_activation(activation),
                          nn.Linear(mlp_dim, embed_dim, bias=bias))
 
 

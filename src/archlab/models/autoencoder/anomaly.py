@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ...data import Dataset
-from ...engine.ranking import roc_auc
+from ...engine.ranking import auroc
 from ...errors import ConfigError, DataError
 from .base import inference
 
@@ -32,15 +32,6 @@ def fit_threshold(normal_scores: np.ndarray | torch.Tensor, false_positive_rate:
         raise DataError(f"normal_scores must be a non-empty array of finite scores; got {scores.size} scores"
                         f"{'' if scores.size == 0 else ' with NaN or inf among them'}.")
     return float(np.quantile(scores, 1.0 - rate, method="higher"))
-
-
-def auroc(scores: np.ndarray | torch.Tensor, is_anomaly: np.ndarray | torch.Tensor) -> float:
-    """Area under the ROC curve of `scores` (higher = more anomalous) for binary labels."""
-    labels = np.asarray(is_anomaly.cpu() if torch.is_tensor(is_anomaly) else is_anomaly).astype(bool).ravel()
-    if labels.all() or not labels.any():
-        raise DataError("AUROC needs both normal and anomalous examples; the labels hold only one kind.")
-    return roc_auc(torch.as_tensor(np.asarray(scores.cpu() if torch.is_tensor(scores) else scores)).ravel(),
-                   torch.from_numpy(labels))
 
 
 def anomaly_scores(model: nn.Module, X: Any, batch_size: int = 512) -> np.ndarray:
