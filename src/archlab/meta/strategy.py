@@ -23,22 +23,14 @@ from ..errors import ConfigError
 
 STRATEGIES = ("auto", "loop", "threads", "vmap")
 
-#: On CPU, vmap is chosen while (support + query examples a task) x (trainable parameters) is
-#: at most this. Measured with benchmarks/maml_speed.py (meta-batch 32, one second-order step, 2
-#: threads, rounds alternating between strategies) and a sinusoid timing: the sinusoid MLP 40-40
-#: (1.8k parameters, 20 examples a task) takes 4.7 ms under vmap against 27 ms in the loop, while the
-#: paper's 4x64 conv net (112k parameters) gains little and unreliably from vmap at 10 examples a
-#: task (0.75x to 1.07x the reference loop's time over five runs, against the loop's steady 0.95x to
-#: 1.06x) for 620 MB against 10 MB (the loop frees each task's graph after its backward), and at 80
-#: examples vmap takes 4x the loop's time and 3.9 GB.
+#: On CPU, vmap is chosen while (support + query examples a task) x (trainable parameters) is at
+#: most this: below it vmap is several times faster than the loop; above it vmap gains little for many
+#: times the memory (the loop frees each task's graph after its backward). Measurements: benchmarks/NOTES.md.
 VMAP_MAX_WORK_CPU = 200_000
 
-#: Above that, on a CPU with several intra-op threads, the threaded loop (`archlab.meta.parallel`)
-#: is chosen while the work is at most this, and the plain loop beyond. It holds one task's graph a
-#: worker: small tasks cost little memory, large ones a lot. benchmarks/maml_speed.py, 2 threads, the
-#: paper's conv net, two runs: at 10 examples a task (1.1M) it takes 0.73-0.74x the reference loop's
-#: time for 1.26-1.30x its peak memory (20 MB), where the loop takes 0.93-0.98x; at 80 examples (9M)
-#: 0.85-0.90x for 1.95-1.98x (126 MB), where the loop takes 0.93-0.99x for 0.98-0.99x, and is kept.
+#: Above that, on a CPU with several intra-op threads, the threaded loop (`archlab.meta.parallel`) is
+#: chosen while the work is at most this, and the plain loop beyond. It holds one task's graph a worker:
+#: small tasks cost little memory and gain time, large ones cost about twice the memory for little gain.
 THREADS_MAX_WORK_CPU = 4_000_000
 
 

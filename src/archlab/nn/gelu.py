@@ -11,11 +11,9 @@
     v' = 2\\sqrt{2/\\pi}\\,(1 + 3 \\cdot 0.044715\\, x^2).
 
 It is the same function as ``F.gelu(x, approximate="tanh")`` (equal to rounding: a few
-float32 ulps), but torch's CPU kernel spends most of its time in a vectorised ``tanh``
-that costs six times a ``sigmoid`` here. This form, a few multiplies around one sigmoid,
-took 1.2 ms against 1.8 ms forward and backward on a GPT-2 MLP activation (12 x 64 x 512,
-one thread, CPU time); in the whole baby-GPT training step that is about 1.5% at one
-thread and within noise at two (``benchmarks/gpt_vs_hf.py``). The forward pass computes
+float32 ulps), but torch's CPU kernel spends most of its time in a vectorised ``tanh``,
+which costs several times a ``sigmoid``; this form is a few multiplies around one sigmoid
+(timings: benchmarks/NOTES.md). The forward pass computes
 the derivative while its terms are at hand and keeps it, so the backward pass is one
 multiply. Higher derivatives (a backward pass with ``create_graph=True``, e.g.
 second-order MAML) are built from differentiable operations on ``x`` and are exact.
