@@ -47,7 +47,7 @@ def test_word_tokenizer_keeps_the_most_frequent_words_in_a_fixed_order():
 
 
 def test_token_stream_batches_are_seeded_and_resumable():
-    stream = TokenStream(torch.arange(100), block_size=8)
+    stream = TokenStream(torch.arange(100), context_length=8)
     first = list(stream.batches(4, shuffle=True, seed=5))
     again = list(stream.batches(4, shuffle=True, seed=5, start=2))
     assert len(first) == stream.num_batches(4) == 3  # 12 windows of 8 (+1 target) in 100 tokens
@@ -56,11 +56,11 @@ def test_token_stream_batches_are_seeded_and_resumable():
     ordered = torch.cat([b["x"].reshape(-1) for b in stream.windows(8, 5)])
     torch.testing.assert_close(ordered, torch.arange(96))  # every window once, in order
     with pytest.raises(DataError, match="too short"):
-        TokenStream(torch.arange(5), block_size=8)
+        TokenStream(torch.arange(5), context_length=8)
 
 
 def test_padded_sentences_are_trimmed_per_batch():
-    split = pad_sentences([[2, 5, 3], [2, 3], [2, 7, 8, 9, 3]], [0, 1, 0], max_length=4)
+    split = pad_sentences([[2, 5, 3], [2, 3], [2, 7, 8, 9, 3]], [0, 1, 0], context_length=4)
     assert split["x"].shape == (3, 4) and split["lengths"].tolist() == [3, 2, 4]
     batch = next(split.batches(2))
     assert batch["x"].tolist() == [[2, 5, 3], [2, 3, 0]]

@@ -15,30 +15,30 @@ from .registry import register_dataset
 from .text import TokenStream, pad_sentences, text_spec
 from .tokenizer import TOKENIZER_FILE, CharTokenizer, SubwordTokenizer
 
-DEFAULT_BLOCK_SIZE = 256  # longest window of an LM batch; the LM task trims it to the model's context
+DEFAULT_CONTEXT_LENGTH = 256  # longest window of an LM batch; the LM task trims it to the model's context
 TOKENIZATIONS = ("bpe", "word")  # how load_sst2 trains its vocabulary
 
 
-def _char_lm(name: str, text: str, parts: dict[str, tuple[float, float]], seed: int, block_size: int,
+def _char_lm(name: str, text: str, parts: dict[str, tuple[float, float]], seed: int, context_length: int,
              options: dict) -> Dataset:
     tokenizer = CharTokenizer.fit(text)
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     n = len(ids)
-    splits = {split: TokenStream(ids[int(a * n):int(b * n)], block_size) for split, (a, b) in parts.items()}
-    spec = text_spec(name, vocab_size=tokenizer.vocab_size, window=block_size, num_classes=tokenizer.vocab_size,
-                     target="next-token", options={"seed": seed, "block_size": block_size, **options})
+    splits = {split: TokenStream(ids[int(a * n):int(b * n)], context_length) for split, (a, b) in parts.items()}
+    spec = text_spec(name, vocab_size=tokenizer.vocab_size, context_length=context_length,
+                     num_classes=tokenizer.vocab_size, target="next-token", options={"seed": seed, "context_length": context_length, **options})
     return Dataset(spec, splits, files={TOKENIZER_FILE: tokenizer.to_json()})
 
 
 @register_dataset("tinyshakespeare", kind="text", folder="tinyshakespeare",
                   description="Tiny Shakespeare (char-rnn input.txt), character LM, first 90% train / last 10% val")
-def load_tinyshakespeare(root: Path, seed: int = 0, block_size: int = DEFAULT_BLOCK_SIZE) -> Dataset:
+def load_tinyshakespeare(root: Path, seed: int = 0, context_length: int = DEFAULT_CONTEXT_LENGTH) -> Dataset:
     path = root / "input.txt"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: expected char-rnn's Tiny Shakespeare input.txt (1,115,394 "
                                 "characters) from github.com/karpathy/char-rnn, data/tinyshakespeare/input.txt.")
     text = path.read_text(encoding="utf-8")
-    return _char_lm("tinyshakespeare", text, {"train": (0.0, 0.9), "val": (0.9, 1.0)}, seed, block_size, {})
+    return _char_lm("tinyshakespeare", text, {"train": (0.0, 0.9), "val": (0.9, 1.0)}, seed, context_length, {})
 
 
 def arithmetic_text(num_lines: int, seed: int, max_value: int = 999) -> str:
@@ -50,13 +50,13 @@ def arithmetic_text(num_lines: int, seed: int, max_value: int = 999) -> str:
 
 @register_dataset("arithmetic", kind="text",
                   description="generated additions 'a+b=c' (operands 0-999), character LM, 80/10/10 split")
-def load_arithmetic(root, seed: int = 0, num_lines: int = 20000, block_size: int = 64) -> Dataset:
+def load_arithmetic(root, seed: int = 0, num_lines: int = 20000, context_length: int = 64) -> Dataset:
     if num_lines < 100:
         raise DataError(f"num_lines must be >= 100; got {num_lines}.")
     text = arithmetic_text(num_lines, seed)
     # every digit, '+', '=' and newline appear in any corpus of this size, so the vocabulary is fixed
     parts = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
-    return _char_lm("arithmetic", text, parts, seed, block_size, {"num_lines": num_lines})
+    return _char_lm("arithmetic", text, parts, seed, context_length, {"num_lines": num_lines})
 
 
 def read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
@@ -79,7 +79,7 @@ def read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
 
 @register_dataset("sst2", kind="text", folder="sst2",
                   description="GLUE SST-2 sentiment (train.tsv/dev.tsv): BPE or word tokens, dev as test, seeded val")
-def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, max_length: int = 128, val_size: int = 2000,
+def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, context_length: int = 128, val_size: int = 2000,
               tokenizer: str | None = None, tokenization: str = "word") -> Dataset:
     """`tokenizer` is a BERT folder whose vocabulary to use (``--from-hf``); otherwise a
     vocabulary of `vocab_size` is trained on the training sentences: whole lowercased words
@@ -111,14 +111,14 @@ def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, max_leng
     ids = tok.encode_batch(sentences)
     dev_ids = tok.encode_batch(dev_sentences)
     splits = {
-        "train": pad_sentences([ids[i] for i in train_idx], [labels[i] for i in train_idx], max_length, tok.pad_id),
-        "val": pad_sentences([ids[i] for i in val_idx], [labels[i] for i in val_idx], max_length, tok.pad_id),
-        "test": pad_sentences(dev_ids, dev_labels, max_length, tok.pad_id),
+        "train": pad_sentences([ids[i] for i in train_idx], [labels[i] for i in train_idx], context_length, tok.pad_id),
+        "val": pad_sentences([ids[i] for i in val_idx], [labels[i] for i in val_idx], context_length, tok.pad_id),
+        "test": pad_sentences(dev_ids, dev_labels, context_length, tok.pad_id),
     }
-    options = {"seed": seed, "vocab_size": vocab_size, "max_length": max_length, "val_size": val_size,
+    options = {"seed": seed, "vocab_size": vocab_size, "context_length": context_length, "val_size": val_size,
                "tokenization": tokenization}
     if tokenizer is not None:
         options["tokenizer"] = str(tokenizer)
-    spec = text_spec("sst2", vocab_size=tok.vocab_size, window=max_length, num_classes=2, target="class",
+    spec = text_spec("sst2", vocab_size=tok.vocab_size, context_length=context_length, num_classes=2, target="class",
                      class_names=["negative", "positive"], options=options, pad_id=tok.pad_id)
     return Dataset(spec, splits, files={TOKENIZER_FILE: tok.to_json()})

@@ -17,27 +17,27 @@ from .tokenizer import TOKENIZER_FILE
 
 
 class TokenStream:
-    """One long sequence of token ids, cut into windows of `block_size` (+1 for the targets).
+    """One long sequence of token ids, cut into windows of `context_length` (+1 for the targets).
 
     Shuffled batches are windows at random offsets drawn from a `torch.Generator`
     seeded with `seed` (as nanoGPT's ``get_batch``); ordered batches are the
     non-overlapping windows from the start, which cover the whole stream once.
     """
 
-    def __init__(self, tokens: torch.Tensor, block_size: int):
+    def __init__(self, tokens: torch.Tensor, context_length: int):
         if tokens.dim() != 1:
             raise DataError(f"a token stream is one-dimensional; got shape {tuple(tokens.shape)}.")
-        if len(tokens) < block_size + 1:
-            raise DataError(f"a token stream of {len(tokens)} tokens is too short for windows of {block_size} "
-                            "(+1 target); lower block_size.")
+        if len(tokens) < context_length + 1:
+            raise DataError(f"a token stream of {len(tokens)} tokens is too short for windows of {context_length} "
+                            "(+1 target); lower context_length.")
         self.tokens = tokens.long()
-        self.block_size = block_size
+        self.context_length = context_length
 
     def __len__(self) -> int:
-        return (len(self.tokens) - 1) // self.block_size
+        return (len(self.tokens) - 1) // self.context_length
 
     def to(self, device: torch.device | str) -> TokenStream:
-        return TokenStream(self.tokens.to(device), self.block_size)
+        return TokenStream(self.tokens.to(device), self.context_length)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -50,14 +50,14 @@ class TokenStream:
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
                 ) -> Iterator[dict[str, torch.Tensor]]:
         if not shuffle:
-            yield from self.windows(self.block_size, batch_size, start=start)
+            yield from self.windows(self.context_length, batch_size, start=start)
             return
         generator = torch.Generator().manual_seed(seed)
-        high = len(self.tokens) - self.block_size  # last start that still has a target
+        high = len(self.tokens) - self.context_length  # last start that still has a target
         for i in range(self.num_batches(batch_size)):
             starts = torch.randint(high, (batch_size,), generator=generator)
             if i >= start:  # skipped batches still draw, so a resumed epoch sees the same windows
-                yield self._gather(starts, self.block_size)
+                yield self._gather(starts, self.context_length)
 
     def windows(self, length: int, batch_size: int, *, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """The non-overlapping windows of `length` tokens from the start, in order."""
@@ -86,10 +86,10 @@ class TextSplit(TensorSplit):
         return TextSplit(**TensorSplit.subset(self, index).tensors)
 
 
-def pad_sentences(ids: Sequence[Sequence[int]], labels: Sequence[int], max_length: int, pad_id: int = 0
+def pad_sentences(ids: Sequence[Sequence[int]], labels: Sequence[int], context_length: int, pad_id: int = 0
                   ) -> TextSplit:
-    """Pad (and truncate to `max_length`) token-id sentences into a `TextSplit`."""
-    width = min(max_length, max(len(s) for s in ids))
+    """Pad (and truncate to `context_length`) token-id sentences into a `TextSplit`."""
+    width = min(context_length, max(len(s) for s in ids))
     x = torch.full((len(ids), width), pad_id, dtype=torch.long)
     lengths = torch.empty(len(ids), dtype=torch.long)
     for i, sentence in enumerate(ids):
@@ -101,11 +101,11 @@ def pad_sentences(ids: Sequence[Sequence[int]], labels: Sequence[int], max_lengt
     return TextSplit(x=x, lengths=lengths, y=torch.as_tensor(list(labels), dtype=torch.long))
 
 
-def text_spec(name: str, *, vocab_size: int, window: int, num_classes: int, target: str,
+def text_spec(name: str, *, vocab_size: int, context_length: int, num_classes: int, target: str,
               class_names: list[str] | None = None, options: dict | None = None, pad_id: int = 0) -> DataSpec:
     """The spec of a text dataset. ``preprocess`` names the tokenizer file saved beside a
     checkpoint and the vocabulary size; ``target`` is ``"next-token"`` or ``"class"``."""
-    return DataSpec(name=name, kind="text", input_shape=(window,), num_classes=num_classes,
+    return DataSpec(name=name, kind="text", input_shape=(context_length,), num_classes=num_classes,
                     class_names=class_names, options=dict(options or {}),
                     preprocess={"tokenizer": TOKENIZER_FILE, "vocab_size": vocab_size, "pad_id": pad_id,
                                 "target": target})

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 
-def _check_length(steps: int, offset: int, max_length: int) -> None:
-    if offset + steps > max_length:
+def _check_length(steps: int, offset: int, context_length: int) -> None:
+    if offset + steps > context_length:
         raise ValueError(f"sequence of {steps} steps at offset {offset} is longer than the context: "
-                         f"at most {max_length} positions are encoded (context_length).")
+                         f"at most {context_length} positions are encoded (context_length).")
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -22,18 +22,18 @@ class SinusoidalPositionalEncoding(nn.Module):
         input ``(B, T, E)``; output ``(B, T, E)``.
     """
 
-    def __init__(self, embed_dim: int, max_length: int, base: float = 10000.0):
+    def __init__(self, embed_dim: int, context_length: int, base: float = 10000.0):
         super().__init__()
-        position = torch.arange(max_length, dtype=torch.float64)[:, None]
+        position = torch.arange(context_length, dtype=torch.float64)[:, None]
         inv_freq = base ** (-torch.arange(0, embed_dim, 2, dtype=torch.float64) / embed_dim)
-        pe = torch.zeros(max_length, embed_dim, dtype=torch.float64)
+        pe = torch.zeros(context_length, embed_dim, dtype=torch.float64)
         pe[:, 0::2] = torch.sin(position * inv_freq)
         pe[:, 1::2] = torch.cos(position * inv_freq[: embed_dim // 2])
-        self.max_length = max_length
+        self.context_length = context_length
         self.register_buffer("pe", pe.float(), persistent=False)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        _check_length(x.shape[1], offset, self.max_length)
+        _check_length(x.shape[1], offset, self.context_length)
         return x + self.pe[offset:offset + x.shape[1]].to(x.dtype)
 
 
@@ -44,13 +44,13 @@ class LearnedPositionalEmbedding(nn.Module):
         input ``(B, T, E)``; output ``(B, T, E)``.
     """
 
-    def __init__(self, embed_dim: int, max_length: int):
+    def __init__(self, embed_dim: int, context_length: int):
         super().__init__()
-        self.max_length = max_length
-        self.embedding = nn.Embedding(max_length, embed_dim)
+        self.context_length = context_length
+        self.embedding = nn.Embedding(context_length, embed_dim)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        _check_length(x.shape[1], offset, self.max_length)
+        _check_length(x.shape[1], offset, self.context_length)
         positions = torch.arange(offset, offset + x.shape[1], device=x.device)
         return x + self.embedding(positions)
 
@@ -69,20 +69,20 @@ class RotaryEmbedding(nn.Module):
         input ``(B, H, T, D)`` with even ``D``; output the same.
     """
 
-    def __init__(self, head_dim: int, max_length: int, base: float = 10000.0):
+    def __init__(self, head_dim: int, context_length: int, base: float = 10000.0):
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head dimension; got {head_dim}.")
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
-        angles = torch.arange(max_length, dtype=torch.float64)[:, None] * inv_freq  # (L, D/2)
+        angles = torch.arange(context_length, dtype=torch.float64)[:, None] * inv_freq  # (L, D/2)
         angles = torch.cat([angles, angles], dim=-1)  # (L, D)
-        self.max_length = max_length
+        self.context_length = context_length
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         steps = x.shape[-2]
-        _check_length(steps, offset, self.max_length)
+        _check_length(steps, offset, self.context_length)
         cos = self.cos[offset:offset + steps].to(x.dtype)
         sin = self.sin[offset:offset + steps].to(x.dtype)
         half = x.shape[-1] // 2
