@@ -159,6 +159,12 @@ def format_target(target: Target, batch_size: int, method: str) -> Target:
     return tensor.long()
 
 
+def expand_args(args: tuple, batch_size: int, times: int) -> tuple:
+    """Tensor arguments with one row per example repeated `times` (step-major); others kept."""
+    return tuple(torch.cat([a] * times) if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] == batch_size
+                 else a for a in args)
+
+
 def _as_index(value: Any) -> int | None:
     """`value` as an int index (an int, a NumPy integer or a one-element integer tensor), else None."""
     if isinstance(value, (bool, float)) or (isinstance(value, torch.Tensor)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_positive_int, format_baselines_per_input,
-                   format_inputs, format_output, format_target, gradients, repeat_target, run_forward)
+from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_positive_int, expand_args,
+                   format_baselines_per_input, format_inputs, format_output, format_target, gradients, repeat_target,
+                   run_forward)
 from .quadrature import quadrature
 
 # On CPU the forward/backward of a few hundred examples at a time runs fastest: a batch
@@ -21,12 +22,6 @@ def auto_internal_batch_size(inputs: torch.Tensor | tuple[torch.Tensor, ...]) ->
         return None
     per_example = max(1, sum(x[0].numel() for x in tensors))
     return max(tensors[0].shape[0], CPU_CHUNK_ELEMENTS // per_example)
-
-
-def expand_args(args: tuple, batch_size: int, times: int) -> tuple:
-    """Tensor arguments with one row per example repeated `times` (step-major); others kept."""
-    return tuple(torch.cat([a] * times) if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] == batch_size
-                 else a for a in args)
 
 
 class IntegratedGradients(Attribution):

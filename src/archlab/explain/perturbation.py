@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from ..errors import ConfigError, DataError
-from .base import Target, check_positive_int, per_input, repeat_target, select_target
+from .base import Target, check_positive_int, expand_args, per_input, repeat_target, select_target
 
 # Rows per forward pass when `perturbations_per_eval` is not given (fast on CPU).
 CHUNK_ELEMENTS = 2**18
@@ -91,6 +91,11 @@ def ablate(forward_func: Callable, inputs: tuple[torch.Tensor, ...], baselines: 
     with torch.no_grad():
         initial, per_example = _explained(forward_func(*inputs, *args), target, batch, method)  # (n_rows,)
         if perturbations_per_eval is None:
+            if per_example and batch == 1:
+                # one example and one value: per example only if two copies give two values
+                twice = tuple(x.repeat(2, *(1,) * (x.dim() - 1)) for x in inputs)
+                output = forward_func(*twice, *expand_args(args, 1, 2))
+                per_example = isinstance(output, torch.Tensor) and output.dim() > 0 and output.shape[0] == 2
             perturbations_per_eval = auto_perturbations_per_eval(inputs) if per_example else 1
         check_positive_int(perturbations_per_eval, "perturbations_per_eval", method)
         if not per_example and perturbations_per_eval > 1:
@@ -117,8 +122,7 @@ def ablate(forward_func: Callable, inputs: tuple[torch.Tensor, ...], baselines: 
                 ablated.append(torch.where(stack, b[None], x[None].to(b.dtype)).reshape(k * batch, *x.shape[1:]))
                 stacks.append(stack)
             if k not in expanded_args:
-                expanded_args[k] = tuple(torch.cat([a] * k) if isinstance(a, torch.Tensor) and a.dim()
-                                         and a.shape[0] == batch else a for a in args)
+                expanded_args[k] = expand_args(args, batch, k)
             out, _ = _explained(forward_func(*ablated, *expanded_args[k]), repeat_target(target, k), k * batch,
                                 method)
             if out.numel() != k * rows:
