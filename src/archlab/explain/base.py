@@ -208,11 +208,11 @@ def select_target(output: torch.Tensor, target: Target, method: str = "attribute
                 raise ValueError(f"{method}: target {target} is out of range for outputs of shape "
                                  f"{tuple(output.shape)}.")
         return output[(slice(None), *target)]
+    if isinstance(target, torch.Tensor) and target.dim() == 2:
+        return _select_per_example_tuples(output, target, method)
     if output.dim() != 2:
         raise ValueError(f"{method}: an int target needs outputs of shape (batch, classes); got "
                          f"{tuple(output.shape)} (use a tuple target).")
-    if isinstance(target, torch.Tensor) and target.dim() == 2:
-        return _select_per_example_tuples(output, target, method)
     classes = output.shape[1]
     if isinstance(target, int):
         if not 0 <= target < classes:
