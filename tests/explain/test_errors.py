@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from archlab.errors import ConfigError, DataError
 from archlab.explain import (FeatureAblation, GradCAM, InputXGradient, IntegratedGradients, Occlusion, Saliency,
                              SmoothGrad, deletion_curve, model_randomization_check, permutation_importance)
 
@@ -122,3 +123,40 @@ def test_bad_parameters(model, x):
         permutation_importance(nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), n_repeats=0)
     with pytest.raises(ValueError, match="'scoring' parameter"):
         permutation_importance(nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), scoring="f1")
+
+
+@pytest.mark.parametrize("method", [Saliency, InputXGradient, IntegratedGradients, SmoothGrad, FeatureAblation])
+@pytest.mark.parametrize("target", [0.0, torch.tensor(0.0), torch.zeros(2, 1, 6, 6)])
+def test_a_float_target_is_refused_as_a_captum_positional_baseline(method, target, model, x):
+    # issue 18: attribute(x, 0.0) read the Captum-positional baseline 0.0 as target 0
+    with pytest.raises(ConfigError, match=r"positional order is \(inputs, target\).*pass baselines by keyword"):
+        method(model).attribute(x, target)
+
+
+def test_smoothgrad_convergence_delta_needs_a_method_that_has_one(model, x):
+    with pytest.raises(ConfigError, match="return_convergence_delta=True needs a method that reports a convergence "
+                                          "delta, such as IntegratedGradients; Saliency has none"):
+        SmoothGrad(model).attribute(x, 0, return_convergence_delta=True)
+
+
+def test_several_inputs_that_do_not_fit(model, x):
+    two = lambda a, b: model(a + b)  # noqa: E731
+    with pytest.raises(DataError, match=r"same batch size \(first dimension\); got \[2, 3\]"):
+        Saliency(two).attribute((x, torch.rand(3, 1, 6, 6)), 0)
+    with pytest.raises(DataError, match="inputs is an empty tuple"):
+        Saliency(two).attribute((), 0)
+    with pytest.raises(ConfigError, match="baselines must have one entry per input"):
+        IntegratedGradients(two).attribute((x, x), 0, baselines=(0.0, 0.0, 0.0))
+    with pytest.raises(ConfigError, match="baselines for 2 inputs must be a number or a tuple of 2"):
+        FeatureAblation(two).attribute((x, x), 0, baselines=torch.zeros(6, 6))
+    with pytest.raises(ConfigError, match="feature_mask must have one entry per input"):
+        FeatureAblation(two).attribute((x, x), 0, feature_mask=(torch.zeros(6, 6, dtype=torch.long),))
+    with pytest.raises(ConfigError, match="'sliding_window_shapes' parameter of Occlusion must have one entry per"):
+        Occlusion(two).attribute((x, x), 0, sliding_window_shapes=(1, 2, 2))
+    with pytest.raises(ConfigError, match="'stdevs' parameter of SmoothGrad must be a number >= 0"):
+        SmoothGrad(two).attribute((x, x), 0, stdevs=(0.1, -1.0))
+
+
+def test_a_gradient_method_on_a_batch_level_output(x):
+    with pytest.raises(ValueError, match="single value for the whole batch; this method needs one output per example"):
+        Saliency(lambda inputs: inputs.sum()).attribute(x)

@@ -129,3 +129,74 @@ def test_gradcam_with_a_forward_function_and_its_layer():
     model, x = small_cnn(), torch.rand(2, 2, 8, 8, dtype=torch.float64)
     via_function = GradCAM(lambda inputs: model(inputs), model[1]).attribute(x, 0, upsample=False)
     assert_close(via_function, GradCAM(model, model[1]).attribute(x, 0, upsample=False))
+
+
+class TwoInputs(nn.Module):
+    """f(a, b) = head(tanh(W_a a + W_b flatten(b))) for a ``(B, 3)`` and b ``(B, 2, 4)``."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.a, self.b, self.head = nn.Linear(3, 8), nn.Linear(8, 8), nn.Linear(8, 4)
+
+    def forward(self, a, b):
+        return self.head(torch.tanh(self.a(a) + self.b(b.flatten(1))))
+
+
+def two_inputs(batch: int = 3):
+    g = torch.Generator().manual_seed(1)
+    return (torch.randn(batch, 3, generator=g, dtype=torch.float64),
+            torch.randn(batch, 2, 4, generator=g, dtype=torch.float64))
+
+
+def test_gradient_methods_on_two_inputs_are_the_gradients_of_each():
+    model, (a, b) = TwoInputs().double(), two_inputs()
+    a_, b_ = a.clone().requires_grad_(), b.clone().requires_grad_()
+    grad_a, grad_b = torch.autograd.grad(model(a_, b_)[:, 2].sum(), (a_, b_))
+    sal = Saliency(model).attribute((a, b), 2, abs=False)
+    assert isinstance(sal, tuple) and len(sal) == 2
+    assert_close(sal[0], grad_a)
+    assert_close(sal[1], grad_b)
+    ixg = InputXGradient(model).attribute((a, b), 2)
+    assert_close(ixg[0], a * grad_a)
+    assert_close(ixg[1], b * grad_b)
+
+
+def test_integrated_gradients_completeness_over_two_inputs():
+    model, (a, b) = TwoInputs().double(), two_inputs()
+    baselines = (0.5, torch.randn(2, 4, dtype=torch.float64))
+    target = torch.tensor([0, 3, 1])
+    (attr_a, attr_b), delta = IntegratedGradients(model).attribute((a, b), target, baselines=baselines, n_steps=40,
+                                                                   return_convergence_delta=True)
+    with torch.no_grad():
+        gap = (model(a, b) - model(torch.full_like(a, 0.5), baselines[1].expand_as(b))).gather(1, target[:, None])[:, 0]
+    assert_close(attr_a.sum(1) + attr_b.flatten(1).sum(1), gap, atol=1e-10, rtol=0)
+    assert delta.abs().max() < 1e-10
+    batched = IntegratedGradients(model).attribute((a, b), target, baselines=baselines, n_steps=40,
+                                                   internal_batch_size=7)
+    assert_close(batched[0], attr_a)
+    assert_close(batched[1], attr_b)
+
+
+def test_smoothgrad_of_integrated_gradients_returns_the_deltas_of_every_sample():
+    # issue 18: return_convergence_delta=True crashed with "'tuple' object has no attribute 'view'"
+    model, x = smooth_model(), torch.randn(3, 6, dtype=torch.float64)
+    attr, delta = SmoothGrad(IntegratedGradients(model)).attribute(x, 1, nt_samples=4, nt_samples_batch_size=3,
+                                                                   stdevs=0.1, return_convergence_delta=True)
+    assert attr.shape == x.shape and delta.shape == (3 * 4,)
+    assert delta.abs().max() < 1e-8  # Gauss-Legendre IG on every noisy copy
+    plain = SmoothGrad(IntegratedGradients(model)).attribute(x, 1, nt_samples=4, stdevs=0.1)
+    assert_close(attr, plain)
+
+
+def test_smoothgrad_on_two_inputs_draws_noise_for_each():
+    model, (a, b) = TwoInputs().double(), two_inputs()
+    without_noise = SmoothGrad(model).attribute((a, b), 0, stdevs=0.0, abs=False)
+    plain = Saliency(model).attribute((a, b), 0, abs=False)
+    assert_close(without_noise[0], plain[0])
+    assert_close(without_noise[1], plain[1])
+    noisy_a_only = SmoothGrad(model).attribute((a, b), 0, stdevs=(0.5, 0.0), nt_samples=3, abs=False)
+    assert not torch.allclose(noisy_a_only[0], plain[0])
+    single = SmoothGrad(model).attribute(a, 0, nt_samples=3, stdevs=0.5, abs=False, additional_forward_args=(b,))
+    first = SmoothGrad(model).attribute((a,), 0, nt_samples=3, stdevs=0.5, abs=False, additional_forward_args=(b,))
+    assert_close(first[0], single)  # a 1-tuple draws the same noise as the tensor

@@ -5,7 +5,9 @@ shaped like the inputs::
 
     IntegratedGradients(model).attribute(inputs, target=None, *, baselines=None, n_steps=50, ...)
 
-The argument names are Captum's; results agree with Captum 0.9 (tests/parity/test_explain_*.py).
+`inputs` is a tensor, or a tuple of tensors passed to the model as separate arguments (then
+the attributions are a tuple too). The argument names are Captum's; results agree with
+Captum 0.9 (tests/parity/test_explain_*.py), and docs/porting/captum.md lists the differences.
 """
 
 from .anomaly import AnomalyAttribution

@@ -1,22 +1,33 @@
 """What every attribution method shares: the forward function, target selection,
 baselines, gradients and layer look-up, each validated at the public boundary.
 
+Inputs follow Captum: one tensor ``(B, ...)``, or a tuple of tensors that share the
+batch dimension and are passed to the model as separate arguments
+(``model(*inputs, *additional_forward_args)``); a tuple in gives a tuple of
+attributions out, one shaped like each input.
+
 Targets follow Captum: ``None`` when the model returns one value per example
 (``(B,)`` or ``(B, 1)``), an ``int`` class index applied to every example, a list
-or 1-D tensor of ``B`` indices (one per example), or a tuple indexing an output of
-more than two dimensions.
+or 1-D tensor of ``B`` indices (one per example), a tuple indexing an output of
+more than two dimensions, or a list of ``B`` such tuples (one per example).
+`target` is the only argument after `inputs` that may be given by position; a
+float there is refused, since Captum's second positional argument is `baselines`.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 import torch
 from torch import nn
 
-Target = Union[None, int, Sequence[int], torch.Tensor, tuple]
-Baselines = Union[None, int, float, torch.Tensor]
+from ..errors import ConfigError, DataError
+
+Target = Union[None, int, Sequence[int], torch.Tensor, tuple, Sequence[tuple]]
+Baselines = Union[None, int, float, torch.Tensor, tuple]
+Inputs = Union[torch.Tensor, tuple[torch.Tensor, ...]]
 
 
 class Attribution:
@@ -53,6 +64,42 @@ def check_inputs(inputs: Any, method: str, *, floating: bool = True) -> torch.Te
     return inputs
 
 
+def format_inputs(inputs: Any, method: str, *, floating: bool = True) -> tuple[tuple[torch.Tensor, ...], bool]:
+    """The inputs as a tuple of tensors sharing the batch size, and whether a tuple was given."""
+    is_tuple = isinstance(inputs, tuple)
+    if is_tuple and not inputs:
+        raise DataError(f"{method}: inputs is an empty tuple; give a tensor or a tuple of tensors.")
+    tensors = tuple(check_inputs(t, method, floating=floating) for t in (inputs if is_tuple else (inputs,)))
+    sizes = [t.shape[0] for t in tensors]
+    if len(set(sizes)) > 1:
+        raise DataError(f"{method}: every input must have the same batch size (first dimension); got {sizes}.")
+    return tensors, is_tuple
+
+
+def format_output(values: tuple, is_tuple: bool) -> Any:
+    """A tuple of attributions for tuple inputs, the one tensor for a tensor input."""
+    return values if is_tuple else values[0]
+
+
+def per_input(value: Any, inputs: tuple[torch.Tensor, ...], name: str, method: str) -> tuple:
+    """An argument given once for every input (not a tuple), or as a tuple with one entry per input."""
+    if not isinstance(value, tuple):
+        if isinstance(value, torch.Tensor) and len(inputs) > 1:
+            raise ConfigError(f"{method}: {name} for {len(inputs)} inputs must be a number or a tuple of "
+                              f"{len(inputs)} (one per input); got one tensor.")
+        return (value,) * len(inputs)
+    if len(value) != len(inputs):
+        raise ConfigError(f"{method}: {name} must have one entry per input ({len(inputs)}); got {len(value)}.")
+    return value
+
+
+def format_baselines_per_input(inputs: tuple[torch.Tensor, ...], baselines: Baselines,
+                               method: str) -> tuple[torch.Tensor, ...]:
+    """`format_baselines` for each input: one number (or ``None``) for all, or a tuple of them."""
+    return tuple(format_baselines(x, b, method) for x, b in zip(inputs, per_input(baselines, inputs, "baselines",
+                                                                                 method)))
+
+
 def format_baselines(inputs: torch.Tensor, baselines: Baselines, method: str) -> torch.Tensor:
     """Baselines broadcast to the shape of `inputs`: ``None`` is zeros, a number is a
     constant input, a tensor must broadcast (e.g. one example ``inputs.shape[1:]``)."""
@@ -75,28 +122,64 @@ def format_baselines(inputs: torch.Tensor, baselines: Baselines, method: str) ->
 
 
 def format_target(target: Target, batch_size: int, method: str) -> Target:
-    """Validate the kind of `target` and turn a per-example list into a long tensor."""
-    if target is None or isinstance(target, tuple):
+    """Validate the kind of `target` and turn a per-example list into a long tensor:
+    ``(B,)`` for class indices, ``(B, k)`` for index tuples."""
+    if target is None:
         return target
+    if isinstance(target, tuple):
+        indices = tuple(_as_index(t) for t in target)
+        if not indices or None in indices:
+            raise ConfigError(f"{method}: a tuple target indexes one output per example and must hold ints; got "
+                              f"{target!r}.")
+        return indices
     if isinstance(target, bool):
-        raise ValueError(f"{method}: target must be an int, a list of {batch_size} ints or a tensor; got a bool.")
+        raise ConfigError(f"{method}: target must be an int, a list of {batch_size} ints or a tensor; got a bool.")
     if isinstance(target, int):
         return target
+    if isinstance(target, float) or (isinstance(target, torch.Tensor) and target.is_floating_point()):
+        what = f"the float {target!r}" if isinstance(target, float) else f"a {target.dtype} tensor"
+        raise ConfigError(f"{method}: target must be an int class index, a list of {batch_size} of them or an integer "
+                          f"tensor; got {what}. archlab's positional order is (inputs, target), where Captum's is "
+                          "(inputs, baselines, target): pass baselines by keyword (baselines=...).")
+    if isinstance(target, list) and target and all(isinstance(t, tuple) for t in target):
+        if len(target) != batch_size or len({len(t) for t in target}) != 1:
+            raise ConfigError(f"{method}: a list of tuple targets needs one tuple of the same length per example "
+                              f"({batch_size}); got {target!r}.")
+        return torch.tensor([format_target(t, batch_size, method) for t in target], dtype=torch.long)
     if isinstance(target, torch.Tensor) and target.numel() == 1 and target.dim() <= 1 and batch_size != 1:
         return int(target.item())
     tensor = torch.as_tensor(target)
     if tensor.dim() == 0:
         return int(tensor.item())
-    if tensor.dim() != 1 or tensor.shape[0] != batch_size or tensor.is_floating_point():
-        raise ValueError(f"{method}: target must be an int or {batch_size} integer class indices, one per example; "
-                         f"got {tuple(tensor.shape)} {tensor.dtype}.")
+    # (B,) class indices, or (B, k) index tuples (the form a list of tuples takes here)
+    valid_shape = tensor.dim() == 1 or (tensor.dim() == 2 and tensor.shape[1] > 0)
+    if not valid_shape or tensor.shape[0] != batch_size or tensor.is_floating_point() or tensor.dtype == torch.bool:
+        raise ConfigError(f"{method}: target must be an int or {batch_size} integer class indices, one per example; "
+                          f"got {tuple(tensor.shape)} {tensor.dtype}.")
     return tensor.long()
+
+
+def expand_args(args: tuple, batch_size: int, times: int) -> tuple:
+    """Tensor arguments with one row per example repeated `times` (step-major); others kept."""
+    return tuple(torch.cat([a] * times) if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] == batch_size
+                 else a for a in args)
+
+
+def _as_index(value: Any) -> int | None:
+    """`value` as an int index (an int, a NumPy integer or a one-element integer tensor), else None."""
+    if isinstance(value, (bool, float)) or (isinstance(value, torch.Tensor)
+                                            and (value.numel() != 1 or value.is_floating_point())):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def repeat_target(target: Target, times: int) -> Target:
     """The target of a batch repeated `times` (step-major, as the inputs are)."""
     if isinstance(target, torch.Tensor):
-        return target.repeat(times)
+        return target.repeat(times, *(1,) * (target.dim() - 1))
     return target
 
 
@@ -104,9 +187,12 @@ def select_target(output: torch.Tensor, target: Target, method: str = "attribute
     """The scalar output per example that is explained, shape ``(B,)``."""
     if not isinstance(output, torch.Tensor):
         raise ValueError(f"{method}: the model must return a tensor; got {type(output).__name__}.")
-    batch = output.shape[0] if output.dim() else 0
+    if output.dim() == 0:
+        raise ValueError(f"{method}: the model returns a single value for the whole batch; this method needs one "
+                         "output per example (FeatureAblation and Occlusion attribute a batch-level output).")
+    batch = output.shape[0]
     if target is None:
-        if output.dim() == 0 or output[0].numel() != 1:
+        if output[0].numel() != 1:
             raise ValueError(f"{method}: target is required: the model returns outputs of shape "
                              f"{tuple(output.shape)}, more than one value per example (pass the class index).")
         return output.reshape(batch)
@@ -122,6 +208,8 @@ def select_target(output: torch.Tensor, target: Target, method: str = "attribute
                 raise ValueError(f"{method}: target {target} is out of range for outputs of shape "
                                  f"{tuple(output.shape)}.")
         return output[(slice(None), *target)]
+    if isinstance(target, torch.Tensor) and target.dim() == 2:
+        return _select_per_example_tuples(output, target, method)
     if output.dim() != 2:
         raise ValueError(f"{method}: an int target needs outputs of shape (batch, classes); got "
                          f"{tuple(output.shape)} (use a tuple target).")
@@ -140,32 +228,52 @@ def select_target(output: torch.Tensor, target: Target, method: str = "attribute
     return output.gather(1, target.to(output.device)[:, None]).squeeze(1)
 
 
-def run_forward(forward_func: Callable, inputs: torch.Tensor, target: Target, additional_forward_args: tuple,
+def _select_per_example_tuples(output: torch.Tensor, target: torch.Tensor, method: str) -> torch.Tensor:
+    """``output[b, *target[b]]`` for every example ``b`` (a list of tuple targets)."""
+    if target.shape[1] != output.dim() - 1:
+        raise ValueError(f"{method}: tuple targets need {output.dim() - 1} indices for outputs of shape "
+                         f"{tuple(output.shape)}; got {target.shape[1]}.")
+    if target.shape[0] != output.shape[0]:
+        raise ValueError(f"{method}: {target.shape[0]} targets were given for a batch of {output.shape[0]}.")
+    sizes = torch.tensor(output.shape[1:])
+    if (target < 0).any() or (target >= sizes).any():
+        bad = target[((target < 0) | (target >= sizes)).any(1)][0].tolist()
+        raise ValueError(f"{method}: target {tuple(bad)} is out of range for outputs of shape {tuple(output.shape)}.")
+    index = target.to(output.device)
+    return output[(torch.arange(output.shape[0], device=output.device), *index.unbind(1))]
+
+
+def run_forward(forward_func: Callable, inputs: Inputs, target: Target, additional_forward_args: tuple,
                 method: str = "attribute") -> torch.Tensor:
-    """``forward_func(inputs, *additional_forward_args)`` reduced to the explained value ``(B,)``."""
-    return select_target(forward_func(inputs, *additional_forward_args), target, method)
+    """``forward_func(*inputs, *additional_forward_args)`` reduced to the explained value ``(B,)``
+    (a single tensor is the one input)."""
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    return select_target(forward_func(*inputs, *additional_forward_args), target, method)
 
 
-def gradients(forward_func: Callable, inputs: torch.Tensor, target: Target, additional_forward_args: tuple = (),
-              method: str = "attribute") -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of each example's explained output with respect to its input, and those outputs.
+def gradients(forward_func: Callable, inputs: Inputs, target: Target, additional_forward_args: tuple = (),
+              method: str = "attribute") -> tuple[Any, torch.Tensor]:
+    """Gradient of each example's explained output with respect to its input(s), and those outputs.
 
     The outputs are summed before differentiating: example ``i``'s output depends only on
     input ``i``, so the gradient of the sum is every example's own gradient (Captum's
-    ``autograd.grad(unbind(outputs))`` computes the same sum).
+    ``autograd.grad(unbind(outputs))`` computes the same sum). A tuple of inputs gives a
+    tuple of gradients; an input the output does not use gets a zero gradient.
     """
-    inputs = inputs.detach().requires_grad_(True)
+    is_tuple = isinstance(inputs, tuple)
+    tensors = tuple(t.detach().requires_grad_(True) for t in (inputs if is_tuple else (inputs,)))
     with torch.enable_grad():
-        outputs = run_forward(forward_func, inputs, target, additional_forward_args, method)
+        outputs = run_forward(forward_func, tensors, target, additional_forward_args, method)
         if not outputs.requires_grad:
             raise ValueError(f"{method} is a gradient method, but the model's output does not depend differentiably "
                              "on the inputs (it has no grad_fn: a torch.no_grad block, argmax, .detach() or NumPy "
                              "inside the forward). Use a perturbation method (Occlusion, FeatureAblation) instead.")
-        (grad,) = torch.autograd.grad(outputs.sum(), inputs, allow_unused=True)
-    if grad is None:
+        grads = torch.autograd.grad(outputs.sum(), tensors, allow_unused=True)
+    if all(g is None for g in grads):
         raise ValueError(f"{method}: the model's output does not depend on the inputs; there is no gradient "
                          "to attribute.")
-    return grad, outputs.detach()
+    grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors))
+    return (grads if is_tuple else grads[0]), outputs.detach()
 
 
 def find_layer(model: Any, layer: nn.Module | str, method: str) -> nn.Module:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-
-from .base import Attribution, Target, as_tuple, check_inputs, format_target, gradients
+from .base import Attribution, Inputs, Target, as_tuple, format_inputs, format_output, format_target, gradients
 
 
 class InputXGradient(Attribution):
@@ -13,12 +11,12 @@ class InputXGradient(Attribution):
     .. math:: a_i = x_i \, \frac{\partial f_c(x)}{\partial x_i}
 
     Shapes:
-        inputs ``(B, ...)``; returns a tensor shaped like `inputs`.
+        inputs ``(B, ...)`` or a tuple of them; returns attributions shaped like the inputs.
     """
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, *, additional_forward_args=None) -> torch.Tensor:
+    def attribute(self, inputs: Inputs, target: Target = None, *, additional_forward_args=None):
         method = type(self).__name__
-        inputs = check_inputs(inputs, method)
-        target = format_target(target, inputs.shape[0], method)
-        grad, _ = gradients(self.forward_func, inputs, target, as_tuple(additional_forward_args), method)
-        return inputs.detach() * grad
+        tensors, is_tuple = format_inputs(inputs, method)
+        target = format_target(target, tensors[0].shape[0], method)
+        grads, _ = gradients(self.forward_func, tensors, target, as_tuple(additional_forward_args), method)
+        return format_output(tuple(x.detach() * g for x, g in zip(tensors, grads)), is_tuple)

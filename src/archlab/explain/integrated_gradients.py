@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import (Attribution, Baselines, Target, as_tuple, check_inputs, check_positive_int, format_baselines,
-                   format_target, gradients, repeat_target, run_forward)
+from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_positive_int, expand_args,
+                   format_baselines_per_input, format_inputs, format_output, format_target, gradients, repeat_target,
+                   run_forward)
 from .quadrature import quadrature
 
 # On CPU the forward/backward of a few hundred examples at a time runs fastest: a batch
@@ -13,19 +14,14 @@ from .quadrature import quadrature
 CPU_CHUNK_ELEMENTS = 2**18
 
 
-def auto_internal_batch_size(inputs: torch.Tensor) -> int | None:
+def auto_internal_batch_size(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int | None:
     """Rows per forward/backward pass when `internal_batch_size` is not given: all at
     once on an accelerator, else about ``CPU_CHUNK_ELEMENTS`` input values (>= 1 batch)."""
-    if inputs.device.type != "cpu":
+    tensors = inputs if isinstance(inputs, tuple) else (inputs,)
+    if tensors[0].device.type != "cpu":
         return None
-    per_example = max(1, inputs[0].numel())
-    return max(inputs.shape[0], CPU_CHUNK_ELEMENTS // per_example)
-
-
-def expand_args(args: tuple, batch_size: int, times: int) -> tuple:
-    """Tensor arguments with one row per example repeated `times` (step-major); others kept."""
-    return tuple(torch.cat([a] * times) if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] == batch_size
-                 else a for a in args)
+    per_example = max(1, sum(x[0].numel() for x in tensors))
+    return max(tensors[0].shape[0], CPU_CHUNK_ELEMENTS // per_example)
 
 
 class IntegratedGradients(Attribution):
@@ -41,54 +37,63 @@ class IntegratedGradients(Attribution):
     ``internal_batch_size`` rows (whole steps of the batch each); by default a size that
     is fast on CPU is chosen, and all rows at once on an accelerator.
 
+    Several inputs (a tuple) move along the path together, each from its own baseline.
+
     Shapes:
-        inputs ``(B, ...)``; baselines broadcastable to inputs; returns a tensor shaped
-        like `inputs` (and a delta ``(B,)``).
+        inputs ``(B, ...)`` or a tuple of them; baselines broadcastable to each input;
+        returns attributions shaped like the inputs (and a delta ``(B,)``).
     """
 
     def __init__(self, forward_func, multiply_by_inputs: bool = True):
         super().__init__(forward_func)
         self.multiply_by_inputs = multiply_by_inputs
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, *, baselines: Baselines = None,
+    def attribute(self, inputs: Inputs, target: Target = None, *, baselines: Baselines = None,
                   additional_forward_args=None, n_steps: int = 50, method: str = "gausslegendre",
                   internal_batch_size: int | None = None, return_convergence_delta: bool = False):
         name = type(self).__name__
-        inputs = check_inputs(inputs, name).detach()
+        tensors, is_tuple = format_inputs(inputs, name)
+        tensors = tuple(x.detach() for x in tensors)
         alphas, weights = quadrature(method, n_steps)
         if internal_batch_size is not None:
             check_positive_int(internal_batch_size, "internal_batch_size", name)
         else:
-            internal_batch_size = auto_internal_batch_size(inputs)
-        batch = inputs.shape[0]
+            internal_batch_size = auto_internal_batch_size(tensors)
+        batch = tensors[0].shape[0]
         target = format_target(target, batch, name)
-        baselines = format_baselines(inputs, baselines, name).detach()
+        starts = tuple(b.detach() for b in format_baselines_per_input(tensors, baselines, name))
         args = as_tuple(additional_forward_args)
-        diff = inputs - baselines
-        view = (-1,) + (1,) * inputs.dim()
-        alphas, weights = alphas.to(inputs.device, inputs.dtype), weights.to(inputs.device, inputs.dtype)
+        diffs = tuple(x - b for x, b in zip(tensors, starts))
         steps_per_pass = n_steps if internal_batch_size is None else max(1, internal_batch_size // batch)
-        total = torch.zeros_like(inputs)
-        for start in range(0, n_steps, steps_per_pass):
-            a, w = alphas[start:start + steps_per_pass], weights[start:start + steps_per_pass]
+        totals = [torch.zeros_like(x) for x in tensors]
+        for first in range(0, n_steps, steps_per_pass):
+            a, w = alphas[first:first + steps_per_pass], weights[first:first + steps_per_pass]
             steps = a.shape[0]
-            scaled = (baselines + a.view(view) * diff).reshape(steps * batch, *inputs.shape[1:])  # (s*B, ...)
-            grad, _ = gradients(self.forward_func, scaled, repeat_target(target, steps),
-                                expand_args(args, batch, steps), name)
-            total += (grad.view(steps, *inputs.shape) * w.view(view)).sum(0)
-        attributions = total * diff if self.multiply_by_inputs else total
+            scaled = tuple((b + a.to(x.device, x.dtype).view(-1, *(1,) * x.dim()) * d)  # (s*B, ...) each
+                           .reshape(steps * batch, *x.shape[1:]) for x, b, d in zip(tensors, starts, diffs))
+            grads, _ = gradients(self.forward_func, scaled, repeat_target(target, steps),
+                                 expand_args(args, batch, steps), name)
+            for total, grad, x in zip(totals, grads, tensors):
+                # sum_k w_k * grad_k as one matrix-vector product over the steps
+                total += (w.to(x.device, x.dtype) @ grad.reshape(steps, -1)).view(x.shape)
+        attributions = tuple(t * d if self.multiply_by_inputs else t for t, d in zip(totals, diffs))
+        result = format_output(attributions, is_tuple)
         if not return_convergence_delta:
-            return attributions
-        return attributions, self.convergence_delta(attributions, baselines, inputs, target, args)
+            return result
+        return result, self.convergence_delta(result, format_output(starts, is_tuple), inputs, target, args)
 
-    def convergence_delta(self, attributions: torch.Tensor, start_point: torch.Tensor, end_point: torch.Tensor,
+    def convergence_delta(self, attributions: Inputs, start_point: Baselines, end_point: Inputs,
                           target: Target = None, additional_forward_args=None) -> torch.Tensor:
-        r"""Completeness error per example, :math:`\sum_i a_i - (f_c(x) - f_c(x'))`, shape ``(B,)``."""
+        r"""Completeness error per example, :math:`\sum_i a_i - (f_c(x) - f_c(x'))`, summed over
+        every input for a tuple of inputs, shape ``(B,)`` (Captum's ``compute_convergence_delta``)."""
         name = type(self).__name__
         args = as_tuple(additional_forward_args)
-        target = format_target(target, end_point.shape[0], name)
-        start_point = format_baselines(end_point, start_point, name)
+        ends, _ = format_inputs(end_point, name)
+        target = format_target(target, ends[0].shape[0], name)
+        starts = format_baselines_per_input(ends, start_point, name)
+        parts = attributions if isinstance(attributions, tuple) else (attributions,)
         with torch.no_grad():
-            start = run_forward(self.forward_func, start_point, target, args, name)
-            end = run_forward(self.forward_func, end_point, target, args, name)
-        return attributions.reshape(attributions.shape[0], -1).sum(1) - (end - start).to(attributions.dtype)
+            start = run_forward(self.forward_func, starts, target, args, name)
+            end = run_forward(self.forward_func, ends, target, args, name)
+        total = sum(a.reshape(a.shape[0], -1).sum(1) for a in parts)
+        return total - (end - start).to(total.dtype)
