@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,7 @@ from torch import nn
 from torch.nn.modules.module import (register_module_buffer_registration_hook,
                                      register_module_parameter_registration_hook)
 from torch.nn.parameter import UninitializedTensorMixin
+from torch.overrides import TorchFunctionMode
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError, DiskFullError
@@ -66,9 +68,10 @@ SLACK_BYTES = 64 * 1024
 MAX_PARAMETERS_ENV = "ARCHLAB_MAX_PARAMETERS"
 DEFAULT_MAX_PARAMETERS = 2_000_000_000
 # Building a module costs 0.05-0.3 ms even on the meta device, so a config asking for a million
-# layers is refused by its count of modules before the construction loop itself runs for minutes.
+# layers is refused by its count of modules before the construction loop runs for minutes;
+# BERT-large has about 400 modules that hold weights.
 MAX_MODULES_ENV = "ARCHLAB_MAX_MODULES"
-DEFAULT_MAX_MODULES = 5_000
+DEFAULT_MAX_MODULES = 2_000
 
 
 def _plain_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -435,6 +438,8 @@ def read_weights(path: Path, filename: str = "model.safetensors", *, verify: boo
                  ) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint's weight file, checked against its recorded SHA-256 unless
     `verify` is False."""
+    path = Path(path)
+    _recover(path)
     file = path / filename
     if not file.is_file():
         raise CheckpointError(f"checkpoint {path} has no {filename}.")
@@ -461,7 +466,10 @@ def load_tensor_file(file: Path) -> Any:
     Anything else is refused in one line; torch's own advice to load it with
     ``weights_only=False`` (which would run the file's code) is not passed on."""
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's note that its weights_only reader may not handle a pickle protocol
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(f"{file} was refused: it holds Python objects other than tensors and plain "
                               "containers, which could run code when loaded (or it is damaged); archlab "
@@ -473,6 +481,10 @@ def load_tensor_file(file: Path) -> Any:
 
 
 def read_training_state(path: Path, *, verify: bool = True) -> dict[str, Any] | None:
+    """The loop state a run saved for `--resume` (None when there is none), checked against its
+    recorded SHA-256 unless `verify` is False."""
+    path = Path(path)
+    _recover(path)
     file = path / "training_state.pt"
     if not file.is_file():
         return None
@@ -487,6 +499,26 @@ def read_training_state(path: Path, *, verify: bool = True) -> dict[str, Any] | 
 
 class _TooLarge(Exception):
     pass
+
+
+# In-place ops that change a tensor's shape. Every other in-place op leaves the shape as it is.
+_RESHAPING = frozenset({"resize_", "resize_as_", "set_", "as_strided_", "squeeze_", "unsqueeze_", "t_",
+                        "transpose_", "swapaxes_", "swapdims_"})
+
+
+class _ShapesOnly(TorchFunctionMode):
+    """Skips the in-place ops (``normal_``, ``uniform_``, ``zero_``: the initialisers) on meta
+    tensors: counting needs only shapes, and ``normal_`` on meta costs seconds of imports at its
+    first call, then milliseconds a tensor."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else kwargs.get("tensor")  # nn.init.* pass it by keyword
+        if (name.endswith("_") and not name.startswith("_") and name not in _RESHAPING
+                and isinstance(target, torch.Tensor) and target.is_meta):
+            return target
+        return func(*args, **kwargs)
 
 
 def _limit(env: str, default: int) -> int:
@@ -512,7 +544,7 @@ def _largest_settings(kwargs: dict[str, Any]) -> str:
 def check_model_size(name: str, kwargs: dict[str, Any], source: str | os.PathLike) -> int:
     """Build the model `source` describes on the meta device (shapes, no memory) and return its
     parameter count; `CheckpointError` above ``$ARCHLAB_MAX_PARAMETERS`` (default 2e9 parameters
-    and buffer values) or ``$ARCHLAB_MAX_MODULES`` (default 5000 modules holding tensors). The
+    and buffer values) or ``$ARCHLAB_MAX_MODULES`` (default 2000 modules holding tensors). The
     build stops as soon as a limit is passed, so a tampered ``num_layers=10**6`` is refused fast."""
     from ..registry import create_model
 
@@ -536,21 +568,21 @@ def check_model_size(name: str, kwargs: dict[str, Any], source: str | os.PathLik
 
     handles = [register_module_parameter_registration_hook(tally), register_module_buffer_registration_hook(tally)]
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _ShapesOnly():
             model = create_model(name, **kwargs)
     except _TooLarge:
         settings = _largest_settings(kwargs)
         if count > max_parameters:
             raise CheckpointError(
-                f"{source} describes a {name} of more than {count:,} parameters ({settings}), above the limit of "
+                f"{source} describes a '{name}' model of more than {count:,} parameters ({settings}), above the limit of "
                 f"{max_parameters:,}; if it is genuine, raise the limit with the environment variable "
                 f"{MAX_PARAMETERS_ENV}.") from None
         raise CheckpointError(
-            f"{source} describes a {name} of more than {max_modules:,} layers holding weights ({settings}), above "
+            f"{source} describes a '{name}' model of more than {max_modules:,} modules holding weights ({settings}), above "
             f"the limit; if it is genuine, raise the limit with the environment variable {MAX_MODULES_ENV}."
         ) from None
     except RuntimeError as err:  # e.g. a shape whose size overflows
-        raise CheckpointError(f"{source} describes a {name} that cannot be built: "
+        raise CheckpointError(f"{source} describes a '{name}' model that cannot be built: "
                               f"{str(err).strip().splitlines()[0]}") from None
     finally:
         for handle in handles:
