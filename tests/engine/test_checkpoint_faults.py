@@ -266,6 +266,25 @@ def test_a_crash_between_the_renames_restores_the_newest_not_a_stale_leftover(tm
     assert leftovers(tmp_path) == []
 
 
+def test_a_reader_leaves_a_live_writers_folders_alone(tmp_path):
+    ck = tmp_path / "ck"
+    save_at(ck, small_model(0), 5)
+    os.rename(ck, tmp_path / ".ck.old-7")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from archlab.engine.run_lock import hold_run_dir\n"
+                               "with hold_run_dir(sys.argv[1]):\n    print('held', flush=True); sys.stdin.readline()",
+                               str(ck)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FileNotFoundError):  # after waiting for the writer's second rename
+            read_config(ck)
+        assert leftovers(tmp_path) == [".ck.old-7"]
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
+    finally:
+        holder.kill()
+    assert read_training_state(ck)["step"] == 5 and leftovers(tmp_path) == []
+
+
 def test_a_finished_temporary_folder_is_rolled_forward(tmp_path):
     ck = tmp_path / "ck"
     save_at(ck, small_model(0), 5)

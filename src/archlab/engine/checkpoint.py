@@ -140,6 +140,10 @@ def _complete(folder: Path) -> dict[str, Any] | None:
     return config
 
 
+def _recorded_revision(config: dict[str, Any]) -> int:
+    return config["revision"] if isinstance(config.get("revision"), int) else -1
+
+
 def _recorded_step(folder: Path, config: dict[str, Any]) -> int:
     if isinstance(config.get("step"), int):
         return config["step"]
@@ -164,7 +168,7 @@ def _recover(path: Path) -> None:
             return
         leftovers = _leftovers(path)
         if not path.exists():
-            candidates = [(config.get("revision", -1), _recorded_step(folder, config), folder)
+            candidates = [(_recorded_revision(config), _recorded_step(folder, config), folder)
                           for folder in leftovers if (config := _complete(folder)) is not None]
             if candidates:
                 os.rename(max(candidates)[2], path)
@@ -177,7 +181,8 @@ def _recover(path: Path) -> None:
 
 
 def describe_checkpoint(path: Path) -> str:
-    """"a cnn at step 1234", from a checkpoint's config.json (or its training_state.pt)."""
+    """What a checkpoint holds, for messages: ``a cnn at step 1234`` (the step from config.json,
+    else from training_state.pt)."""
     config = _read_json(path / "config.json")
     config = config if isinstance(config, dict) else {}
     model = config.get("model")
@@ -186,7 +191,7 @@ def describe_checkpoint(path: Path) -> str:
     return f"a {name}" + (f" at step {step}" if step >= 0 else "")
 
 
-def check_out(path: str | os.PathLike | None, *, resume: bool = False, overwrite: bool = False) -> None:
+def check_output_folder(path: str | os.PathLike | None, *, resume: bool = False, overwrite: bool = False) -> None:
     """Refuse to start a new run in `path` where it would replace something: a folder that is
     not a checkpoint always; a checkpoint unless `overwrite` is given (`resume` continues it)."""
     if path is None:
@@ -208,13 +213,13 @@ def check_out(path: str | os.PathLike | None, *, resume: bool = False, overwrite
 def run_directory(path: str | os.PathLike | None, *, resume: bool = False, overwrite: bool = False
                   ) -> Iterator[None]:
     """Hold the lock on a run's folder until the block ends, however it ends, and check that
-    the run may write there (`check_out`). Nothing happens for a run that saves nothing
+    the run may write there (`check_output_folder`). Nothing happens for a run that saves nothing
     (`path` None)."""
     if path is None:
         yield
         return
     with hold_run_dir(path):
-        check_out(path, resume=resume, overwrite=overwrite)
+        check_output_folder(path, resume=resume, overwrite=overwrite)
         yield
 
 
@@ -333,8 +338,7 @@ def _write(path, model, meta, metrics, history, training_state, best_state, extr
               + sum(len(t) for t in texts.values()) + sum(_disk_bytes(item) for item in carried) + SLACK_BYTES)
     check_free_space(path, nbytes)
     previous = _read_json(path / "config.json") if path.exists() else None
-    previous = previous.get("revision") if isinstance(previous, dict) else None
-    revision = previous + 1 if isinstance(previous, int) else 1
+    revision = max(_recorded_revision(previous), 0) + 1 if isinstance(previous, dict) else 1
 
     tmp = None
     try:
@@ -566,10 +570,14 @@ def check_model_size(name: str, kwargs: dict[str, Any], source: str | os.PathLik
         if count > max_parameters or len(modules) > max_modules:
             raise _TooLarge
 
+    # Weights a builder copies in (`pretrained`) leave the shapes as they are; reading them here
+    # would load the file twice. The real build repeats any warning the builder gives.
+    shapes = {k: v for k, v in kwargs.items() if k != "pretrained"}
     handles = [register_module_parameter_registration_hook(tally), register_module_buffer_registration_hook(tally)]
     try:
-        with torch.device("meta"), _ShapesOnly():
-            model = create_model(name, **kwargs)
+        with torch.device("meta"), _ShapesOnly(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = create_model(name, **shapes)
     except _TooLarge:
         settings = _largest_settings(kwargs)
         if count > max_parameters:

@@ -33,7 +33,7 @@ def lock_file(path: str | os.PathLike) -> Path:
 
 
 def holder(path: str | os.PathLike) -> str:
-    """"PID 1234" of the process named in a folder's lock file (it may have died since)."""
+    """The process named in a folder's lock file, as ``PID 1234`` (it may have died since)."""
     try:
         pid = lock_file(path).read_text().strip()
     except OSError:
@@ -125,8 +125,3 @@ def try_hold_run_dir(path: str | os.PathLike) -> Iterator[bool]:
         if held:
             _exit(lock)
 
-
-def holds_run_dir(path: str | os.PathLike) -> bool:
-    """Whether this process holds the lock on `path`."""
-    with _guard:
-        return lock_file(path) in _held
