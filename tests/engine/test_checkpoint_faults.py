@@ -99,7 +99,8 @@ HOLD_AT_STEP_ONE = textwrap.dedent("""
     archlab.train("mlp", "iris", out=sys.argv[1], epochs=1, quiet=True, callbacks=(Hold(),))
 """)
 
-TRY_LOCK = "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)"
+TRY_LOCK = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)")
 
 
 def lock_is_free(out):
@@ -121,7 +122,7 @@ def test_a_second_run_on_the_same_out_fails_at_once_naming_the_holder(tmp_path):
         started = time.perf_counter()
         with pytest.raises(ConfigError) as err:
             archlab.train("mlp", "iris", out=ck, overwrite=True, **IRIS)
-        assert time.perf_counter() - started < 30  # data loading included; no training step ran
+        assert time.perf_counter() - started < 10  # loading iris and building the model included
         message = one_line(err)
         assert f"in use by another archlab run (PID {first.pid}" in message and "--out" in message
         first.stdin.close()
@@ -133,8 +134,8 @@ def test_a_second_run_on_the_same_out_fails_at_once_naming_the_holder(tmp_path):
 
 
 class Raise:
-    def __init__(self, error):
-        self.error = error
+    def __init__(self, error, out):
+        self.error, self.out = error, out
 
     def on_step_end(self, state):
         assert not lock_is_free(self.out)  # held while training
@@ -144,10 +145,8 @@ class Raise:
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), SystemExit("killed"), RuntimeError("boom")])
 def test_the_lock_is_released_on_every_exit_path(tmp_path, error):
     ck = tmp_path / "ck"
-    callback = Raise(error)
-    callback.out = ck
     with pytest.raises(type(error)):
-        archlab.train("mlp", "iris", out=ck, callbacks=(callback,), **IRIS)
+        archlab.train("mlp", "iris", out=ck, callbacks=(Raise(error, ck),), **IRIS)
     assert lock_is_free(ck) and not (tmp_path / ".ck.lock").exists()
     archlab.train("mlp", "iris", out=ck, **IRIS)
     assert lock_is_free(ck)
@@ -322,7 +321,8 @@ def test_a_save_that_does_not_fit_keeps_the_previous_checkpoint(tmp_path, monkey
     with pytest.raises(DiskFullError) as err:
         save_at(ck, small_model(1), 2)
     message = one_line(err)
-    assert "not enough free space" in message and "1.0 KB are free" in message and "previous checkpoint is kept" in message
+    assert "not enough free space" in message and "1.0 KB are free" in message
+    assert "previous checkpoint is kept" in message
     assert contents(ck) == before and leftovers(tmp_path) == []
 
 
@@ -372,9 +372,10 @@ def tiny_disk(tmp_path):
     """A 1 MiB tmpfs, where the test may mount one (root on Linux)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root on Linux; the disk_usage tests cover the logic")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
     yield mount

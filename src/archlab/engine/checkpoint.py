@@ -582,12 +582,12 @@ def check_model_size(name: str, kwargs: dict[str, Any], source: str | os.PathLik
         settings = _largest_settings(kwargs)
         if count > max_parameters:
             raise CheckpointError(
-                f"{source} describes a '{name}' model of more than {count:,} parameters ({settings}), above the limit of "
-                f"{max_parameters:,}; if it is genuine, raise the limit with the environment variable "
+                f"{source} describes a '{name}' model of more than {count:,} parameters ({settings}), above the "
+                f"limit of {max_parameters:,}; if it is genuine, raise the limit with the environment variable "
                 f"{MAX_PARAMETERS_ENV}.") from None
         raise CheckpointError(
-            f"{source} describes a '{name}' model of more than {max_modules:,} modules holding weights ({settings}), above "
-            f"the limit; if it is genuine, raise the limit with the environment variable {MAX_MODULES_ENV}."
+            f"{source} describes a '{name}' model of more than {max_modules:,} modules holding weights ({settings}), "
+            f"above the limit; if it is genuine, raise the limit with the environment variable {MAX_MODULES_ENV}."
         ) from None
     except RuntimeError as err:  # e.g. a shape whose size overflows
         raise CheckpointError(f"{source} describes a '{name}' model that cannot be built: "
