@@ -67,7 +67,7 @@ def test_a_new_run_refuses_to_replace_a_checkpoint(tmp_path):
     with pytest.raises(ConfigError) as err:
         archlab.train("cnn", "digits", out=ck, epochs=1, quiet=True)
     message = one_line(err)
-    assert str(ck) in message and "a mlp at step 4" in message
+    assert str(ck) in message and "(model mlp, step 4)" in message
     assert "--resume" in message and "--out" in message and "--overwrite" in message
     assert contents(ck) == before
     archlab.train("mlp", "iris", out=ck, overwrite=True, seed=3, **IRIS)

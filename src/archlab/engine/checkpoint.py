@@ -181,14 +181,14 @@ def _recover(path: Path) -> None:
 
 
 def describe_checkpoint(path: Path) -> str:
-    """What a checkpoint holds, for messages: ``a cnn at step 1234`` (the step from config.json,
+    """What a checkpoint holds, for messages: ``model cnn, step 1234`` (the step from config.json,
     else from training_state.pt)."""
     config = _read_json(path / "config.json")
     config = config if isinstance(config, dict) else {}
     model = config.get("model")
-    name = model.get("name", "model") if isinstance(model, dict) else "model"
+    name = model.get("name", "unknown") if isinstance(model, dict) else "unknown"
     step = _recorded_step(path, config)
-    return f"a {name}" + (f" at step {step}" if step >= 0 else "")
+    return f"model {name}" + (f", step {step}" if step >= 0 else "")
 
 
 def check_output_folder(path: str | os.PathLike | None, *, resume: bool = False, overwrite: bool = False) -> None:
