@@ -22,6 +22,10 @@ class CheckpointError(ValueError):
     """A checkpoint folder is missing, corrupt, or was not written by archlab."""
 
 
+class DiskFullError(RuntimeError):
+    """The disk cannot hold a checkpoint; the previous one is kept."""
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -53,6 +54,18 @@ def test_a_crash_while_writing_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     after = {p.name: p.read_bytes() for p in (tmp_path / "ck").iterdir()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]  # no temporary folder left behind
+
+
+def test_config_records_the_step_the_revision_and_the_digests(tmp_path):
+    model = small_model()
+    for revision in (1, 2):
+        save_checkpoint(tmp_path / "ck", model, meta={"model": model.archlab_config}, training_state={"step": 7})
+        config = read_config(tmp_path / "ck")
+        assert config["revision"] == revision and config["step"] == 7
+    assert set(config["sha256"]) == {"model.safetensors", "training_state.pt"}
+    assert config["sha256"]["model.safetensors"] == hashlib.sha256(
+        (tmp_path / "ck" / "model.safetensors").read_bytes()).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # the lock file goes with the writer
 
 
 def test_interrupted_swap_is_recovered(tmp_path):

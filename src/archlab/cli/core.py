@@ -55,6 +55,7 @@ def add_train(sub) -> None:
                    help="train with seeds SEED..SEED+N-1 and report mean and std (_mean, _std)")
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already in --out")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
     p.add_argument("--task-set", dest="task_options", action="append", type=key_value, default=[],
@@ -73,6 +74,7 @@ def run_train(args) -> int:
     out = args.out or f"runs/{args.model}-{args.data}"
     options = dict(
         model_kwargs=dict(args.overrides), task_options=dict(args.task_options) or None, out=out,
+        overwrite=args.overwrite,
         data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,

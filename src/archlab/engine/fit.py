@@ -21,7 +21,8 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
 from ..utils import resolve_device
-from .checkpoint import is_checkpoint, load_weights, read_training_state, read_weights, save_checkpoint
+from .checkpoint import (check_free_space, estimate_checkpoint_bytes, is_checkpoint, load_weights,
+                         read_training_state, read_weights, run_directory, save_checkpoint)
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
 from .progress import ProgressReporter
 from .tasks import Task
@@ -148,6 +149,7 @@ def fit(
     *,
     out: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     meta: dict[str, Any] | None = None,
     callbacks: tuple = (),
     extra_files: dict[str, bytes | str] | None = None,
@@ -158,10 +160,17 @@ def fit(
     have passed since the last one, every `checkpoint_every` steps, on Ctrl-C and at the end
     (with `extra_files`, such as a tokenizer, beside it); `resume=True` continues from it and ends with the
     same weights as an uninterrupted run. A NaN/inf loss raises `NonFiniteLossError`
-    and leaves the last good checkpoint untouched.
+    and leaves the last good checkpoint untouched. `out` is locked for the whole run, and a
+    checkpoint already there is replaced only with `overwrite` (see `run_directory`).
 
     `callbacks` are objects with optional ``on_step_end(state)`` / ``on_eval_end(state, row)``.
     """
+    with run_directory(out, resume=resume, overwrite=overwrite):
+        return _fit(model, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
+                    extra_files=extra_files)
+
+
+def _fit(model, task, data, config, *, out, resume, meta, callbacks, extra_files) -> FitResult:
     config = config or TrainConfig()
     config.validate()
     if config.epochs is None and config.steps is None:
@@ -183,9 +192,9 @@ def fit(
     best_state: dict[str, torch.Tensor] | None = None
     torch.manual_seed(config.seed)
 
-    if out is not None and not resume and out.exists() and not is_checkpoint(out):
-        raise ConfigError(f"{out} exists and is not an archlab checkpoint; refusing to overwrite it. "
-                          "Choose another --out.")
+    if out is not None:
+        check_free_space(out, estimate_checkpoint_bytes(model, optimizer_slots=1 if config.optimizer == "sgd" else 2,
+                                                        best=config.patience is not None))
     if resume:
         if out is None or not is_checkpoint(out):
             raise ConfigError(f"--resume needs an existing checkpoint folder as --out; found none at {out}.")

@@ -14,7 +14,7 @@ import numpy as np
 from ..data import Dataset, DataSpec, load_dataset
 from ..data.registry import dataset_info, list_datasets
 from ..engine import TrainConfig, fit
-from ..engine.checkpoint import read_config, read_training_state, save_checkpoint
+from ..engine.checkpoint import read_config, read_training_state, run_directory, save_checkpoint
 from ..engine.fit import default_meta, evaluate, scalars
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
@@ -94,6 +94,7 @@ def train(
     out: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     callbacks: tuple = (),
     task_options: dict[str, Any] | None = None,
     pretrained: str | os.PathLike | None = None,
@@ -102,7 +103,8 @@ def train(
     """Train a registered model on a dataset and score it on the test split.
 
     `options` are `TrainConfig` fields (epochs, steps, batch_size, lr, seed, device, ...);
-    the model's own defaults fill the rest. With `out` the run is checkpointed there.
+    the model's own defaults fill the rest. With `out` the run is checkpointed there; a
+    checkpoint already there is continued with `resume` or replaced with `overwrite`.
     `task_options` go to the model's training task (see `ModelInfo.task_options`). `pretrained` names a
     folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
     its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
@@ -130,7 +132,13 @@ def train(
     task_options = check_task_options(info.task_factory, dict(task_options or {}))
     task = create_task(info.task_factory, net, data.spec, **task_options)
     meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options}
-    result = fit(net, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
+    with run_directory(out, resume=resume, overwrite=overwrite):
+        return _train_and_test(net, task, data, config, out, resume, meta, callbacks, started)
+
+
+def _train_and_test(net, task, data, config, out, resume, meta, callbacks, started) -> JobResult:
+    # `train` checked `out` under the lock it holds; `fit` takes the same lock again.
+    result = fit(net, task, data, config, out=out, resume=resume, overwrite=True, meta=meta, callbacks=callbacks,
                  extra_files=data.files)
     test = evaluate(net, task, data["test"].to(resolve_device(config.device)), prefix="test_",
                     batch_size=config.eval_batch_size) if "test" in data.splits else {}

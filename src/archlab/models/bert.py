@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..engine.checkpoint import load_tensor_file
 from ..errors import CheckpointError, DataError
 from ..nn import TransformerBlock
 from ..validation import check_int
@@ -157,15 +158,19 @@ def hf_config_kwargs(path: str | os.PathLike) -> dict:
 
 
 def read_hf_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of ``model.safetensors`` (else ``pytorch_model.bin``, read with ``weights_only=True``),
-    with a ``bert.`` prefix removed and legacy LayerNorm ``gamma``/``beta`` renamed."""
+    """The tensors of ``model.safetensors`` (else ``pytorch_model.bin``, tensors only: a pickle holding
+    anything else is refused, never run), with a ``bert.`` prefix removed and legacy LayerNorm
+    ``gamma``/``beta`` renamed."""
     path = Path(path)
     if (path / "model.safetensors").is_file():
         from safetensors.torch import load_file
 
         state = load_file(path / "model.safetensors")
     elif (path / "pytorch_model.bin").is_file():
-        state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        state = load_tensor_file(path / "pytorch_model.bin")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path / 'pytorch_model.bin'} holds a {type(state).__name__}, not a state dict "
+                                  "of named tensors.")
     else:
         raise FileNotFoundError(f"{path} has neither model.safetensors nor pytorch_model.bin.")
     out = {}

@@ -26,6 +26,7 @@ from ..engine.checkpoint import load_weights, read_config, read_weights
 from ..engine.tasks import Task, classification_task
 from ..errors import CheckpointError, ConfigError, DataError, unknown_name
 from ..validation import coerce_kwargs
+from .model_size import check_model_size
 
 DATA_KINDS = ("image", "sequence", "tabular", "text", "graph")
 GENERATES = ("text", "images")
@@ -182,12 +183,16 @@ def create_task(task: str | Callable[..., Task], model: nn.Module, spec, **optio
                     lambda: factory(model, spec, **options))
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model from a checkpoint folder (no pickle), in eval mode."""
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", *, verify: bool = True) -> nn.Module:
+    """Rebuild a model from a checkpoint folder (no pickle), in eval mode. The size its config
+    describes is checked before anything is allocated (`check_model_size`); the weights are
+    checked against their recorded SHA-256 unless `verify` is False."""
     path = Path(path)
     config = read_config(path)
-    model = create_model(config["model"]["name"], **config["model"].get("kwargs", {}))
-    load_weights(model, read_weights(path), path)
+    name, kwargs = config["model"]["name"], config["model"].get("kwargs", {})
+    check_model_size(name, kwargs, path / "config.json", lambda **shapes: create_model(name, **shapes))
+    model = create_model(name, **kwargs)
+    load_weights(model, read_weights(path, verify=verify), path)
     return model.to(device).eval()
 
 
