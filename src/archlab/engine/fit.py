@@ -413,7 +413,8 @@ def fit(
 
     `final_metrics(model, result)` is called once training is over (best weights restored) and
     before the last checkpoint, which writes what it returns as ``metrics.json``; it is also
-    ``result.metrics``. So the checkpoint is written once, with its metrics.
+    ``result.metrics``. So the checkpoint is written once, with its metrics (and without them,
+    before the error propagates, when `final_metrics` raises).
 
     `callbacks`: see `archlab.engine.callbacks` (a `Callback`, or any object with some of its hooks).
     """
@@ -432,6 +433,10 @@ def fit(
     state = loop.state
     result = FitResult(state.history, state.step, state.best, state.best_step, state.stopped)
     if final_metrics is not None:
-        result.metrics = final_metrics(model, result)
+        try:
+            result.metrics = final_metrics(model, result)
+        except BaseException:
+            checkpointer.save(loop)  # the trained run is kept, without metrics
+            raise
     checkpointer.save(loop, result.metrics)
     return result
