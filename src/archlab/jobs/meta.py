@@ -163,14 +163,14 @@ def load_learner(checkpoint: str | os.PathLike, device: str | torch.device = "cp
 def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = False, data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
                checkpoint_every: int = 100, time_limit: float | None = None, log_every: int = 10,
-               quiet: bool = False) -> JobResult:
+               quiet: bool = False, callbacks: tuple = ()) -> JobResult:
     """Meta-train with `fit`, checkpoint to `out`, and score the meta-test split.
 
     One step of the run is one outer update on `meta_batch` tasks; the history logs the training
     statistics' means every `log_every` steps, and a checkpoint is written every `checkpoint_every`.
     `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
     or starts one when `out` holds none. `time_limit` (seconds) stops early, saved and resumable,
-    without the meta-test (``stopped="time_limit"``).
+    without the meta-test (``stopped="time_limit"``). `callbacks` go to `fit`.
     """
     started = time.perf_counter()
     config = config.resolved()
@@ -214,7 +214,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         return {"metrics": metrics, "details": {}}
 
     result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
-                 meta=meta, final_metrics=final_metrics)
+                 meta=meta, callbacks=callbacks, final_metrics=final_metrics)
     return JobResult(result.metrics["metrics"], str(out), time.perf_counter() - started, model=learner.model,
                      history=result.history, stopped=result.stopped)
 
