@@ -64,7 +64,8 @@ def main() -> None:
         spent += (time.perf_counter() - started) / 60
         clock.parent.mkdir(parents=True, exist_ok=True)
         clock.write_text(json.dumps({"minutes": spent, "iteration": result.metrics["iterations"]}))
-        print(f"{result.metrics["iterations"]} iterations, {spent:.1f} of {args.budget_minutes} training minutes spent")
+        print(f"{result.metrics['iterations']} iterations, {spent:.1f} of {args.budget_minutes} training minutes "
+              "spent")
         if spent < args.budget_minutes - 0.5 and result.metrics["iterations"] < args.iterations:
             return
     learner, config, _ = load_learner(out)

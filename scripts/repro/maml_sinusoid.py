@@ -81,7 +81,7 @@ def main() -> None:
     result = meta_train(config, out=args.out, resume=args.resume, device="cpu", eval_tasks=0,
                         time_limit=args.time_limit, log_every=1000, checkpoint_every=5000)
     if result.metrics["iterations"] < args.iterations:
-        print(f"stopped at iteration {result.metrics["iterations"]}; rerun with --resume")
+        print(f"stopped at iteration {result.metrics['iterations']}; rerun with --resume")
         return
     learner, _, _ = load_learner(args.out)
     test = Sinusoid(k_shot=5, n_query=100)

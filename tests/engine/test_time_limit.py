@@ -20,7 +20,8 @@ from archlab.cli.common import duration
 from archlab.engine import TimeLimit, TrainConfig, callbacks
 from archlab.errors import ConfigError
 
-OPTIONS = dict(epochs=2, batch_size=64, lr=3e-3, quiet=True, seed=5, model_kwargs={"channels": [4], "hidden_dims": [16]})
+OPTIONS = dict(epochs=2, batch_size=64, lr=3e-3, quiet=True, seed=5,
+               model_kwargs={"channels": [4], "hidden_dims": [16]})
 
 
 @pytest.fixture

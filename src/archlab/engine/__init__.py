@@ -8,7 +8,7 @@ from .optim import build_optimizer, build_scheduler
 from .tasks import ClassificationTask, Task, classification_task, training_task
 
 __all__ = [
-    "fit", "evaluate", "TrainConfig", "FitResult", "FitState", "Callback", "TimeLimit", "Task", "ClassificationTask", "training_task",
-    "classification_task", "save_checkpoint", "read_config", "accuracy", "confusion_matrix", "macro_f1",
+    "fit", "evaluate", "TrainConfig", "FitResult", "FitState", "Callback", "TimeLimit", "Task", "ClassificationTask",
+    "training_task", "classification_task", "save_checkpoint", "read_config", "accuracy", "confusion_matrix", "macro_f1",
     "build_optimizer", "build_scheduler",
 ]
