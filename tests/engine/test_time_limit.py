@@ -57,6 +57,17 @@ def test_a_run_stopped_by_its_limit_resumes_bitwise(tmp_path, ticking_clock):
     assert [{**r, "seconds": 0} for r in done.history] == [{**r, "seconds": 0} for r in full.history]
 
 
+def test_the_aae_three_phase_update_stops_and_resumes_bitwise(tmp_path, ticking_clock):
+    options = dict(epochs=2, batch_size=64, quiet=True, seed=1, model_kwargs={"hidden_dims": [16], "latent_dim": 2},
+                   task_options={"adversarial_lr_scale": 0.5})
+    archlab.train("aae", "digits", out=tmp_path / "full", **options)
+    assert archlab.train("aae", "digits", out=tmp_path / "cut", time_limit=7.5, **options).stopped == "time_limit"
+    state = torch.load(tmp_path / "cut" / "training_state.pt", weights_only=True)
+    assert state["step"] == 8 and len(state["optimizers"]) == 3  # autoencoder, discriminator, generator
+    archlab.train("aae", "digits", out=tmp_path / "cut", resume=True, **options)
+    assert_same_weights(tmp_path / "full", tmp_path / "cut")
+
+
 def test_a_limit_longer_than_the_run_changes_nothing(tmp_path, ticking_clock):
     result = archlab.train("mlp", "iris", epochs=2, quiet=True, time_limit=10**6)
     assert result.stopped is None and "test_accuracy" in result.metrics
