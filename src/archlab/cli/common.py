@@ -45,7 +45,7 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 def duration(text: str) -> float:
     """A length of time in seconds: ``90s``, ``10m``, ``1.5h``, or a bare number of seconds."""
     raw = text.strip().lower()
-    scale = DURATION_UNITS.get(raw[-1:], None)
+    scale = DURATION_UNITS.get(raw[-1:])
     number = raw[:-1] if scale is not None else raw
     try:
         value = float(number) * (scale or 1)
