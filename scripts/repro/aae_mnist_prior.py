@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -36,7 +33,6 @@ from sklearn.neighbors import KNeighborsClassifier
 import archlab
 from archlab.data import load_dataset
 from archlab.models.registry import load_model
-from archlab.errors import TrainingInterrupted
 
 
 def main() -> None:
@@ -63,27 +59,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     data = load_dataset("mnist", args.data_dir)
-    timer = None
-    if args.minutes is not None:  # Ctrl-C to ourselves: fit saves and raises TrainingInterrupted
-        timer = threading.Timer(60 * args.minutes, os.kill, (os.getpid(), signal.SIGINT))
-        timer.daemon = True
-        timer.start()
     started = time.perf_counter()
-    try:
-        archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, schedule=args.schedule, batch_size=100,
-                      optimizer="adam", seed=args.seed,
-                      resume=args.resume, quiet=False, checkpoint_interval=60,
-                      model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims,
-                                    "architecture": args.architecture,
-                                    "discriminator_dims": args.discriminator_dims,
-                                    "standardize_code": args.standardize_code},
-                      task_options={"adversarial_lr_scale": args.adversarial_lr_scale,
-                                    "adversarial_betas": args.adversarial_betas})
-    except TrainingInterrupted as err:
-        print(f"{err}; run again with --resume to continue")
-        raise SystemExit(3) from None
-    if timer is not None:
-        timer.cancel()
+    run = archlab.train("aae", data, out=args.out, epochs=args.epochs, lr=args.lr, schedule=args.schedule,
+                        batch_size=100, optimizer="adam", seed=args.seed, resume=args.resume, quiet=False,
+                        checkpoint_interval=60,
+                        time_limit=None if args.minutes is None else 60 * args.minutes,
+                        model_kwargs={"latent_dim": 8, "prior": "gaussian", "hidden_dims": args.hidden_dims,
+                                      "architecture": args.architecture,
+                                      "discriminator_dims": args.discriminator_dims,
+                                      "standardize_code": args.standardize_code},
+                        task_options={"adversarial_lr_scale": args.adversarial_lr_scale,
+                                      "adversarial_betas": args.adversarial_betas})
+    if run.stopped == "time_limit":
+        print(f"stopped after {args.minutes} minutes, saved to {args.out}; run again with --resume to continue")
+        raise SystemExit(3)
     train_seconds = time.perf_counter() - started
 
     model = load_model(args.out)

@@ -60,11 +60,12 @@ def main() -> None:
             return
         started = time.perf_counter()
         result = meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, eval_tasks=0,
-                            max_minutes=minutes, checkpoint_every=25, log_every=25)
+                            time_limit=60 * minutes, checkpoint_every=25, log_every=25)
         spent += (time.perf_counter() - started) / 60
         clock.parent.mkdir(parents=True, exist_ok=True)
         clock.write_text(json.dumps({"minutes": spent, "iteration": result.metrics["iterations"]}))
-        print(f"{result.metrics["iterations"]} iterations, {spent:.1f} of {args.budget_minutes} training minutes spent")
+        print(f"{result.metrics['iterations']} iterations, {spent:.1f} of {args.budget_minutes} training minutes "
+              "spent")
         if spent < args.budget_minutes - 0.5 and result.metrics["iterations"] < args.iterations:
             return
     learner, config, _ = load_learner(out)

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 import archlab
+from archlab.cli.common import duration
 from archlab.data import Sinusoid
 from archlab.meta import MAML
 from archlab.jobs.meta import MetaConfig, load_learner, meta_train
@@ -62,7 +63,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=600)
     parser.add_argument("--out", default="runs/maml-sinusoid-repro")
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--time-limit", type=duration, default=None, metavar="DURATION",
+                        help="stop (checkpointed) after this long, e.g. 10m; rerun with --resume to continue")
     parser.add_argument("--baseline-steps", type=int, default=10000)
     parser.add_argument("--init", choices=["paper", "torch"], default="paper",
                         help="paper: truncated normal (std 0.01) weights, zero biases, as Finn's code; "
@@ -77,9 +79,9 @@ def main() -> None:
                         inner_lr=args.inner_lr, iterations=args.iterations, meta_lr=1e-3, seed=0,
                         model_kwargs=init)
     result = meta_train(config, out=args.out, resume=args.resume, device="cpu", eval_tasks=0,
-                        max_minutes=args.max_minutes, log_every=1000, checkpoint_every=5000)
+                        time_limit=args.time_limit, log_every=1000, checkpoint_every=5000)
     if result.metrics["iterations"] < args.iterations:
-        print(f"stopped at iteration {result.metrics["iterations"]}; rerun with --resume")
+        print(f"stopped at iteration {result.metrics['iterations']}; rerun with --resume")
         return
     learner, _, _ = load_learner(args.out)
     test = Sinusoid(k_shot=5, n_query=100)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
+import archlab
 from archlab.cli import main
-from archlab.engine import read_config
+from archlab.engine import Callback, callbacks, read_config
+from archlab.engine.checkpoint import read_training_state
+from archlab.errors import TrainingInterrupted
+from archlab.jobs import MetaConfig, meta_train
 from archlab.models.registry import load_model
 
 
@@ -62,6 +69,75 @@ def test_resume_continues_bitwise(tmp_path, capsys):
         torch.testing.assert_close(part[k], full[k], rtol=0, atol=0)
     assert main([*common, "--iterations", "5", "--inner-lr", "0.1", "--out", str(tmp_path / "part"), "--resume"]) == 2
     assert "differ from the saved ones: inner_lr" in capsys.readouterr().err
+
+
+def assert_same_run(a, b):
+    """The same weights and, for Meta-SGD, the same learned step sizes, bitwise."""
+    for name in ("model.safetensors", "inner_lrs.safetensors"):
+        if (a / name).is_file() or (b / name).is_file():
+            x, y = load_file(a / name), load_file(b / name)
+            assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x), name
+
+
+RUNS = {
+    "maml-meta-sgd": ["maml", "--data", "digits", "--ways", "3", "--meta-batch", "2", "--learn-inner-lr",
+                      "--strategy", "loop"],
+    "reptile": ["reptile", "--data", "sinusoid", "--meta-batch", "2", "--inner-steps", "2"],
+}
+
+
+@pytest.fixture
+def ticking_clock(monkeypatch):
+    """The time limit's clock advances one second each time it is read (0 at the start of a run)."""
+    readings = iter(range(10**9))
+    monkeypatch.setattr(callbacks, "now", lambda: float(next(readings)))
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+def test_a_run_stopped_by_its_time_limit_resumes_bitwise(tmp_path, capsys, ticking_clock, run):
+    common = ["meta-train", *RUNS[run], "--iterations", "5", "--eval-tasks", "2", "--log-every", "2", "--json"]
+    full = run_json(capsys, *common, "--out", str(tmp_path / "full"))
+    cut = run_json(capsys, *common, "--out", str(tmp_path / "cut"), "--time-limit", "2.5s")
+    assert cut["stopped"] == "time_limit" and cut["metrics"] == {"iterations": 3}  # not finished: no meta-test
+    assert read_training_state(tmp_path / "cut")["step"] == 3
+    done = run_json(capsys, *common, "--out", str(tmp_path / "cut"), "--resume")
+    assert "stopped" not in done and done["metrics"] == full["metrics"]
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+    assert (tmp_path / "cut" / "history.csv").read_text().splitlines()[0].startswith("epoch,step,")
+
+
+class InterruptAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("algorithm, options", [
+    ("maml", dict(data="digits", ways=3, meta_batch=2, learn_inner_lr=True, strategy="loop")),
+    ("reptile", dict(data="sinusoid", meta_batch=2, inner_steps=2)),
+])
+def test_an_interrupted_run_resumes_bitwise(tmp_path, algorithm, options):
+    config = MetaConfig(algorithm=algorithm, iterations=4, **options)
+    run = dict(eval_tasks=0, log_every=2, quiet=True)
+    meta_train(config, out=tmp_path / "full", **run)
+    with pytest.raises(TrainingInterrupted, match="at step 3"):
+        meta_train(config, out=tmp_path / "cut", callbacks=(InterruptAt(3),), **run)
+    result = meta_train(config, out=tmp_path / "cut", resume=True, **run)
+    assert result.metrics == {"iterations": 4} and [row["step"] for row in result.history] == [2, 4]
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_meta_and_plain_training_write_the_same_training_state(tmp_path, capsys):
+    run_json(capsys, "meta-train", "maml", "--data", "sinusoid", "--iterations", "2", "--meta-batch", "2",
+             "--eval-tasks", "0", "--out", str(tmp_path / "meta"), "--json")
+    archlab.train("mlp", "iris", epochs=1, quiet=True, out=tmp_path / "plain")
+    meta, plain = read_training_state(tmp_path / "meta"), read_training_state(tmp_path / "plain")
+    assert set(meta) == set(plain) and meta["finished"] and meta["step"] == 2
+    assert json.loads((tmp_path / "meta" / "metrics.json").read_text()) == {"metrics": {"iterations": 2},
+                                                                            "details": {}}
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, key_value, positive_float, positive_int, report
+from .common import add_common, duration, key_value, positive_float, positive_int, report
 
 
 def _rate(text: str) -> float:
@@ -27,8 +27,11 @@ def add_anomaly(sub) -> None:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float)
+    p.add_argument("--time-limit", type=duration, metavar="DURATION",
+                   help="stop training (checkpointed) after this long, e.g. 90s, 10m, 2h; continue with --resume")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/anomaly-MODEL-DATA-CLASS)")
+    p.add_argument("--resume", action="store_true", help="continue the training checkpointed in --out")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
     add_common(p)
@@ -41,8 +44,8 @@ def run_anomaly(args) -> int:
     out = args.out or f"runs/anomaly-{args.model}-{args.data}-{args.normal_class}"
     result = jobs.train_one_class(
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
-        out=out, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        device=args.device, quiet=args.quiet or args.json,
+        out=out, data_dir=args.data_dir, resume=args.resume, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
     )
     report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")
     return 0

@@ -41,6 +41,23 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def duration(text: str) -> float:
+    """A length of time in seconds: ``90s``, ``10m``, ``1.5h``, or a bare number of seconds."""
+    raw = text.strip().lower()
+    scale = DURATION_UNITS.get(raw[-1:])
+    number = raw[:-1] if scale is not None else raw
+    try:
+        value = float(number) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 10m or 2h; got '{text}'") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a duration > 0 such as 90s, 10m or 2h; got '{text}'")
+    return value
+
+
 def key_value(text: str) -> tuple[str, Text]:
     """``KEY=VALUE``; VALUE stays text here and is read against the type of the parameter it sets
     (``false`` for a bool, ``[16, 32]`` or ``16,32`` for a list), where that parameter is known."""

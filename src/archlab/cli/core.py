@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import (add_common, emit_json, key_value, non_negative_float, positive_float, positive_int, print_rows,
-                     report)
+from .common import (add_common, duration, emit_json, key_value, non_negative_float, positive_float, positive_int,
+                     print_rows, report)
 
 
 def add_list(sub) -> None:
@@ -50,6 +50,8 @@ def add_train(sub) -> None:
     p.add_argument("--patience", type=positive_int, help="early stopping after N evaluations without improvement")
     p.add_argument("--eval-every", type=positive_int, help="evaluate every N steps (default: every epoch)")
     p.add_argument("--checkpoint-every", type=positive_int, help="also checkpoint every N steps")
+    p.add_argument("--time-limit", type=duration, metavar="DURATION",
+                   help="stop (checkpointed) after this long, e.g. 90s, 10m, 2h; continue with --resume")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=positive_int, default=None,
                    help="train with seeds SEED..SEED+N-1 and report mean and std (_mean, _std)")
@@ -78,7 +80,8 @@ def run_train(args) -> int:
         data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,
-        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, device=args.device,
+        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
+        device=args.device,
         quiet=args.quiet or args.json,
     )
     if args.seeds is not None:

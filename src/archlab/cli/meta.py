@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, key_value, positive_float, positive_int, report
+from .common import add_common, duration, key_value, positive_float, positive_int, report
 
 
 def step_list(text: str) -> list[int]:
@@ -46,8 +46,8 @@ def add_meta_train(sub) -> None:
     p.add_argument("--eval-tasks", type=int, default=100, help="meta-test tasks scored at the end (0: none)")
     p.add_argument("--eval-steps", type=step_list, default=None, help="inner steps scored, e.g. 1,5,10")
     p.add_argument("--checkpoint-every", type=positive_int, default=100, help="checkpoint every N iterations")
-    p.add_argument("--max-minutes", type=positive_float, default=None,
-                   help="stop (checkpointed) after this many minutes; continue with --resume")
+    p.add_argument("--time-limit", type=duration, default=None, metavar="DURATION",
+                   help="stop (checkpointed) after this long, e.g. 90s, 10m, 2h; continue with --resume")
     p.add_argument("--log-every", type=positive_int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/ALGORITHM-DATA)")
@@ -70,7 +70,7 @@ def run_meta_train(args) -> int:
     out = args.out or f"runs/{args.algorithm}-{args.data}"
     result = jobs.meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, device=args.device,
                         eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
-                        checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
+                        checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
                         log_every=args.log_every, quiet=args.quiet or args.json)
     report(args, result, f"{args.algorithm} on {args.data}")
     return 0

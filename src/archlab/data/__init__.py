@@ -14,11 +14,11 @@ from .sources import list_formats, load_data, register_format
 from .fewshot import NWayKShot, TaskBatch
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
-from .episodes import FEWSHOT_SOURCES, task_sampler
+from .episodes import FEWSHOT_SOURCES, EpisodeSplit, task_sampler
 
 __all__ = [
     "Dataset", "DataSpec", "TensorSplit", "load_dataset", "list_datasets", "dataset_info", "register_dataset",
     "read_idx", "write_idx", "parse_idx", "IDXFormatError", "resolve_data_dir", "default_data_dir", "read_inputs",
 ]
 __all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats"]
-__all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "FEWSHOT_SOURCES"]
+__all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]

@@ -1,4 +1,5 @@
-"""`task_sampler(name, ...)`: the few-shot task sampler for a dataset name.
+"""Few-shot tasks for training: `task_sampler(name, ...)`, the sampler for a dataset name, and
+`EpisodeSplit`, a sampler's task batches as a split that `archlab.engine.fit` iterates.
 
 ``sinusoid`` and ``omniglot`` have their own samplers; any other registered dataset with
 integer labels (e.g. the embedded ``digits``) is sampled with `NWayKShot`.
@@ -7,8 +8,13 @@ integer labels (e.g. the embedded ``digits``) is sampled with `NWayKShot`.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from typing import Any
 
-from .fewshot import NWayKShot
+import torch
+
+from .fewshot import NWayKShot, TaskBatch
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
 
@@ -28,3 +34,32 @@ def task_sampler(name: str, *, split: str = "train", n_way: int = 5, k_shot: int
     if name == "omniglot":
         return Omniglot(n_way, k_shot, n_query, split=split, data_dir=data_dir)
     return NWayKShot(name, n_way, k_shot, n_query, split=split, seed=seed, data_dir=data_dir)
+
+
+class EpisodeSplit:
+    """Task batches of `sampler` as a training split: one endless epoch, whose batch `i` is the
+    `batch_size` tasks drawn from a generator seeded with ``seed + i`` (`fit` passes its run's
+    seed). Batch `i` depends on nothing else, so a resumed run, or one continued for more steps,
+    sees the same tasks as an uninterrupted one. Give `fit` a number of steps, not epochs.
+
+    A batch is ``{"tasks": TaskBatch, "index": i}``; `sampler` is also what a meta-learner's
+    evaluation adapts to (`archlab.meta.task`).
+    """
+
+    def __init__(self, sampler: Any, device: torch.device | str | None = None):
+        self.sampler = sampler
+        self.device = device
+
+    def to(self, device: torch.device | str) -> EpisodeSplit:
+        return EpisodeSplit(self.sampler, device)
+
+    def num_batches(self, batch_size: int) -> int:
+        return sys.maxsize
+
+    def batches(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, start: int = 0
+                ) -> Iterator[dict[str, TaskBatch | int]]:
+        """Batches `start`, `start + 1`, ...; tasks are random by construction, so `shuffle` changes
+        nothing."""
+        for i in range(start, sys.maxsize):
+            tasks = self.sampler.sample(batch_size, torch.Generator().manual_seed(seed + i))
+            yield {"tasks": tasks if self.device is None else tasks.to(self.device), "index": i}

@@ -1,5 +1,6 @@
-"""Training engine: `fit`, `evaluate`, tasks, metrics and checkpoints."""
+"""Training engine: `fit`, `evaluate`, callbacks, tasks, metrics and checkpoints."""
 
+from .callbacks import Callback, TimeLimit
 from .checkpoint import read_config, save_checkpoint
 from .fit import FitResult, FitState, TrainConfig, evaluate, fit
 from .metrics import accuracy, confusion_matrix, macro_f1
@@ -7,7 +8,7 @@ from .optim import build_optimizer, build_scheduler
 from .tasks import ClassificationTask, Task, classification_task, training_task
 
 __all__ = [
-    "fit", "evaluate", "TrainConfig", "FitResult", "FitState", "Task", "ClassificationTask", "training_task",
-    "classification_task", "save_checkpoint", "read_config", "accuracy", "confusion_matrix", "macro_f1",
+    "fit", "evaluate", "TrainConfig", "FitResult", "FitState", "Callback", "TimeLimit", "Task", "ClassificationTask",
+    "training_task", "classification_task", "save_checkpoint", "read_config", "accuracy", "confusion_matrix", "macro_f1",
     "build_optimizer", "build_scheduler",
 ]

@@ -2,7 +2,16 @@
 
 Everything family-specific lives in the `Task`; `fit` only iterates batches,
 steps the optimizers and schedules, evaluates, stops early, checkpoints and
-resumes. A user can always write their own loop around the same pieces.
+resumes. It is made of parts a user can take to write their own loop:
+
+- `FitState`: where the loop is (step, epoch, best metric, history), all a resume needs;
+- `Loop`: the epoch loop, one `train_step` and one `evaluate` at a time;
+- `EarlyStopping`: the watched metric, patience and the best weights;
+- `Checkpointer`: writes the checkpoint folder and restores a run from it;
+- callbacks (`archlab.engine.callbacks`): the progress display, the time limit, the user's.
+
+Meta-learning runs through the same loop: its task's step is one outer update on a batch of
+tasks drawn from an episodes split (`archlab.data.episodes.EpisodeSplit`).
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +31,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
 from ..utils import resolve_device
+from .callbacks import CallbackList, TimeLimit
 from .checkpoint import (check_free_space, estimate_checkpoint_bytes, is_checkpoint, load_weights,
                          read_training_state, read_weights, run_directory, save_checkpoint)
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
@@ -49,6 +60,7 @@ class TrainConfig:
     eval_every: int | None = None  # steps between evaluations; every epoch when None
     checkpoint_every: int | None = None  # steps between extra mid-epoch checkpoints
     checkpoint_interval: float = 10.0  # seconds: evaluations save a checkpoint when this long has passed
+    time_limit: float | None = None  # seconds of training in this call; then save (resumable) and stop
     seed: int = 0
     device: str = "auto"
     quiet: bool = False
@@ -71,13 +83,22 @@ class TrainConfig:
         check("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "an int >= 0")
         check("grad_clip", self.grad_clip is None or self.grad_clip > 0, "a number > 0")
         check("checkpoint_interval", self.checkpoint_interval >= 0, "a number >= 0")
+        check("time_limit", self.time_limit is None or (isinstance(self.time_limit, (int, float))
+                                                        and not isinstance(self.time_limit, bool)
+                                                        and self.time_limit > 0), "None or a number of seconds > 0")
         check("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}")
         check("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}")
 
 
 @dataclass
 class FitState:
-    """Where the loop is; saved in ``training_state.pt`` so a run can resume."""
+    """Where the loop is; saved in ``training_state.pt`` so a run can resume.
+
+    `window` sums each training statistic (``loss``, and any other the task's step returns) over the
+    `window_steps` steps since the last evaluation, which logs their means as ``train_<name>``.
+    `stopped` says why the run ended before `total_steps`: ``"early_stopping"``, ``"time_limit"``, or
+    the reason a callback set. `last` holds the statistics of the latest step (not saved).
+    """
 
     step: int = 0
     epoch: int = 0
@@ -88,6 +109,16 @@ class FitState:
     bad_evals: int = 0
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    window: dict[str, float] = field(default_factory=dict)
+    window_steps: int = 0
+    stopped: str | None = None
+    last: dict[str, float] = field(default_factory=dict)
+
+    #: what a resumed run takes back from the checkpoint (`total_steps` follows the new config)
+    RESUMED = ("step", "epoch", "batch", "best", "best_step", "bad_evals", "history")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "last"}
 
 
 @dataclass
@@ -96,7 +127,12 @@ class FitResult:
     steps: int
     best: float | None
     best_step: int | None
-    stopped_early: bool
+    stopped: str | None = None  # see `FitState.stopped`
+    metrics: dict[str, Any] | None = None  # what `final_metrics` returned, also written to metrics.json
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stopped == "early_stopping"
 
 
 def evaluate(model: nn.Module, task: Task, split: Any, *, prefix: str = "", batch_size: int = 512
@@ -141,6 +177,218 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
+class EarlyStopping:
+    """Watches `monitor` in each evaluation row: records the best value and its step in the state,
+    keeps a copy of the best weights when `patience` is set, and says when `patience` evaluations
+    in a row did not improve on it."""
+
+    def __init__(self, monitor: str, mode: str, patience: int | None):
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, state: FitState, row: dict[str, Any], model: nn.Module) -> bool:
+        """Record `row`; True when the run should stop."""
+        value = row.get(self.monitor)
+        if value is None:
+            return False
+        if state.best is None or (value > state.best if self.mode == "max" else value < state.best):
+            state.best, state.best_step, state.bad_evals = float(value), state.step, 0
+            if self.patience is not None:
+                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        state.bad_evals += 1
+        return self.patience is not None and state.bad_evals >= self.patience
+
+
+class Checkpointer:
+    """The run's checkpoint folder (`archlab.engine.checkpoint`): `save` writes the weights, the
+    loop's state, the optimizers', schedulers' and RNG states, the history, the task's own files and
+    `extra_files`; `restore` puts all of it back into a `Loop`. Without a folder it only keeps time."""
+
+    def __init__(self, out: str | Path | None, meta: dict[str, Any], extra_files: dict[str, bytes | str] | None,
+                 interval: float):
+        self.out = Path(out) if out is not None else None
+        self.meta = meta
+        self.extra_files = dict(extra_files or {})
+        self.interval = interval
+        self.last_time = time.perf_counter()
+        self.last_step: int | None = None
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.last_time >= self.interval
+
+    def saved_at(self) -> str | None:
+        return str(self.out) if self.out is not None and is_checkpoint(self.out) else None
+
+    def save(self, loop: Loop, metrics: dict[str, Any] | None = None) -> None:
+        self.last_time = time.perf_counter()
+        self.last_step = loop.state.step
+        if self.out is None:
+            return
+        training_state = {
+            **loop.state.to_dict(),
+            "optimizers": [opt.state_dict() for opt in loop.optimizers],
+            "schedulers": [s.state_dict() for s in loop.schedulers],
+            "rng": torch.get_rng_state(),
+        }
+        if loop.device.type == "cuda":
+            training_state["cuda_rng"] = torch.cuda.get_rng_state(loop.device)
+        save_checkpoint(self.out, loop.model, meta=self.meta, metrics=metrics, history=loop.state.history,
+                        training_state=training_state, best_state=loop.early_stopping.best_state,
+                        extra_files={**self.extra_files, **loop.task.checkpoint_files()})
+
+    def check_target(self, resume: bool) -> None:
+        if self.out is not None and not resume and self.out.exists() and not is_checkpoint(self.out):
+            raise ConfigError(f"{self.out} exists and is not an archlab checkpoint; refusing to overwrite it. "
+                              "Choose another --out.")
+
+    def restore(self, loop: Loop) -> None:
+        out = self.out
+        if out is None or not is_checkpoint(out):
+            raise ConfigError(f"--resume needs an existing checkpoint folder as --out; found none at {out}.")
+        saved = read_training_state(out)
+        if saved is None:
+            raise CheckpointError(f"{out} has no training_state.pt to resume from.")
+        missing = [k for k in (*FitState.RESUMED, "optimizers", "schedulers", "rng") if k not in saved]
+        if missing or len(saved["optimizers"]) != len(loop.optimizers):
+            raise CheckpointError(f"{out}/training_state.pt was not written by this version of fit for this task "
+                                  f"(missing {missing or 'nothing'}, {len(saved.get('optimizers', []))} optimizer "
+                                  f"states for {len(loop.optimizers)} optimizers); the run cannot be resumed.")
+        load_weights(loop.model, read_weights(out), out)
+        loop.task.load_checkpoint_files(out)
+        for opt, s in zip(loop.optimizers, saved["optimizers"]):
+            opt.load_state_dict(s)
+        for sched, s in zip(loop.schedulers, saved["schedulers"]):
+            sched.load_state_dict(s)
+        torch.set_rng_state(saved["rng"])
+        if loop.device.type == "cuda" and "cuda_rng" in saved:
+            torch.cuda.set_rng_state(saved["cuda_rng"], loop.device)
+        for key in FitState.RESUMED:
+            setattr(loop.state, key, saved[key])
+        loop.state.window = dict(saved.get("window", {}))
+        loop.state.window_steps = int(saved.get("window_steps", 0))
+        if (out / "best_model.safetensors").is_file():
+            loop.early_stopping.best_state = {k: v.to(loop.device)
+                                              for k, v in read_weights(out, "best_model.safetensors").items()}
+
+
+class Loop:
+    """The epoch loop over ``data["train"]``, evaluating on ``data["val"]`` when there is one.
+
+    `run` repeats `run_epoch` until the configured steps are done or the run is stopped; an epoch
+    is `train_step` on each batch, with `evaluate` every `eval_every` steps or at the epoch's end.
+    """
+
+    def __init__(self, model: nn.Module, task: Task, data: Any, config: TrainConfig, *, checkpointer: Checkpointer,
+                 callbacks: Iterable[Any] = ()):
+        self.model, self.task, self.config = model, task, config
+        self.device = resolve_device(config.device)
+        model.to(self.device)
+        splits: Mapping[str, Any] = data.splits if hasattr(data, "splits") else data
+        self.train = data["train"].to(self.device)
+        self.val = splits["val"].to(self.device) if "val" in splits else None
+        make_optimizer = partial(build_optimizer, name=config.optimizer, lr=config.lr,
+                                 weight_decay=config.weight_decay, momentum=config.momentum, eps=config.eps)
+        self.optimizers = task.configure_optimizers(model, make_optimizer)
+        self.steps_per_epoch = self.train.num_batches(config.batch_size)
+        total = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
+        self.schedulers = [build_scheduler(opt, config.schedule, total, config.warmup_steps)
+                           for opt in self.optimizers]
+        self.state = FitState(total_steps=total)
+        self.early_stopping = EarlyStopping(config.monitor or task.monitor, task.mode, config.patience)
+        self.checkpointer = checkpointer
+        limit = () if config.time_limit is None else (TimeLimit(config.time_limit),)
+        self.callbacks = CallbackList([ProgressReporter(quiet=config.quiet), *callbacks, *limit])
+        self.stop_flag: _StopFlag | None = None
+        self.started = time.perf_counter()  # the rows' "seconds" count from here, reset by `run`
+
+    def train_step(self, batch: Any) -> None:
+        """One optimizer step (the task's), the schedules' step, and the step's statistics."""
+        state = self.state
+        self.model.train()
+        try:
+            out = self.task.optimization_step(self.model, batch, self.optimizers, self.config.grad_clip)
+        except NonFiniteLossError as err:
+            raise NonFiniteLossError(state.step + 1, err.value, self.checkpointer.saved_at()) from None
+        for sched in self.schedulers:
+            sched.step()
+        state.step += 1
+        state.batch += 1
+        state.last = {k: float(v) for k, v in (out.items() if isinstance(out, Mapping) else (("loss", out),))}
+        for k, v in state.last.items():
+            state.window[k] = state.window.get(k, 0.0) + v
+        state.window_steps += 1
+        self.callbacks.on_step_end(state)
+
+    def evaluate(self) -> bool:
+        """Log a history row (the training statistics' means since the last row, then the validation
+        metrics), update early stopping and checkpoint when due; True when early stopping says stop."""
+        state, config = self.state, self.config
+        row: dict[str, Any] = {"epoch": state.epoch, "step": state.step}
+        if self.optimizers:
+            row["lr"] = self.optimizers[0].param_groups[0]["lr"]
+        row.update({f"train_{k}": v / max(1, state.window_steps) for k, v in state.window.items()})
+        state.window, state.window_steps = {}, 0
+        self.task.calibrate(self.model, self.train, config.eval_batch_size)
+        if self.val is not None:
+            row.update(scalars(evaluate(self.model, self.task, self.val, prefix="val_",
+                                        batch_size=config.eval_batch_size)))
+        row["seconds"] = round(time.perf_counter() - self.started, 3)
+        state.history.append(row)
+        stop = self.early_stopping.update(state, row, self.model)
+        self.callbacks.on_eval_end(state, row)
+        if self.checkpointer.due():
+            self.checkpointer.save(self)
+        return stop
+
+    def run_epoch(self) -> None:
+        """The rest of the current epoch, from batch ``state.batch``; the order of an epoch's
+        batches depends only on the seed and the epoch, so a resumed epoch sees the same ones."""
+        state, config = self.state, self.config
+        batches = self.train.batches(config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + state.epoch,
+                                     start=state.batch)
+        for batch in batches:
+            self.train_step(batch)
+            if config.eval_every is not None and state.step % config.eval_every == 0 and self.evaluate():
+                state.stopped = "early_stopping"
+            if (config.checkpoint_every is not None and state.step % config.checkpoint_every == 0
+                    and self.checkpointer.last_step != state.step):
+                self.checkpointer.save(self)
+            if self.stop_flag is not None and self.stop_flag.requested:
+                self.checkpointer.save(self)
+                raise TrainingInterrupted(state.step, str(self.checkpointer.out)
+                                          if self.checkpointer.out is not None else None)
+            if state.step >= state.total_steps or state.stopped is not None:
+                break
+        if state.batch >= self.steps_per_epoch:
+            state.epoch += 1
+            state.batch = 0
+            if config.eval_every is None and state.stopped != "early_stopping" and self.evaluate():
+                state.stopped = "early_stopping"
+
+    def run(self) -> None:
+        """Epochs until the steps are done or the run is stopped. A finished run (not one stopped by
+        its time limit or a callback, which must resume as if never stopped) ends with an evaluation
+        of its last step and its best weights when early stopping kept them."""
+        state = self.state
+        self.started = time.perf_counter()
+        self.callbacks.on_fit_start(state)
+        try:
+            with _StopFlag() as self.stop_flag:
+                while state.step < state.total_steps and state.stopped is None:
+                    self.run_epoch()
+                if state.stopped in (None, "early_stopping") and (not state.history
+                                                                  or state.history[-1]["step"] != state.step):
+                    self.evaluate()
+        finally:
+            self.stop_flag = None
+            self.callbacks.on_fit_end(state)
+        if state.stopped in (None, "early_stopping"):
+            if self.early_stopping.best_state is not None:
+                self.model.load_state_dict(self.early_stopping.best_state)
+            state.finished = True
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -151,167 +399,56 @@ def fit(
     resume: bool = False,
     overwrite: bool = False,
     meta: dict[str, Any] | None = None,
-    callbacks: tuple = (),
+    callbacks: Iterable[Any] = (),
     extra_files: dict[str, bytes | str] | None = None,
+    final_metrics: Callable[[nn.Module, FitResult], dict[str, Any]] | None = None,
 ) -> FitResult:
-    """Train `model` on ``data["train"]``, evaluating on ``data["val"]``.
+    """Train `model` on ``data["train"]``, evaluating on ``data["val"]`` (`data`: a `Dataset` or a
+    mapping of split names to splits).
 
     With `out`, a checkpoint is written at an evaluation when `checkpoint_interval` seconds
-    have passed since the last one, every `checkpoint_every` steps, on Ctrl-C and at the end
-    (with `extra_files`, such as a tokenizer, beside it); `resume=True` continues from it and ends with the
-    same weights as an uninterrupted run. A NaN/inf loss raises `NonFiniteLossError`
-    and leaves the last good checkpoint untouched. `out` is locked for the whole run, and a
-    checkpoint already there is replaced only with `overwrite` (see `run_directory`).
+    have passed since the last one, every `checkpoint_every` steps, on Ctrl-C, when the time
+    limit or a callback stops the run, and at the end (with `extra_files`, such as a tokenizer,
+    beside it); `resume=True` continues from it and ends with the same weights as an
+    uninterrupted run. A NaN/inf loss raises `NonFiniteLossError` and leaves the last good
+    checkpoint untouched. `out` is locked for the whole run, and a checkpoint already there is
+    replaced only with `overwrite` (see `archlab.engine.checkpoint.run_directory`).
 
-    `callbacks` are objects with optional ``on_step_end(state)`` / ``on_eval_end(state, row)``.
+    `final_metrics(model, result)` is called once training is over (best weights restored) and
+    before the last checkpoint, which writes what it returns as ``metrics.json``; it is also
+    ``result.metrics``. So the checkpoint is written once, with its metrics (and without them,
+    before the error propagates, when `final_metrics` raises).
+
+    `callbacks`: see `archlab.engine.callbacks` (a `Callback`, or any object with some of its hooks).
     """
     with run_directory(out, resume=resume, overwrite=overwrite):
         return _fit(model, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
-                    extra_files=extra_files)
+                    extra_files=extra_files, final_metrics=final_metrics)
 
 
-def _fit(model, task, data, config, *, out, resume, meta, callbacks, extra_files) -> FitResult:
+def _fit(model, task, data, config, *, out, resume, meta, callbacks, extra_files, final_metrics) -> FitResult:
     config = config or TrainConfig()
     config.validate()
     if config.epochs is None and config.steps is None:
         config.epochs = 10
-    out = Path(out) if out is not None else None
-    device = resolve_device(config.device)
-    model.to(device)
-    train = data["train"].to(device)
-    val = data.splits["val"].to(device) if "val" in getattr(data, "splits", {}) else None
-    make_optimizer = partial(build_optimizer, name=config.optimizer, lr=config.lr,
-                             weight_decay=config.weight_decay, momentum=config.momentum, eps=config.eps)
-    optimizers = task.configure_optimizers(model, make_optimizer)
-    steps_per_epoch = train.num_batches(config.batch_size)
-    total = config.steps if config.steps is not None else config.epochs * steps_per_epoch
-    schedulers = [build_scheduler(opt, config.schedule, total, config.warmup_steps) for opt in optimizers]
-    meta = meta if meta is not None else default_meta(model, data, config)
-    monitor = config.monitor or task.monitor
-    state = FitState(total_steps=total)
-    best_state: dict[str, torch.Tensor] | None = None
+    checkpointer = Checkpointer(out, meta if meta is not None else default_meta(model, data, config), extra_files,
+                                config.checkpoint_interval)
+    loop = Loop(model, task, data, config, checkpointer=checkpointer, callbacks=callbacks)
     torch.manual_seed(config.seed)
-
+    checkpointer.check_target(resume)
     if out is not None:
         check_free_space(out, estimate_checkpoint_bytes(model, optimizer_slots=1 if config.optimizer == "sgd" else 2,
                                                         best=config.patience is not None))
     if resume:
-        if out is None or not is_checkpoint(out):
-            raise ConfigError(f"--resume needs an existing checkpoint folder as --out; found none at {out}.")
-        saved = read_training_state(out)
-        if saved is None:
-            raise CheckpointError(f"{out} has no training_state.pt to resume from.")
-        load_weights(model, read_weights(out), out)
-        for opt, s in zip(optimizers, saved["optimizers"]):
-            opt.load_state_dict(s)
-        for sched, s in zip(schedulers, saved["schedulers"]):
-            sched.load_state_dict(s)
-        torch.set_rng_state(saved["rng"])
-        if device.type == "cuda" and "cuda_rng" in saved:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        for key in ("step", "epoch", "batch", "best", "best_step", "bad_evals", "history"):
-            setattr(state, key, saved[key])
-        if (out / "best_model.safetensors").is_file():
-            best_state = {k: v.to(device) for k, v in read_weights(out, "best_model.safetensors").items()}
-
-    last_save = time.perf_counter()
-
-    def save() -> None:
-        nonlocal last_save
-        last_save = time.perf_counter()
-        if out is None:
-            return
-        training_state = {
-            **{k: v for k, v in asdict(state).items()},
-            "optimizers": [opt.state_dict() for opt in optimizers],
-            "schedulers": [s.state_dict() for s in schedulers],
-            "rng": torch.get_rng_state(),
-        }
-        if device.type == "cuda":
-            training_state["cuda_rng"] = torch.cuda.get_rng_state(device)
-        save_checkpoint(out, model, meta=meta, history=state.history, training_state=training_state,
-                        best_state=best_state, extra_files=extra_files)
-
-    def run_eval(train_loss: float) -> bool:
-        """Evaluate, log and checkpoint; True when early stopping says stop."""
-        nonlocal best_state
-        row: dict[str, Any] = {"epoch": state.epoch, "step": state.step, "lr": optimizers[0].param_groups[0]["lr"],
-                               "train_loss": train_loss}
-        task.calibrate(model, train, config.eval_batch_size)
-        if val is not None:
-            row.update(scalars(evaluate(model, task, val, prefix="val_", batch_size=config.eval_batch_size)))
-        row["seconds"] = round(time.perf_counter() - started, 3)
-        state.history.append(row)
-        stop = False
-        value = row.get(monitor)
-        if value is not None:
-            improved = state.best is None or (value > state.best if task.mode == "max" else value < state.best)
-            if improved:
-                state.best, state.best_step, state.bad_evals = float(value), state.step, 0
-                if config.patience is not None:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                state.bad_evals += 1
-                stop = config.patience is not None and state.bad_evals >= config.patience
-        progress.log(row)
-        for cb in callbacks:
-            if hasattr(cb, "on_eval_end"):
-                cb.on_eval_end(state, row)
-        if time.perf_counter() - last_save >= config.checkpoint_interval:
-            save()
-        return stop
-
-    started = time.perf_counter()
-    progress = ProgressReporter(total, quiet=config.quiet, start=state.step)
-    stopped_early = False
-    loss_sum = torch.zeros((), device=device)
-    loss_count = 0
-    try:
-        with _StopFlag() as stop_flag:
-            while state.step < total and not stopped_early:
-                batches = train.batches(config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + state.epoch,
-                                        start=state.batch)
-                for batch in batches:
-                    model.train()
-                    try:
-                        loss = task.optimization_step(model, batch, optimizers, config.grad_clip)
-                    except NonFiniteLossError as err:
-                        saved_at = str(out) if out is not None and is_checkpoint(out) else None
-                        raise NonFiniteLossError(state.step + 1, err.value, saved_at) from None
-                    for sched in schedulers:
-                        sched.step()
-                    state.step += 1
-                    state.batch += 1
-                    loss_sum += loss
-                    loss_count += 1
-                    progress.step(state.step, {"loss": float(loss)})
-                    for cb in callbacks:
-                        if hasattr(cb, "on_step_end"):
-                            cb.on_step_end(state)
-                    if config.eval_every is not None and state.step % config.eval_every == 0:
-                        stopped_early = run_eval(float(loss_sum) / max(1, loss_count))
-                        loss_sum.zero_()
-                        loss_count = 0
-                    elif config.checkpoint_every is not None and state.step % config.checkpoint_every == 0:
-                        save()
-                    if stop_flag.requested:
-                        save()
-                        raise TrainingInterrupted(state.step, str(out) if out is not None else None)
-                    if state.step >= total or stopped_early:
-                        break
-                if state.batch >= steps_per_epoch:
-                    state.epoch += 1
-                    state.batch = 0
-                    if config.eval_every is None and not stopped_early:
-                        stopped_early = run_eval(float(loss_sum) / max(1, loss_count))
-                        loss_sum.zero_()
-                        loss_count = 0
-            if not state.history or state.history[-1]["step"] != state.step:
-                run_eval(float(loss_sum) / max(1, loss_count))
-    finally:
-        progress.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    state.finished = True
-    save()
-    return FitResult(state.history, state.step, state.best, state.best_step, stopped_early)
+        checkpointer.restore(loop)
+    loop.run()
+    state = loop.state
+    result = FitResult(state.history, state.step, state.best, state.best_step, state.stopped)
+    if final_metrics is not None:
+        try:
+            result.metrics = final_metrics(model, result)
+        except BaseException:
+            checkpointer.save(loop)  # the trained run is kept, without metrics
+            raise
+    checkpointer.save(loop, result.metrics)
+    return result

@@ -2,7 +2,9 @@
 
 A task owns how a batch becomes a loss (`training_step`), how the optimizers
 step (`optimization_step`, overridden by tasks with several optimizers in
-phases) and how a split is scored (`evaluate`). `fit` knows nothing else about
+phases, or by meta-learners whose step is an outer update), how a split is
+scored (`evaluate`), and any learned state beyond the model's weights that a
+checkpoint must carry (`checkpoint_files`). `fit` knows nothing else about
 the model, so language models, VAEs, graphs and meta-learners plug in here.
 
 Contract for resumable runs: `evaluate` must not draw from torch's global RNG
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,24 +27,27 @@ from .metrics import accuracy, confusion_matrix, macro_f1
 
 
 class Task(abc.ABC):
-    """Base task. Subclasses define `training_step` and `evaluate`."""
+    """Base task. Subclasses define `evaluate`, and `training_step` or, for an update that is not
+    one optimizer stepping on one loss, `optimization_step`."""
 
     #: metric watched by early stopping and best-weights restore, and whether larger is better
     monitor: str = "val_loss"
     mode: str = "min"
 
-    @abc.abstractmethod
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        """The loss of one training batch."""
+        """The loss of one training batch, which the default `optimization_step` minimizes."""
+        raise NotImplementedError(f"{type(self).__name__} must define training_step, or override "
+                                  "optimization_step with an update of its own.")
 
     def configure_optimizers(self, model: nn.Module, make_optimizer: Callable) -> list[torch.optim.Optimizer]:
         """Optimizers for the run; `make_optimizer(params)` builds the configured one."""
         return [make_optimizer(model.parameters())]
 
     def optimization_step(self, model: nn.Module, batch: dict[str, Any], optimizers: list[torch.optim.Optimizer],
-                          grad_clip: float | None) -> torch.Tensor:
-        """One update; returns the detached loss. Refuses a non-finite loss before stepping,
-        so the weights are never touched by it."""
+                          grad_clip: float | None) -> torch.Tensor | dict[str, float]:
+        """One update; returns the detached loss, or a dict of the step's training statistics with
+        a ``loss`` among them (`fit` logs the mean of each as ``train_<name>``). Refuses a
+        non-finite loss before stepping, so the weights are never touched by it."""
         loss = self.training_step(model, batch)
         value = loss.item()
         if value != value or value in (float("inf"), float("-inf")):
@@ -58,6 +64,14 @@ class Task(abc.ABC):
         """Called by `fit` with the training split before every evaluation (and so before the
         last checkpoint): recompute statistics that evaluation relies on but training only
         estimates. Nothing by default; the AAE recomputes its code standardization."""
+
+    def checkpoint_files(self) -> dict[str, bytes]:
+        """Files `fit` writes into every checkpoint beside the model's weights: what the task learns
+        that is not the model's (Meta-SGD's step sizes). Nothing by default."""
+        return {}
+
+    def load_checkpoint_files(self, folder: Path) -> None:
+        """Read back what `checkpoint_files` wrote, when `fit` resumes a run from `folder`."""
 
     @abc.abstractmethod
     def evaluate(self, model: nn.Module, split: Any, batch_size: int) -> dict[str, Any]:

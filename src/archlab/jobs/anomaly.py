@@ -25,7 +25,8 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     threshold at `false_positive_rate` on its validation images, and score the whole test set
     (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
     lr, seed, ...); those not given come from `ONE_CLASS_TRAINING`, and an image model defaults to
-    `ONE_CLASS_IMAGE_MODEL` (the convolutional variant)."""
+    `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
+    validation metrics only (``stopped="time_limit"``); `resume=True` continues it."""
     started = time.perf_counter()
     rate = check_rate(false_positive_rate)
     dataset = load_dataset(data, data_dir) if isinstance(data, str) else data
@@ -37,6 +38,9 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
         if options.get(key) is None and not (key == "epochs" and options.get("steps") is not None):
             options[key] = value
     run = train(model, one_class, model_kwargs=kwargs, out=out, **options)
+    if run.stopped == "time_limit":  # not trained to the end: nothing to score yet
+        return JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
+                         history=run.history, stopped=run.stopped)
     net = run.model
     test = dataset["test"]
     scores = anomaly_scores(net, test["x"])

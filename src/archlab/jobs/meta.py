@@ -1,40 +1,38 @@
 """Meta-training and meta-evaluation runs with checkpoints: what ``archlab meta-train`` /
 ``archlab meta-eval`` call.
 
-A run's checkpoint is an ordinary archlab checkpoint (`load_model` rebuilds the
-meta-trained model); the meta-learner's settings are in ``config.json`` under ``meta``,
-Meta-SGD's learned step sizes in ``inner_lrs.safetensors``, and the outer optimizer's
-state and the iteration in ``training_state.pt``, so `resume=True` continues a run:
-the task batch of iteration `i` is drawn from a generator seeded with ``(seed, i)``, so
-a resumed run sees the same tasks as an uninterrupted one.
+Meta-training runs through the engine's `fit`, as every other training job: the meta-learner's
+task (`archlab.meta.task`) makes one outer update a step on the task batches of an episodes split,
+whose batch `i` is drawn from a generator seeded with ``(seed, i)``, so a resumed run sees the same
+tasks as an uninterrupted one. Its checkpoint is an ordinary archlab checkpoint (`load_model`
+rebuilds the meta-trained model, `fit` resumes it); the meta-learner's settings are in
+``config.json`` under ``meta``, and Meta-SGD's learned step sizes in ``inner_lrs.safetensors``.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from ..data import task_sampler
-from ..engine.checkpoint import is_checkpoint, read_config, read_training_state, save_checkpoint
+from ..data import EpisodeSplit, task_sampler
+from ..engine import TrainConfig, fit
+from ..engine.checkpoint import is_checkpoint, read_config
+from ..engine.fit import evaluate
 from ..errors import CheckpointError, ConfigError
 from ..meta.maml import MAML
 from ..meta.reptile import Reptile
+from ..meta.task import meta_task, read_step_sizes
 from ..models.registry import create_model, load_model, model_info
 from ..utils import resolve_device, seed_everything
 from .result import JobResult
 
 ALGORITHMS = ("maml", "reptile")
-INNER_LRS_FILE = "inner_lrs.safetensors"
 
 
 @dataclass
@@ -68,6 +66,9 @@ class MetaConfig:
         if self.inner_steps is not None and (not isinstance(self.inner_steps, int) or self.inner_steps < 0):
             raise ConfigError(f"The 'inner_steps' parameter of MetaConfig must be an int >= 0. "
                               f"Got {self.inner_steps!r} instead.")
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
+            raise ConfigError(f"The 'iterations' parameter of MetaConfig must be an int >= 1. "
+                              f"Got {self.iterations!r} instead.")
         if self.algorithm == "reptile" and (self.first_order or self.learn_inner_lr):
             raise ConfigError("first_order and learn_inner_lr are MAML options; Reptile is first-order already.")
         if not 0 <= self.meta_step_size_final <= 1 or not 0 < self.meta_step_size <= 1:
@@ -137,62 +138,40 @@ def build_learner(model: nn.Module, config: MetaConfig, kind: str) -> MAML | Rep
                    strategy=config.strategy)
 
 
-def _log(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
-
-
-def _save(out: Path, learner, config: MetaConfig, kind: str, iteration: int, optimizer, history, metrics=None
-          ) -> None:
-    model = learner.model
-    extra = {}
-    if isinstance(learner, MAML) and learner.inner_lrs is not None:
-        extra[INNER_LRS_FILE] = save_safetensors({n: v.detach().cpu().contiguous()
-                                                  for n, v in learner.step_sizes().items()})
-    state = {"iteration": iteration}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    save_checkpoint(out, model, meta={"model": model.archlab_config, "data": None, "task": None,
-                                      "meta": {**asdict(config), "kind": kind}},
-                    metrics=metrics, history=history, training_state=state, extra_files=extra)
-
-
-def _read_history(path: Path) -> list[dict[str, Any]]:
-    file = path / "history.csv"
-    if not file.is_file():
-        return []
-    with open(file, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(f)]
+def saved_settings(path: Path) -> tuple[MetaConfig, str]:
+    """The `MetaConfig` and task kind in the ``meta`` entry of a meta-training checkpoint's config.json."""
+    saved = read_config(path).get("meta")
+    if not isinstance(saved, dict) or "algorithm" not in saved:
+        raise CheckpointError(f"{path} was not written by `archlab meta-train` (config.json has no 'meta').")
+    saved = dict(saved)
+    kind = saved.pop("kind", "classification")
+    return MetaConfig(**saved), kind
 
 
 def load_learner(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
                  ) -> tuple[MAML | Reptile, MetaConfig, str]:
     """The meta-learner saved in a checkpoint: its model, settings and (Meta-SGD) step sizes."""
     path = Path(checkpoint)
-    saved = read_config(path).get("meta")
-    if not isinstance(saved, dict) or "algorithm" not in saved:
-        raise CheckpointError(f"{path} was not written by `archlab meta-train` (config.json has no 'meta').")
-    kind = saved.pop("kind", "classification")
-    config = MetaConfig(**saved)
+    config, kind = saved_settings(path)
     model = load_model(path, resolve_device(device))
     learner = build_learner(model, config, kind)
     if isinstance(learner, MAML) and learner.inner_lrs is not None:
-        file = path / INNER_LRS_FILE
-        if not file.is_file():
-            raise CheckpointError(f"{path} was trained with learned inner step sizes but has no {INNER_LRS_FILE}.")
-        saved_lrs = load_safetensors(file.read_bytes())
-        with torch.no_grad():
-            for name, lr in zip(learner.param_names, learner.inner_lrs):
-                lr.copy_(saved_lrs[name])
+        read_step_sizes(learner, path)
     return learner, config, kind
 
 
 def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = False, data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
-               checkpoint_every: int = 100, max_minutes: float | None = None, log_every: int = 10,
-               quiet: bool = False) -> JobResult:
-    """Meta-train, checkpoint to `out`, and score the meta-test split. `max_minutes` stops early
-    (saved, resumable; ``stopped="time_limit"``)."""
+               checkpoint_every: int = 100, time_limit: float | None = None, log_every: int = 10,
+               quiet: bool = False, callbacks: tuple = ()) -> JobResult:
+    """Meta-train with `fit`, checkpoint to `out`, and score the meta-test split.
+
+    One step of the run is one outer update on `meta_batch` tasks; the history logs the training
+    statistics' means every `log_every` steps, and a checkpoint is written every `checkpoint_every`.
+    `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
+    or starts one when `out` holds none. `time_limit` (seconds) stops early, saved and resumable,
+    without the meta-test (``stopped="time_limit"``). `callbacks` go to `fit`.
+    """
     started = time.perf_counter()
     config = config.resolved()
     out = Path(out)
@@ -200,72 +179,44 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     sampler = task_sampler(config.data, split="train", n_way=config.ways, k_shot=config.shots,
                            n_query=config.query, data_dir=data_dir, seed=config.seed)
     kind = sampler.kind
-    start = 0
-    history: list[dict[str, Any]] = []
-    if resume and is_checkpoint(out):
-        learner, saved, kind = load_learner(out, dev)
+    resume = resume and is_checkpoint(out)
+    if resume:
+        saved, kind = saved_settings(out)
         free = {"iterations", "model", "model_kwargs"}
         differ = sorted(k for k, v in asdict(config).items() if k not in free and getattr(saved, k) != v)
         if differ:
             raise ConfigError(f"--resume continues the run in {out} with its own settings; these differ from the "
                               f"saved ones: {', '.join(differ)} (only --iterations may change).")
         config.model, config.model_kwargs = saved.model, saved.model_kwargs
-        if isinstance(learner, Reptile):  # the annealing follows the new iteration count
-            learner = build_learner(learner.model, config, kind)
-        state = read_training_state(out) or {}
-        start = int(state.get("iteration", 0))
-        history = _read_history(out)
     else:
-        if resume:
-            _log(quiet, f"no checkpoint in {out}; starting a new run")
         seed_everything(config.seed)
         name, kwargs = default_model(sampler) if config.model is None else (config.model, data_kwargs(config.model,
                                                                                                    sampler))
         kwargs.update(config.model_kwargs)
         config.model, config.model_kwargs = name, kwargs
-        learner = build_learner(create_model(name, **kwargs).to(dev), config, kind)
-        state = {}
-    optimizer = None
-    if isinstance(learner, MAML):
-        optimizer = torch.optim.Adam(learner.parameters(), lr=config.meta_lr)
-        if "optimizer" in state:
-            optimizer.load_state_dict(state["optimizer"])
-    deadline = None if max_minutes is None else started + 60 * max_minutes
-    iteration = start
-    last_save = start
-    window: list[dict[str, float]] = []
-    while iteration < config.iterations:
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + iteration)
-        tasks = sampler.sample(config.meta_batch, generator).to(dev)
-        if isinstance(learner, MAML):
-            stats = learner.meta_step(tasks, optimizer)
-        else:
-            stats = learner.meta_step(tasks, iteration)
-        iteration += 1
-        window.append(stats)
-        if iteration % log_every == 0 or iteration == config.iterations:
-            mean = {k: sum(s[k] for s in window) / len(window) for k in window[0]}
-            history.append({"iteration": iteration, **{f"train_{k}": round(v, 6) for k, v in mean.items()}})
-            _log(quiet, f"iteration {iteration}/{config.iterations}  " +
-                 "  ".join(f"{k} {v:.4f}" for k, v in mean.items()) +
-                 f"  ({time.perf_counter() - started:.0f} s)")
-            window = []
-        if iteration - last_save >= checkpoint_every:
-            _save(out, learner, config, kind, iteration, optimizer, history)
-            last_save = iteration
-        if deadline is not None and time.perf_counter() > deadline:
-            _log(quiet, f"stopping at iteration {iteration} after {max_minutes} minutes; continue with --resume")
-            break
-    metrics: dict[str, float] = {}
-    if iteration >= config.iterations and eval_tasks > 0:
-        test = task_sampler(config.data, split="test", n_way=config.ways, k_shot=config.shots,
-                            n_query=15 if kind == "classification" else 100, data_dir=data_dir, seed=config.seed)
-        scores = learner.evaluate(test, eval_tasks, eval_steps or [config.inner_steps], seed=config.seed)
-        metrics = {f"test_{k}": v for k, v in scores.items()}
-    metrics["iterations"] = iteration
-    _save(out, learner, config, kind, iteration, optimizer, history, metrics)
-    return JobResult(metrics, str(out), time.perf_counter() - started, model=learner.model, history=history,
-                     stopped="time_limit" if iteration < config.iterations else None)
+    # On resume fit loads the weights into this freshly built model (and restores the RNG).
+    learner = build_learner(create_model(config.model, **config.model_kwargs).to(dev), config, kind)
+    steps = eval_steps or [config.inner_steps]
+    task = meta_task(learner, eval_tasks=eval_tasks, eval_steps=steps, eval_seed=config.seed)
+    train_config = TrainConfig(steps=config.iterations, batch_size=config.meta_batch, optimizer="adam",
+                               lr=config.meta_lr, eval_every=log_every, checkpoint_every=checkpoint_every,
+                               time_limit=time_limit, seed=config.seed, device=device, quiet=quiet)
+    meta = {"model": learner.model.archlab_config, "data": None, "task": None,
+            "meta": {**asdict(config), "kind": kind}, "train": asdict(train_config)}
+
+    def final_metrics(model: nn.Module, result) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        if result.stopped is None and eval_tasks > 0:
+            test = task_sampler(config.data, split="test", n_way=config.ways, k_shot=config.shots,
+                                n_query=15 if kind == "classification" else 100, data_dir=data_dir, seed=config.seed)
+            metrics = evaluate(model, task, EpisodeSplit(test), prefix="test_")
+        metrics["iterations"] = result.steps
+        return {"metrics": metrics, "details": {}}
+
+    result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
+                 meta=meta, callbacks=callbacks, final_metrics=final_metrics)
+    return JobResult(result.metrics["metrics"], str(out), time.perf_counter() - started, model=learner.model,
+                     history=result.history, stopped=result.stopped)
 
 
 def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, ways: int | None = None,

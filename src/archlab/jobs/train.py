@@ -14,7 +14,7 @@ import numpy as np
 from ..data import Dataset, DataSpec, load_dataset
 from ..data.registry import dataset_info, list_datasets
 from ..engine import TrainConfig, fit
-from ..engine.checkpoint import read_config, read_training_state, run_directory, save_checkpoint
+from ..engine.checkpoint import read_config
 from ..engine.fit import default_meta, evaluate, scalars
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
@@ -103,8 +103,10 @@ def train(
     """Train a registered model on a dataset and score it on the test split.
 
     `options` are `TrainConfig` fields (epochs, steps, batch_size, lr, seed, device, ...);
-    the model's own defaults fill the rest. With `out` the run is checkpointed there; a
-    checkpoint already there is continued with `resume` or replaced with `overwrite`.
+    the model's own defaults fill the rest. With `out` the run is checkpointed there, once at the end
+    with its metrics; a checkpoint already there is continued with `resume` or replaced with `overwrite`.
+    `time_limit` (seconds) stops a run early with a resumable checkpoint, without
+    testing it (``stopped="time_limit"``; continue it with `resume=True`).
     `task_options` go to the model's training task (see `ModelInfo.task_options`). `pretrained` names a
     folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
     its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
@@ -132,29 +134,25 @@ def train(
     task_options = check_task_options(info.task_factory, dict(task_options or {}))
     task = create_task(info.task_factory, net, data.spec, **task_options)
     meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options}
-    with run_directory(out, resume=resume, overwrite=overwrite):
-        return _train_and_test(net, task, data, config, out, resume, meta, callbacks, started)
+    device = resolve_device(config.device)
 
+    def final_metrics(net, result) -> dict[str, Any]:
+        """The last (or, with early stopping, the best) validation row and the test split's scores;
+        a run stopped by its time limit is not finished, so it is not tested."""
+        rows = result.history
+        if config.patience is not None and result.best_step is not None:
+            rows = [next(r for r in rows if r["step"] == result.best_step)]
+        last_val = {k: v for k, v in (rows[-1] if rows else {}).items() if k.startswith("val_")}
+        test = {}
+        if "test" in data.splits and result.stopped != "time_limit":
+            test = evaluate(net, task, data["test"].to(device), prefix="test_", batch_size=config.eval_batch_size)
+        metrics = {**last_val, **scalars(test)}
+        return {"metrics": metrics, "details": {k: v for k, v in test.items() if k not in metrics}}
 
-def _train_and_test(net, task, data, config, out, resume, meta, callbacks, started) -> JobResult:
-    # `train` checked `out` under the lock it holds; `fit` takes the same lock again.
-    result = fit(net, task, data, config, out=out, resume=resume, overwrite=True, meta=meta, callbacks=callbacks,
-                 extra_files=data.files)
-    test = evaluate(net, task, data["test"].to(resolve_device(config.device)), prefix="test_",
-                    batch_size=config.eval_batch_size) if "test" in data.splits else {}
-    last_val = {k: v for k, v in (result.history[-1] if result.history else {}).items() if k.startswith("val_")}
-    if config.patience is not None and result.best_step is not None:
-        last_val = {k: v for k, v in next(r for r in result.history if r["step"] == result.best_step).items()
-                    if k.startswith("val_")}
-    metrics = {**last_val, **scalars(test)}
-    details = {k: v for k, v in test.items() if k not in metrics}
-    if out is not None:
-        state = read_training_state(Path(out))
-        save_checkpoint(out, net, meta=meta, metrics={"metrics": metrics, "details": details},
-                        history=result.history, training_state=state, extra_files=data.files)
-    return JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
-                     details=details, model=net, history=result.history,
-                     stopped="early_stopping" if result.stopped_early else None)
+    result = fit(net, task, data, config, out=out, resume=resume, overwrite=overwrite, meta=meta,
+                 callbacks=callbacks, extra_files=data.files, final_metrics=final_metrics)
+    return JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
+                     details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
 
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
@@ -170,10 +168,11 @@ def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str |
     runs = [train(model, data, out=None if out is None else Path(out) / f"seed-{s}", seed=s, **kwargs)
             for s in seeds]
     metrics: dict[str, float] = {}
-    for key in runs[0].metrics:
+    for key in [k for k in runs[0].metrics if all(k in r.metrics for r in runs)]:  # time-limited runs lack test_
         values = np.array([r.metrics[key] for r in runs], dtype=np.float64)
         metrics[f"{key}_mean"] = float(values.mean())
         metrics[f"{key}_std"] = float(values.std())
     return JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
                      details={"per_seed": [r.metrics for r in runs]}, model=runs[-1].model,
-                     history=[row for r in runs for row in r.history])
+                     history=[row for r in runs for row in r.history],
+                     stopped="time_limit" if any(r.stopped == "time_limit" for r in runs) else None)
