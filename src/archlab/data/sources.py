@@ -33,20 +33,25 @@ class FormatInfo:
     suffixes: tuple[str, ...]
     detect: Callable[[Path], bool] | None  # for folders: whether the layout is this format's
     description: str
+    # ``inputs(path, spec) -> np.ndarray``: new raw inputs (a file of the training schema) as model inputs,
+    # preprocessed with what the reader fitted on the training split (``spec.preprocess``); for `predict`
+    inputs: Callable[[Path, Any], Any] | None = None
 
 
 _FORMATS: dict[str, FormatInfo] = {}
 
 
 def register_format(name: str, *, suffixes: tuple[str, ...] = (), detect: Callable[[Path], bool] | None = None,
-                    description: str = "") -> Callable[[Reader], Reader]:
-    """Register a reader of files (by `suffixes`, e.g. ``(".csv",)``) or folders (by `detect`)."""
+                    description: str = "", inputs: Callable[[Path, Any], Any] | None = None
+                    ) -> Callable[[Reader], Reader]:
+    """Register a reader of files (by `suffixes`, e.g. ``(".csv",)``) or folders (by `detect`);
+    `inputs` reads new files of the same schema for `predict`."""
 
     def decorate(reader: Reader) -> Reader:
         if name in _FORMATS:
             raise ValueError(f"data format '{name}' is registered twice")
         _FORMATS[name] = FormatInfo(name, reader, tuple(s.lower() for s in suffixes), detect,
-                                    description or (inspect.getdoc(reader) or "").split("\n")[0])
+                                    description or (inspect.getdoc(reader) or "").split("\n")[0], inputs)
         return reader
 
     return decorate
