@@ -43,7 +43,7 @@ def test_explain_a_target_and_an_input_file(checkpoints, capsys, tmp_path):
     raw = np.random.default_rng(0).integers(0, 17, size=(3, 1, 8, 8)).astype(np.float32)  # digits' raw units
     np.save(tmp_path / "inputs.npy", raw)
     payload = run_json(capsys, "explain", str(checkpoints / "digits"), "--input", str(tmp_path / "inputs.npy"),
-                       "--index", "2", "--target", "4")
+                       "--index", "2", "--class", "4")
     assert payload["target"] == 4 and payload["index"] == 2
 
 
@@ -65,7 +65,7 @@ def test_explain_a_table_and_rank_its_features(checkpoints, capsys, tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["--method", "permutation"], "explains tabular data"),
-    (["--target", "12"], "--target 12 is out of range: the model has 10 classes"),
+    (["--class", "12"], "--target 12 is out of range: the model has 10 classes"),
     (["--index", "5000"], "--index 5000 is out of range"),
     (["--out", "figure.jpg"], "must end in .png"),
     (["--method", "gradcam", "--layer", "head.9"], "layer 'head.9' is not in the model"),

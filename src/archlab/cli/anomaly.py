@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, duration, key_value, positive_float, positive_int, report
+from .common import (DATA_HELP, add_common, add_data_options, data_arguments, data_label, duration, key_value,
+                     positive_float, positive_int, report)
 
 
 def _rate(text: str) -> float:
@@ -18,7 +19,8 @@ def _rate(text: str) -> float:
 def add_anomaly(sub) -> None:
     p = sub.add_parser("anomaly", help="one-class anomaly detection: train an autoencoder on one class, "
                                        "score the whole test set (AUROC)")
-    p.add_argument("--data", required=True, help="dataset name (see `archlab list datasets`)")
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    add_data_options(p)
     p.add_argument("--normal-class", required=True, help="the class (index or name) taken as normal")
     p.add_argument("--model", default="ae",
                    help="autoencoder to train, any of the autoencoder family (default: ae; convolutional on images)")
@@ -41,11 +43,12 @@ def add_anomaly(sub) -> None:
 def run_anomaly(args) -> int:
     from .. import jobs
 
-    out = args.out or f"runs/anomaly-{args.model}-{args.data}-{args.normal_class}"
+    out = args.out or f"runs/anomaly-{args.model}-{data_label(args.data)}-{args.normal_class}"
     result = jobs.train_one_class(
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
         out=out, data_dir=args.data_dir, resume=args.resume, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
+        **data_arguments(args),
     )
     report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..validation import Text
@@ -65,6 +66,30 @@ def key_value(text: str) -> tuple[str, Text]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got '{text}'")
     return key.strip(), Text(raw)
+
+
+DATA_HELP = "a registered dataset (see `archlab list datasets`), or a file or folder of your own"
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say how to read `--data` when it is a file or folder (the same in every command)."""
+    parser.add_argument("--target", default=None, metavar="COLUMN", help="the label (or value) column of a table")
+    parser.add_argument("--data-format", default=None, metavar="FORMAT",
+                        help="read --data in this format instead of guessing from its suffix or layout")
+    parser.add_argument("--data-set", dest="data_options", action="append", type=key_value, default=[],
+                        metavar="KEY=VALUE", help="option of the data's reader, VALUE read as its type (repeatable), "
+                        "e.g. drop='[\"id\"]', split_column=split")
+
+
+def data_label(data: str) -> str:
+    """A short name for `--data` in a default output folder: a file or folder's stem, else the name."""
+    path = Path(data)
+    return path.stem if path.suffix or len(path.parts) > 1 else data
+
+
+def data_arguments(args) -> dict:
+    """The data options of a parsed command line, as the jobs take them."""
+    return {"target": args.target, "data_format": args.data_format, "data_options": dict(args.data_options) or None}
 
 
 def add_common(parser: argparse.ArgumentParser, *, data_dir: bool = True, device: bool = True) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import (add_common, duration, emit_json, key_value, non_negative_float, positive_float, positive_int,
+from .common import (DATA_HELP, add_common, add_data_options, data_arguments, data_label, duration, emit_json,
+                     key_value, non_negative_float, positive_float, positive_int,
                      print_rows, report)
 
 
@@ -36,7 +37,8 @@ def run_list(args) -> int:
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model on a dataset and score it on the test split")
     p.add_argument("model", help="registered model name (see `archlab list models`)")
-    p.add_argument("--data", required=True, help="dataset name (see `archlab list datasets`)")
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    add_data_options(p)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=positive_int)
     length.add_argument("--steps", type=positive_int)
@@ -73,9 +75,10 @@ def add_train(sub) -> None:
 def run_train(args) -> int:
     from .. import jobs
 
-    out = args.out or f"runs/{args.model}-{args.data}"
+    out = args.out or f"runs/{args.model}-{data_label(args.data)}"
     options = dict(
         model_kwargs=dict(args.overrides), task_options=dict(args.task_options) or None, out=out,
+        **data_arguments(args),
         overwrite=args.overwrite,
         data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
@@ -99,7 +102,9 @@ def run_train(args) -> int:
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a dataset split")
     p.add_argument("checkpoint")
-    p.add_argument("--data", default=None, help="dataset name (default: the one it was trained on)")
+    p.add_argument("--data", default=None, help=DATA_HELP + " of the training schema (default: the data it was "
+                                                            "trained on)")
+    add_data_options(p)
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=positive_int, default=512)
     p.add_argument("--task-set", dest="task_options", action="append", type=key_value, default=[],
@@ -114,7 +119,7 @@ def run_evaluate(args) -> int:
 
     result = jobs.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
                                       batch_size=args.batch_size, device=args.device,
-                                      task_options=dict(args.task_options) or None)
+                                      task_options=dict(args.task_options) or None, **data_arguments(args))
     report(args, result, f"{args.checkpoint} ({args.split})", checkpoint_line=False)
     return 0
 

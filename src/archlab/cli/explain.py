@@ -3,7 +3,7 @@ of a tabular checkpoint's features."""
 
 from __future__ import annotations
 
-from .common import add_common, emit_json, positive_int, print_rows
+from .common import DATA_HELP, add_common, add_data_options, emit_json, positive_int, print_rows
 
 
 def add_explain(sub) -> None:
@@ -13,12 +13,15 @@ def add_explain(sub) -> None:
                    help="attribution method: integrated-gradients, saliency, input-x-gradient, smoothgrad, gradcam, "
                         "occlusion, feature-ablation, attention-rollout, gnn-explainer, anomaly; permutation ranks "
                         "tabular features (default: the one the model's family names)")
-    p.add_argument("--data", default=None, help="dataset name (default: the one it was trained on)")
+    p.add_argument("--data", default=None, help=DATA_HELP + " of the training schema (default: the data it was "
+                                                            "trained on)")
+    add_data_options(p)
     p.add_argument("--split", default="test")
     p.add_argument("--index", type=int, default=None, help="example (or graph node) to explain (default 0)")
     p.add_argument("--input", dest="input_file", default=None,
                    help="explain an input from a .npy, .csv or image file instead (with --index: its row)")
-    p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
+    p.add_argument("--class", dest="explained_class", type=int, default=None,
+                   help="class to explain (default: the predicted class; the attribution methods call it target)")
     p.add_argument("--out", default=None, help="figure to write: .png (images, tables, graphs) or .html (text)")
     p.add_argument("--n-steps", type=positive_int, default=50, help="integration steps (integrated gradients)")
     p.add_argument("--layer", default=None, help="layer name for gradcam (default: the last convolution)")
@@ -38,9 +41,10 @@ def run_explain(args) -> int:
 
     result = jobs.explain(
         args.checkpoint, args.method, data=args.data, split=args.split, index=args.index, input_file=args.input_file,
-        target=args.target, out=args.out, data_dir=args.data_dir, device=args.device, n_steps=args.n_steps,
+        target=args.explained_class, out=args.out, data_dir=args.data_dir, device=args.device, n_steps=args.n_steps,
         layer=args.layer, window=args.window, stride=args.stride, samples=args.samples, n_repeats=args.repeats,
-        scoring=args.scoring, seed=args.seed)
+        scoring=args.scoring, seed=args.seed, target_column=args.target, data_format=args.data_format,
+        data_options=dict(args.data_options) or None)
     details = result.details
     figure = result.figures[0] if result.figures else None
     if details["method"] == "permutation":
@@ -48,10 +52,11 @@ def run_explain(args) -> int:
             emit_json({"metrics": result.metrics, "importances": details["importances"], "figure": figure,
                        "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
             return 0
-        (name, score), = result.metrics.items()
-        rows = [{"rank": rank, "feature": row["feature"], "importance": f"{row['mean']:.4f}", "std": f"{row['std']:.4f}"}
-                for rank, row in enumerate(details["importances"], 1)]
-        print_rows(f"permutation importance on {args.split} ({args.scoring} {score:.4f}, {args.repeats} repeats)", rows)
+        (score,) = result.metrics.values()
+        rows = [{"rank": rank, "feature": row["feature"], "importance": f"{row['mean']:.4f}",
+                 "std": f"{row['std']:.4f}"} for rank, row in enumerate(details["importances"], 1)]
+        print_rows(f"permutation importance on {args.split} ({args.scoring} {score:.4f}, {args.repeats} repeats)",
+                   rows)
         if figure:
             print(f"figure: {figure}")
         return 0

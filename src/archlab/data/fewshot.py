@@ -84,7 +84,7 @@ class NWayKShot:
 
     Args:
         dataset: an archlab `Dataset` (its train/val/test examples are pooled and
-            re-split by class) or a registered dataset name.
+            re-split by class), a registered dataset name, or a labeled file or folder.
         n_way, k_shot, n_query: classes a task, support and query examples a class.
         split: ``train``, ``val`` or ``test``: which classes tasks are drawn from.
         classes: the class ids of each meta-split, e.g. ``{"train": [0, 1, 2, 3, 4, 5],
@@ -98,10 +98,10 @@ class NWayKShot:
     def __init__(self, dataset: Dataset | str, n_way: int, k_shot: int, n_query: int, *, split: str = "train",
                  classes: Mapping[str, Sequence[int]] | None = None, seed: int = 0, data_dir=None):
         check_counts(n_way, k_shot, n_query)
-        if isinstance(dataset, str):
-            from .registry import load_dataset
+        if not isinstance(dataset, Dataset):
+            from .sources import load_data  # a registered name, or a labeled file or folder of the user's
 
-            dataset = load_dataset(dataset, data_dir=data_dir, seed=seed)
+            dataset = load_data(dataset, data_dir, seed=seed)
         if split not in SPLITS:
             raise ConfigError(f"The 'split' parameter of NWayKShot must be one of {SPLITS}. Got {split!r}.")
         parts = [dataset[s] for s in SPLITS if s in dataset.splits]

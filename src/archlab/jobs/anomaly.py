@@ -7,8 +7,9 @@ import os
 import time
 from typing import Any
 
-from ..data import Dataset, load_dataset
+from ..data import Dataset
 from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_threshold, one_class_data
+from .data import open_data
 from .result import JobResult
 from .train import train
 
@@ -20,7 +21,8 @@ ONE_CLASS_IMAGE_MODEL = {"architecture": "conv", "channels": [16, 32]}
 def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_class: int | str = 0, *,
                     false_positive_rate: float = 0.05, model_kwargs: dict[str, Any] | None = None,
                     out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
-                    **options: Any) -> JobResult:
+                    target: str | None = None, data_format: str | None = None,
+                    data_options: dict[str, Any] | None = None, **options: Any) -> JobResult:
     """One-class anomaly detection: train `model` on the normal class's training images, fit the
     threshold at `false_positive_rate` on its validation images, and score the whole test set
     (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
@@ -29,7 +31,7 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     validation metrics only (``stopped="time_limit"``); `resume=True` continues it."""
     started = time.perf_counter()
     rate = check_rate(false_positive_rate)
-    dataset = load_dataset(data, data_dir) if isinstance(data, str) else data
+    dataset = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     one_class, index = one_class_data(dataset, normal_class)
     kwargs = dict(model_kwargs or {})
     if dataset.spec.kind == "image":

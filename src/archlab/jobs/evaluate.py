@@ -7,34 +7,46 @@ import os
 import time
 from typing import Any
 
-from ..data import Dataset, DataSpec, load_dataset
+from ..data import Dataset, DataSpec
 from ..engine.checkpoint import read_config
 from ..engine.fit import evaluate, scalars
 from ..errors import ConfigError
 from ..models.registry import create_task, load_model, model_info
 from ..utils import resolve_device
+from .data import open_data, reopen_data
 from .result import JobResult
 from .train import check_data_kind
 
 
-def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | None, data_dir) -> tuple[dict, Dataset]:
+def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | os.PathLike | Dataset | None, data_dir, *,
+                         target: str | None = None, data_format: str | None = None,
+                         data_options: dict[str, Any] | None = None) -> tuple[dict, Dataset]:
+    """The checkpoint's config and a dataset to score it on: `data` when given (a name, a file or
+    folder of the training schema, or a `Dataset`), else the one it was trained on, rebuilt."""
     config = read_config(checkpoint)
     spec = DataSpec.from_dict(config["data"]) if config.get("data") else None
-    name = data or (spec.name if spec else None)
-    if name is None:
-        raise ConfigError("the checkpoint records no dataset; name one with --data.")
-    dataset = load_dataset(name, data_dir, **(spec.options if spec and spec.name == name else {}))
+    if data is None:
+        if spec is None:
+            raise ConfigError("the checkpoint records no dataset; name one with --data.")
+        dataset = reopen_data(spec, data_dir)
+    elif isinstance(data, str) and spec is not None and data == spec.name and target is None and not data_options:
+        dataset = reopen_data(spec, data_dir)
+    else:
+        dataset = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     check_data_kind(config["model"]["name"], dataset.spec)
     return config, dataset
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | None = None, *, split: str = "test",
-                        data_dir: str | os.PathLike | None = None, batch_size: int = 512,
-                        device: str = "auto", task_options: dict[str, Any] | None = None) -> JobResult:
+def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike | Dataset | None = None, *,
+                        split: str = "test", data_dir: str | os.PathLike | None = None, batch_size: int = 512,
+                        device: str = "auto", task_options: dict[str, Any] | None = None,
+                        target: str | None = None, data_format: str | None = None,
+                        data_options: dict[str, Any] | None = None) -> JobResult:
     """Metrics of a checkpoint on one split of a dataset (its own dataset by default).
     `task_options` override those the checkpoint was trained with (a VAE's ``iw_samples``, ...)."""
     started = time.perf_counter()
-    config, dataset = load_checkpoint_data(checkpoint, data, data_dir)
+    config, dataset = load_checkpoint_data(checkpoint, data, data_dir, target=target, data_format=data_format,
+                                           data_options=data_options)
     device = resolve_device(device)
     net = load_model(checkpoint, device)
     options = {**config.get("task_options", {}), **(task_options or {})}

@@ -77,7 +77,8 @@ def _last_conv(model: nn.Module) -> str:
     return names[-1]
 
 
-def _example(checkpoint, data, split, index, input_file, data_dir, device) -> tuple[DataSpec, dict[str, Any], Any]:
+def _example(checkpoint, data, split, index, input_file, data_dir, device, source=None
+             ) -> tuple[DataSpec, dict[str, Any], Any]:
     """The spec, one example as a batch of one (``x`` and, for text, ``lengths``), and the dataset split."""
     if input_file is not None:
         spec = DataSpec.from_dict(read_config(checkpoint)["data"])
@@ -85,7 +86,7 @@ def _example(checkpoint, data, split, index, input_file, data_dir, device) -> tu
         if not 0 <= index < len(x):
             raise ConfigError(f"--index {index} is out of range: {input_file} holds {len(x)} inputs.")
         return spec, {"x": x[index:index + 1].to(device)}, None
-    _, dataset = load_checkpoint_data(checkpoint, data, data_dir)
+    _, dataset = load_checkpoint_data(checkpoint, data, data_dir, **(source or {}))
     part = dataset[split]
     if dataset.spec.kind == "graph":
         return dataset.spec, {k: v.to(device) if torch.is_tensor(v) else v for k, v in part.batch().items()}, part
@@ -104,7 +105,7 @@ def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-
                        out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                        device: str = "auto", n_steps: int = 50, layer: str | None = None,
                        window: int | None = None, stride: int | None = None, samples: int = 20,
-                       seed: int = 0) -> Explanation:
+                       seed: int = 0, source: dict[str, Any] | None = None) -> Explanation:
     """Explain one example (``--index`` of a split, or of an input file) of a checkpoint's model.
 
     The target defaults to the predicted class. `out` writes the figure: PNG for images,
@@ -116,7 +117,7 @@ def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-
     model_name = config["model"]["name"]
     device = resolve_device(device)
     model = load_model(checkpoint, device)
-    spec, batch, part = _example(checkpoint, data, split, index, input_file, data_dir, device)
+    spec, batch, part = _example(checkpoint, data, split, index, input_file, data_dir, device, source)
     _check_method(method, "graph" if spec.kind == "graph" else spec.kind, model_name)
     if method == "permutation":
         raise ConfigError("--method permutation ranks the features over a whole split; it has no single "
@@ -244,14 +245,15 @@ def checkpoint_permutation_importance(checkpoint: str | os.PathLike, *, data: st
                                       n_repeats: int = 10, seed: int = 0, scoring: str = "accuracy",
                                       out: str | os.PathLike | None = None,
                                       data_dir: str | os.PathLike | None = None,
-                                      device: str = "auto") -> tuple[PermutationImportance, list[str], str | None]:
+                                      device: str = "auto", source: dict[str, Any] | None = None
+                                      ) -> tuple[PermutationImportance, list[str], str | None]:
     """Permutation importance of each feature of a tabular checkpoint on a split; the feature
     names; and the bar chart written to `out` (PNG), if asked."""
     from ..report import explain as figures
 
     config = read_config(checkpoint)
     device = resolve_device(device)
-    _, dataset = load_checkpoint_data(checkpoint, data, data_dir)
+    _, dataset = load_checkpoint_data(checkpoint, data, data_dir, **(source or {}))
     _check_method("permutation", dataset.spec.kind, config["model"]["name"])
     model = load_model(checkpoint, device)
     part = dataset[split]
@@ -272,11 +274,14 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
             target: int | None = None, out: str | os.PathLike | None = None,
             data_dir: str | os.PathLike | None = None, device: str = "auto", n_steps: int = 50,
             layer: str | None = None, window: int | None = None, stride: int | None = None, samples: int = 20,
-            n_repeats: int = 10, scoring: str = "accuracy", seed: int = 0) -> JobResult:
+            n_repeats: int = 10, scoring: str = "accuracy", seed: int = 0, target_column: str | None = None,
+            data_format: str | None = None, data_options: dict[str, Any] | None = None) -> JobResult:
     """Explain a checkpoint: attributions for one example (``details["attributions"]``, shaped like it),
     or, with ``method="permutation"``, the permutation importance of a tabular model's features over
     a split (``details["importances"]``, most important first). `method` defaults to the one its
-    model's registration names."""
+    model's registration names. `target` is the class explained (the attribution methods' name for
+    it); `target_column`, `data_format` and `data_options` read `data` when it is a file or folder."""
+    source = {"target": target_column, "data_format": data_format, "data_options": data_options}
     started = time.perf_counter()
     if method is None:
         name = read_config(checkpoint)["model"]["name"]
@@ -289,7 +294,7 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
             raise ConfigError("--method permutation ranks the features over a whole split; drop --index/--input.")
         result, names, figure = checkpoint_permutation_importance(
             checkpoint, data=data, split=split, n_repeats=n_repeats, seed=seed, scoring=scoring, out=out,
-            data_dir=data_dir, device=device)
+            data_dir=data_dir, device=device, source=source)
         ranking = [{"feature": names[i], "mean": float(result.importances_mean[i]),
                     "std": float(result.importances_std[i])} for i in result.ranking()]
         return JobResult({f"{split}_{scoring}": result.baseline_score}, str(checkpoint),
@@ -298,7 +303,8 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
                                   "scoring": scoring, "split": split})
     found = explain_checkpoint(checkpoint, method, data=data, split=split, index=index or 0, input_file=input_file,
                                target=target, out=out, data_dir=data_dir, device=device, n_steps=n_steps,
-                               layer=layer, window=window, stride=stride, samples=samples, seed=seed)
+                               layer=layer, window=window, stride=stride, samples=samples, seed=seed,
+                               source=source)
     return JobResult(found.metrics, str(checkpoint), time.perf_counter() - started,
                      figures=[found.figure] if found.figure else [],
                      details={"method": found.method, "index": found.index, "target": found.target,

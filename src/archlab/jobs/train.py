@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
                                model_info)
 from ..utils import resolve_device, seed_everything
+from .data import open_data
 from .result import JobResult
 
 
@@ -98,11 +99,16 @@ def train(
     callbacks: tuple = (),
     task_options: dict[str, Any] | None = None,
     pretrained: str | os.PathLike | None = None,
+    target: str | None = None,
+    data_format: str | None = None,
+    data_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> JobResult:
     """Train a registered model on a dataset and score it on the test split.
 
-    `options` are `TrainConfig` fields (epochs, steps, batch_size, lr, seed, device, ...);
+    `data` is a registered dataset name, a file or folder of the user's (read by its format: `target`
+    names a table's label column, `data_format` forces a format, `data_options` go to its reader), or a
+    `Dataset`. `options` are `TrainConfig` fields (epochs, steps, batch_size, lr, seed, device, ...);
     the model's own defaults fill the rest. With `out` the run is checkpointed there, once at the end
     with its metrics; a checkpoint already there is continued with `resume` or replaced with `overwrite`.
     `time_limit` (seconds) stops a run early with a resumable checkpoint, without
@@ -119,9 +125,7 @@ def train(
     config = train_config(model, **options)
     if pretrained is not None:
         data, model_kwargs = pretrained_setup(model, data, pretrained, model_kwargs, data_dir)
-    if isinstance(data, str):
-        dataset_info(data)  # unknown names fail before any file is read
-        data = load_dataset(data, data_dir)
+    data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
     if resume and out is not None and Path(out).is_dir():
@@ -156,15 +160,17 @@ def train(
 
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
-                data_dir: str | os.PathLike | None = None, **kwargs: Any) -> JobResult:
+                data_dir: str | os.PathLike | None = None, target: str | None = None, data_format: str | None = None,
+                data_options: dict[str, Any] | None = None, **kwargs: Any) -> JobResult:
     """Train once per seed (data loaded once); metrics are the mean and standard deviation
     over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``."""
     if not seeds:
         raise ConfigError("seeds must name at least one seed.")
     started = time.perf_counter()
-    if isinstance(data, str):
-        dataset_info(data)
-        data = load_dataset(data, data_dir)
+    if kwargs.get("pretrained") is None:  # data read once (pretrained weights bring their own tokenizer)
+        data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
+    else:
+        kwargs.update(data_dir=data_dir, target=target, data_format=data_format, data_options=data_options)
     runs = [train(model, data, out=None if out is None else Path(out) / f"seed-{s}", seed=s, **kwargs)
             for s in seeds]
     metrics: dict[str, float] = {}
