@@ -34,7 +34,7 @@ def _tabular(g: torch.Generator):
 def _text(g: torch.Generator):
     from archlab.data.text import text_spec
 
-    spec = text_spec("example-text", vocab_size=20, window=7, num_classes=3, target="class")
+    spec = text_spec("example-text", vocab_size=20, context_length=7, num_classes=3, target="class")
     x = torch.randint(5, 20, (4, 7), generator=g)
     x[:, 0] = 2  # [CLS]
     lengths = torch.tensor([7, 3, 5, 2])
@@ -45,7 +45,7 @@ def _text(g: torch.Generator):
 def _language_modeling(g: torch.Generator):
     from archlab.data.text import text_spec
 
-    spec = text_spec("example-lm", vocab_size=11, window=8, num_classes=11, target="next-token")
+    spec = text_spec("example-lm", vocab_size=11, context_length=8, num_classes=11, target="next-token")
     window = torch.randint(0, 11, (3, 9), generator=g)
     return spec, {"x": window[:, :-1], "y": window[:, 1:]}
 
