@@ -40,6 +40,22 @@ class NonFiniteLossError(RuntimeError):
         self.checkpoint = checkpoint
 
 
+class DivergenceError(NonFiniteLossError):
+    """Training diverged before its loss turned NaN: a loss far above its start, a non-finite
+    gradient norm, or non-finite validation metrics. The last good checkpoint is kept."""
+
+    def __init__(self, step: int, what: str, checkpoint: str | None = None):
+        where = f"; the last good checkpoint is kept at {checkpoint}" if checkpoint else ""
+        RuntimeError.__init__(
+            self, f"training diverged at step {step}: {what}; training stopped{where}. "
+            "Try a lower --lr, gradient clipping (--grad-clip 1.0), or check the inputs for NaN."
+        )
+        self.step = step
+        self.value = float("nan")
+        self.what = what
+        self.checkpoint = checkpoint
+
+
 class TrainingInterrupted(RuntimeError):
     """Training was interrupted (Ctrl-C); its state was saved for `--resume`."""
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
+from ..errors import CheckpointError, ConfigError, DivergenceError, NonFiniteLossError, TrainingInterrupted
 from ..utils import resolve_device
 from .callbacks import CallbackList, TimeLimit
 from .checkpoint import (check_free_space, estimate_checkpoint_bytes, is_checkpoint, load_weights,
@@ -112,6 +112,7 @@ class FitState:
     window: dict[str, float] = field(default_factory=dict)
     window_steps: int = 0
     stopped: str | None = None
+    start_loss: float | None = None  # the mean loss of the first `DIVERGENCE_WARMUP` steps
     last: dict[str, float] = field(default_factory=dict)
 
     #: what a resumed run takes back from the checkpoint (`total_steps` follows the new config)
@@ -266,10 +267,18 @@ class Checkpointer:
         for key in FitState.RESUMED:
             setattr(loop.state, key, saved[key])
         loop.state.window = dict(saved.get("window", {}))
+        loop.state.start_loss = saved.get("start_loss")
         loop.state.window_steps = int(saved.get("window_steps", 0))
         if (out / "best_model.safetensors").is_file():
             loop.early_stopping.best_state = {k: v.to(loop.device)
                                               for k, v in read_weights(out, "best_model.safetensors").items()}
+
+
+#: Divergence: after its first `DIVERGENCE_WARMUP` steps, a run whose loss is more than
+#: `DIVERGENCE_FACTOR` times the larger of 1 and the magnitude of their mean has diverged: a loss
+#: that high has left every training curve of a working run, long before it turns NaN.
+DIVERGENCE_WARMUP = 5
+DIVERGENCE_FACTOR = 1e3
 
 
 class Loop:
@@ -308,6 +317,8 @@ class Loop:
         self.model.train()
         try:
             out = self.task.optimization_step(self.model, batch, self.optimizers, self.config.grad_clip)
+        except DivergenceError as err:
+            raise DivergenceError(state.step + 1, err.what, self.checkpointer.saved_at()) from None
         except NonFiniteLossError as err:
             raise NonFiniteLossError(state.step + 1, err.value, self.checkpointer.saved_at()) from None
         for sched in self.schedulers:
@@ -315,10 +326,23 @@ class Loop:
         state.step += 1
         state.batch += 1
         state.last = {k: float(v) for k, v in (out.items() if isinstance(out, Mapping) else (("loss", out),))}
+        self.check_divergence(state.last.get("loss"))
         for k, v in state.last.items():
             state.window[k] = state.window.get(k, 0.0) + v
         state.window_steps += 1
         self.callbacks.on_step_end(state)
+
+    def check_divergence(self, loss: float | None) -> None:
+        """Stop a run whose loss has grown far above its start (see `DIVERGENCE_FACTOR`)."""
+        state = self.state
+        if loss is None:
+            return
+        if state.step <= DIVERGENCE_WARMUP:
+            state.start_loss = (state.start_loss or 0.0) + loss / DIVERGENCE_WARMUP
+            return
+        if state.start_loss is not None and abs(loss) > DIVERGENCE_FACTOR * max(1.0, abs(state.start_loss)):
+            raise DivergenceError(state.step, f"the loss {loss:.4g} is more than {DIVERGENCE_FACTOR:g} times its "
+                                  f"start ({state.start_loss:.4g})", self.checkpointer.saved_at())
 
     def evaluate(self) -> bool:
         """Log a history row (the training statistics' means since the last row, then the validation
@@ -333,6 +357,11 @@ class Loop:
         if self.val is not None:
             row.update(scalars(evaluate(self.model, self.task, self.val, prefix="val_",
                                         batch_size=config.eval_batch_size)))
+        bad = sorted(k for k, v in row.items()
+                     if k.startswith("val_") and isinstance(v, float) and not math.isfinite(v))
+        if bad:  # the weights that scored so are not kept as a good checkpoint
+            raise DivergenceError(state.step, f"the validation metrics {', '.join(bad)} are not finite",
+                                  self.checkpointer.saved_at())
         row["seconds"] = round(time.perf_counter() - self.started, 3)
         state.history.append(row)
         stop = self.early_stopping.update(state, row, self.model)

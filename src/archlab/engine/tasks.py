@@ -22,8 +22,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import NonFiniteLossError
+from ..errors import DivergenceError, NonFiniteLossError
 from .metrics import accuracy, confusion_matrix, macro_f1
+
+
+def check_gradients(parameters, grad_clip: float | None) -> float:
+    """The gradients' global norm, clipped to `grad_clip` when set. A non-finite norm raises
+    `DivergenceError` before any optimizer steps, so the weights are never touched by it."""
+    with_grad = [p for p in parameters if p.grad is not None]
+    if not with_grad:
+        return 0.0
+    if grad_clip is not None:
+        norm = nn.utils.clip_grad_norm_(with_grad, grad_clip)
+    else:
+        norm = nn.utils.get_total_norm([p.grad for p in with_grad])
+    value = float(norm)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DivergenceError(-1, f"the gradient norm is {value}")
+    return value
 
 
 class Task(abc.ABC):
@@ -55,8 +71,7 @@ class Task(abc.ABC):
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        check_gradients(model.parameters(), grad_clip)
         optimizer.step()
         return loss.detach()
 
