@@ -54,7 +54,7 @@ def add_train(sub) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, help="also checkpoint every N steps")
     p.add_argument("--time-limit", type=duration, metavar="DURATION",
                    help="stop (checkpointed) after this long, e.g. 90s, 10m, 2h; continue with --resume")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0, or the resumed run's)")
     p.add_argument("--seeds", type=positive_int, default=None,
                    help="train with seeds SEED..SEED+N-1 and report mean and std (_mean, _std)")
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/MODEL-DATA)")
@@ -90,7 +90,7 @@ def run_train(args) -> int:
     if args.seeds is not None:
         if args.resume:
             raise ConfigError("--resume continues one run; it cannot be combined with --seeds.")
-        result = jobs.train_seeds(args.model, args.data, list(range(args.seed, args.seed + args.seeds)),
+        result = jobs.train_seeds(args.model, args.data, list(range(args.seed or 0, (args.seed or 0) + args.seeds)),
                                   pretrained=args.pretrained, **options)
     else:
         result = jobs.train(args.model, args.data, resume=args.resume, seed=args.seed, pretrained=args.pretrained,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 from ..data import Dataset, DataSpec, load_dataset
 from ..data.registry import dataset_info, list_datasets
 from ..engine import TrainConfig, fit
-from ..engine.checkpoint import read_config
+from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import default_meta, evaluate, scalars
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
@@ -62,6 +63,40 @@ def train_config(model_name: str, **options: Any) -> TrainConfig:
         merged.pop("steps", None)
     config = TrainConfig(**merged)
     config.validate()
+    return config
+
+
+#: Training options a resumed run may change: how long it runs, and what does not change its result.
+RESUME_SAFE = ("epochs", "steps", "time_limit", "quiet", "device", "checkpoint_every", "checkpoint_interval",
+               "eval_batch_size")
+
+
+def resumed_config(model_name: str, out: Path, saved: dict[str, Any], options: dict[str, Any]) -> TrainConfig:
+    """The saved run's training configuration, with the options that may change on resume
+    (`RESUME_SAFE`) taken from `options`; any other option given that differs is refused by name."""
+    recorded = dict(saved.get("train") or {})
+    given = {k: v for k, v in options.items() if v is not None}
+    differ = sorted(k for k, v in given.items() if k not in RESUME_SAFE and recorded.get(k, v) != v)
+    if differ:
+        shown = ", ".join(f"{k} (saved {recorded[k]!r}, given {given[k]!r})" for k in differ)
+        raise ConfigError(f"--resume continues the run in {out} with its saved settings; these differ from them: "
+                          f"{shown}. Drop them, or start a new run with another --out. Only "
+                          f"{', '.join(RESUME_SAFE)} may change on resume.")
+    valid = {f.name for f in fields(TrainConfig)}
+    merged = {k: v for k, v in recorded.items() if k in valid}
+    # a time limit and quietness belong to one invocation: a resumed run has its own or none
+    merged.update(time_limit=None, quiet=False)
+    merged.update({k: v for k, v in given.items() if k in RESUME_SAFE})
+    if "epochs" in given and "steps" not in given:
+        merged["steps"] = None
+    if "steps" in given and "epochs" not in given:
+        merged["epochs"] = None
+    config = TrainConfig(**merged)
+    config.validate()
+    changed = [k for k in ("epochs", "steps") if k in given and recorded.get(k) != given[k]]
+    if changed:  # said even when quiet: the run goes on longer than its saved length
+        print(f"archlab: resuming {out} with {', '.join(f'{k} {recorded.get(k)} -> {given[k]}' for k in changed)}",
+              file=sys.stderr)
     return config
 
 
@@ -122,14 +157,23 @@ def train(
     model_kwargs = dict(model_kwargs or {})
     info = model_info(model)
     model_kwargs = check_model_kwargs(model, model_kwargs)
-    config = train_config(model, **options)
+    saved = read_config(out) if resume and out is not None and is_checkpoint(Path(out)) else None
+    if saved is not None:
+        # a resumed run continues with its saved settings: hyperparameters and task options not given
+        # again come from the checkpoint, and given ones must agree with it
+        if saved["model"]["name"] != model:
+            raise ConfigError(f"--resume: {out} holds a {saved['model']['name']}; this run asks for {model}.")
+        model_kwargs = {**saved["model"].get("kwargs", {}), **model_kwargs}
+        task_options = {**saved.get("task_options", {}), **dict(task_options or {})}
+        config = resumed_config(model, Path(out), saved, options)
+    else:
+        config = train_config(model, **options)
     if pretrained is not None:
         data, model_kwargs = pretrained_setup(model, data, pretrained, model_kwargs, data_dir)
     data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
-    if resume and out is not None and Path(out).is_dir():
-        saved = read_config(out)
+    if saved is not None:
         if saved["model"] != {"name": model, "kwargs": kwargs}:
             raise ConfigError(f"--resume: {out} holds a {saved['model']['name']} with {saved['model']['kwargs']}; "
                               f"this run asks for {model} with {kwargs}.")
