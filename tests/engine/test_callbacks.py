@@ -160,3 +160,21 @@ def test_a_failing_final_metrics_still_leaves_the_trained_checkpoint(tmp_path):
             final_metrics=fail)
     state = torch.load(tmp_path / "ck" / "training_state.pt", weights_only=True)
     assert state["finished"] and not (tmp_path / "ck" / "metrics.json").exists()
+
+
+def test_progress_without_a_terminal_prints_a_line_every_interval(monkeypatch, capsys):
+    from archlab.engine import progress
+
+    clock = iter(range(0, 10_000, 20))  # every call to the clock is 20 s later
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    reporter = progress.ProgressReporter()
+    assert not reporter.live  # stderr is captured, not a terminal
+
+    class State:
+        step, total_steps, last = 3, 10, {"loss": 0.5}
+
+    reporter.on_fit_start(State)
+    for _ in range(4):
+        reporter.on_step_end(State)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) >= 1 and all(line.startswith("step 3/10  loss 0.5") for line in lines)

@@ -1,5 +1,6 @@
-"""Progress on stderr: a rich bar with ETA and live metrics on a terminal, one line
-per evaluation otherwise, nothing when quiet. `fit` runs it as its first callback."""
+"""Progress on stderr: a rich bar with ETA and live metrics on a terminal; otherwise (a log file, a
+pipe, CI) one line per evaluation and, between evaluations, one line every `LOG_INTERVAL` seconds;
+nothing when quiet. `fit` runs it as its first callback."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import sys
 import time
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from .callbacks import Callback
+
+#: seconds between two progress lines when stderr is not a terminal
+LOG_INTERVAL = 30.0
 
 
 def format_metrics(row: dict[str, Any]) -> str:
@@ -23,13 +24,18 @@ class ProgressReporter(Callback):
     def __init__(self, *, quiet: bool = False, description: str = "train"):
         self.quiet = quiet
         self.description = description
-        self.console = Console(stderr=True)
         self.live = not quiet and sys.stderr.isatty()
         self._last = 0.0
         self._bar = None
+        self._started = self._logged = time.monotonic()
 
     def on_fit_start(self, state) -> None:
+        self._started = self._logged = time.monotonic()
         if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.console = Console(stderr=True)
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"), console=self.console, transient=False,
@@ -40,6 +46,9 @@ class ProgressReporter(Callback):
 
     def on_step_end(self, state) -> None:
         if self._bar is None:
+            if not self.quiet and time.monotonic() - self._logged >= LOG_INTERVAL:
+                self.log({"step": f"{state.step}/{state.total_steps}", **state.last,
+                          "elapsed": f"{time.monotonic() - self._started:.0f}s"})
             return
         now = time.monotonic()
         if now - self._last < 0.1:
@@ -53,6 +62,7 @@ class ProgressReporter(Callback):
     def log(self, row: dict[str, Any]) -> None:
         if self.quiet:
             return
+        self._logged = time.monotonic()
         if self._bar is not None:
             self._bar.console.print(format_metrics(row))
         else:
