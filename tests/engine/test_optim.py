@@ -36,7 +36,7 @@ def test_unknown_optimizer_names_the_choices():
 
 @pytest.mark.parametrize("eps", [0.0, -1e-8, float("nan")])
 def test_train_config_refuses_a_bad_eps(eps):
-    with pytest.raises(ConfigError, match="eps must be a number > 0"):
+    with pytest.raises(ConfigError, match=r"The 'eps' parameter of TrainConfig must be a float > 0"):
         TrainConfig(eps=eps).validate()
 
 

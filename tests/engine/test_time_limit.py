@@ -118,7 +118,7 @@ def test_bad_durations_are_refused(text):
 def test_a_bad_time_limit_is_a_usage_error(capsys):
     assert main(["train", "mlp", "--data", "iris", "--time-limit", "soon"]) == 2
     assert "expected a duration such as 90s, 10m or 2h; got 'soon'" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="time_limit must be None or a number of seconds > 0; got -1"):
+    with pytest.raises(ConfigError, match=r"The 'time_limit' parameter of TrainConfig must be a float > 0 or None. Got -1"):
         TrainConfig(time_limit=-1).validate()
     with pytest.raises(ConfigError, match="The 'time_limit' parameter of TrainConfig must be a number of seconds"):
         TimeLimit(0)

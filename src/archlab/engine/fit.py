@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DivergenceError, NonFiniteLossError, TrainingInterrupted
 from ..utils import resolve_device
+from ..validation import check_choice, check_float, check_int
 from .callbacks import CallbackList, TimeLimit
 from .checkpoint import (check_free_space, estimate_checkpoint_bytes, is_checkpoint, load_weights,
                          read_training_state, read_weights, run_directory, save_checkpoint)
@@ -66,28 +67,22 @@ class TrainConfig:
     quiet: bool = False
 
     def validate(self) -> None:
-        def check(name: str, ok: bool, rule: str) -> None:
-            if not ok:
-                raise ConfigError(f"{name} must be {rule}; got {getattr(self, name)!r}.")
-
+        """Every field checked, in `archlab.validation`'s one message style."""
+        owner = "TrainConfig"
         for name in ("epochs", "steps", "eval_every", "checkpoint_every", "patience"):
-            value = getattr(self, name)
-            check(name, value is None or (isinstance(value, int) and value >= 1), "an int >= 1")
+            check_int(owner, name, getattr(self, name), minimum=1, optional=True)
         for name in ("batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            check(name, isinstance(value, int) and value >= 1, "an int >= 1")
-        check("lr", isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr), "a number > 0")
-        check("weight_decay", self.weight_decay >= 0, "a number >= 0")
-        check("momentum", 0 <= self.momentum < 1, "in [0, 1)")
-        check("eps", isinstance(self.eps, (int, float)) and self.eps > 0 and math.isfinite(self.eps), "a number > 0")
-        check("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "an int >= 0")
-        check("grad_clip", self.grad_clip is None or self.grad_clip > 0, "a number > 0")
-        check("checkpoint_interval", self.checkpoint_interval >= 0, "a number >= 0")
-        check("time_limit", self.time_limit is None or (isinstance(self.time_limit, (int, float))
-                                                        and not isinstance(self.time_limit, bool)
-                                                        and self.time_limit > 0), "None or a number of seconds > 0")
-        check("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}")
-        check("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}")
+            check_int(owner, name, getattr(self, name), minimum=1)
+        check_float(owner, "lr", self.lr, low=0, low_open=True)
+        check_float(owner, "weight_decay", self.weight_decay, low=0)
+        check_float(owner, "momentum", self.momentum, low=0, high=1, high_open=True)
+        check_float(owner, "eps", self.eps, low=0, low_open=True)
+        check_int(owner, "warmup_steps", self.warmup_steps, minimum=0)
+        check_float(owner, "grad_clip", self.grad_clip, low=0, low_open=True, optional=True)
+        check_float(owner, "checkpoint_interval", self.checkpoint_interval, low=0)
+        check_float(owner, "time_limit", self.time_limit, low=0, low_open=True, optional=True)
+        check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
+        check_choice(owner, "schedule", self.schedule, SCHEDULES)
 
 
 @dataclass
