@@ -20,6 +20,7 @@ from ..models.registry import load_model, model_info
 from ..utils import resolve_device
 from .evaluate import load_checkpoint_data
 from .result import JobResult
+from .runs import single_run
 from ..explain.anomaly import AnomalyAttribution
 from ..explain.attention_rollout import AttentionRollout
 from ..explain.feature_ablation import FeatureAblation
@@ -276,8 +277,10 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
     """Explain a checkpoint: attributions for one example (``details["attributions"]``, shaped like it),
     or, with ``method="permutation"``, the permutation importance of a tabular model's features over
     a split (``details["importances"]``, most important first). `method` defaults to the one its
-    model's registration names."""
+    model's registration names. Given the folder of a ``train --seeds`` run, the lowest seed's run is
+    explained (a `RunNote` says so; the result's checkpoint names it)."""
     started = time.perf_counter()
+    checkpoint = single_run(checkpoint, "explain")
     if method is None:
         name = read_config(checkpoint)["model"]["name"]
         method = model_info(name).explanation
