@@ -21,8 +21,8 @@ from .runs import single_run
 # Below this many parameters a decoded token is a few matrix-vector products (batch 1, one position
 # against the key/value cache): 2 * 2**24 FLOPs, about a millisecond on one core. Split over an
 # intra-op thread pool, each op costs more in waking and joining the threads than it saves, and on a
-# busy machine one descheduled worker stalls every op (145 ms a token with 2 threads against 5 ms
-# with 1, issue 21). Larger models have enough work per op for torch's thread count to pay.
+# busy machine one descheduled worker stalls every op, so decoding runs tens of times slower
+# (benchmarks/NOTES.md). Larger models have enough work per op for torch's thread count to pay.
 SINGLE_THREAD_PARAMETERS = 2**24
 
 
