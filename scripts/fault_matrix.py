@@ -277,7 +277,7 @@ def malicious_pytorch_bin(ws: Workspace) -> Outcome:
     done = run(["train", "bert", "--data", "sst2", "--data-dir", str(data.parent), "--pretrained", str(hf),
                 "--steps", "1", "--out", str(ws.path("bert-run")), "--quiet"], ws.root)
     ran = marker.exists()
-    weights_only_advice = "weights_only=False" in done.stderr
+    weights_only_advice = "with `weights_only` set to `False`" in done.stderr or "weights_only=False" in done.stderr
     note = "; ".join(n for n, bad in (("the pickle RAN code", ran),
                                       ("torch's weights_only advice reached the user", weights_only_advice)) if bad)
     return outcome(done, silent=done.code == 0 or ran, note=note)

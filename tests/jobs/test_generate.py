@@ -48,8 +48,9 @@ def test_a_large_model_or_another_device_keeps_the_thread_count():
 
 def test_generate_reads_the_first_seed_of_a_seed_folder(seed_runs, capsys):
     capsys.readouterr()
-    assert main(["generate", str(seed_runs), "--prompt", "1+1=", "--max-new-tokens", "4", "--seed", "3"]) == 0
+    args = ["--prompt", "1+1=", "--max-new-tokens", "4", "--seed", "3"]
+    assert main(["generate", str(seed_runs), *args]) == 0
     from_folder = capsys.readouterr()
-    assert main(["generate", str(seed_runs / "seed-0"), "--prompt", "1+1=", "--max-new-tokens", "4", "--seed", "3"]) == 0
+    assert main(["generate", str(seed_runs / "seed-0"), *args]) == 0
     assert from_folder.out == capsys.readouterr().out
     assert from_folder.err.startswith("archlab: note:") and "seed-0" in from_folder.err

@@ -76,7 +76,8 @@ def _check_size(what: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: a huge shape must not overflow
     if nbytes > MAX_ARRAY_BYTES:
         raise DataError(f"a {what} of shape {shape} would need {nbytes / 2**30:.3g} GiB, more than the "
-                        f"{MAX_ARRAY_BYTES / 2**30:g} GiB a Planetoid array may take; the file is not a Planetoid file.")
+                        f"{MAX_ARRAY_BYTES / 2**30:g} GiB a Planetoid array may take; the file is not a "
+                        "Planetoid file.")
 
 
 def _reconstruct(cls, shape, dtype_code):
