@@ -66,6 +66,11 @@ class TrainingInterrupted(RuntimeError):
         self.checkpoint = checkpoint
 
 
+class RunNote(UserWarning):
+    """A choice a job made on the user's behalf that changes what it read (e.g. which seed run of a
+    folder of seed runs); the CLI prints it as one ``archlab: note:`` line."""
+
+
 def unknown_name(what: str, name: str, choices: Iterable[str]) -> ConfigError:
     """`ConfigError` for an unknown name, suggesting the closest valid one."""
     choices = sorted(choices)

@@ -113,3 +113,54 @@ def test_cora_matches_pyg_reader():
     assert data.spec.model_kwargs() == {"in_features": 1433, "num_classes": 7}
     raw = data["test"].batch()["link_x"].to_dense()  # what the reference GAE code feeds: binary words
     assert set(raw.unique().tolist()) == {0.0, 1.0} and torch.equal(raw > 0, graph.dense_x() > 0)
+
+
+class DeclaresHugeArray:
+    """Pickles as numpy's own reconstruction of an empty array, but declaring 10^7 x 10^7 floats."""
+
+    def __reduce__(self):
+        return (np.ndarray.__reduce__(np.zeros(0))[0], (np.ndarray, (10**7, 10**7), b"f"))
+
+
+def huge_csr(rows: int, cols: int) -> sp.csr_matrix:
+    """A CSR matrix of one value whose declared shape is `rows` x `cols`: the file stays tiny."""
+    m = sp.csr_matrix(([1.0], ([0], [0])), shape=(rows, 3), dtype=np.float32)
+    m._shape = (rows, cols)
+    return m
+
+
+@pytest.mark.parametrize("payload", ["reconstruct", "csr"])
+def test_a_pickle_declaring_a_huge_array_is_refused_before_allocating(tmp_path, payload):
+    path = tmp_path / "ind.cora.x"
+    obj = DeclaresHugeArray() if payload == "reconstruct" else huge_csr(4, 10**12)
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+    with pytest.raises(DataError, match=r"ind\.cora\.x: .* would need .* GiB, more than the 1 GiB"):
+        read_planetoid_part(tmp_path, path)
+
+
+def read_planetoid_part(root, path):
+    """The part in `path` as `read_planetoid` turns it into an array."""
+    from archlab.data.planetoid import _dense
+
+    return _dense(safe_load(path), path)
+
+
+def toy_cora(root, test_index):
+    onehot = np.eye(2, dtype=np.float32)
+    x = np.eye(4, 3, dtype=np.float32)
+    write_planetoid(root, "cora", allx=x, ally=onehot[[0, 1, 0, 1]], tx=x[:2], ty=onehot[[0, 1]], x=x[:2],
+                    y=onehot[[0, 1]], graph={i: [] for i in range(6)}, test_index=test_index)
+
+
+@pytest.mark.parametrize("name, test_index, message", [
+    ("cora", [4, 10**12], r"ind\.cora\.test\.index: node ids must lie in \[0, 6\)"),
+    ("cora", [-1, 4], r"ind\.cora\.test\.index: node ids must be >= 0"),
+    ("citeseer", [4, 10**12], r"ind\.citeseer\.test\.index: its test ids span"),
+])
+def test_test_ids_beyond_the_graph_are_refused_by_file(tmp_path, name, test_index, message):
+    toy_cora(tmp_path, test_index)
+    if name == "citeseer":
+        for f in tmp_path.glob("ind.cora.*"):
+            f.rename(tmp_path / f.name.replace("cora", "citeseer"))
+    with pytest.raises(DataError, match=message):
+        planetoid_graph(tmp_path, name)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .._version import __version__
-from ..errors import ConfigError, TrainingInterrupted
+from ..errors import ConfigError, RunNote, TrainingInterrupted
 from . import core
 from . import generate
 from . import anomaly
@@ -36,6 +37,22 @@ def _debug_requested(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RunNote)
+        shown = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            # A RunNote is one "archlab: note:" line on stderr; every other warning shows as usual.
+            if issubclass(category, RunNote):
+                print(f"archlab: note: {message}", file=sys.stderr)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     argv = [a for a in argv if a != "--debug"]

@@ -22,7 +22,7 @@ from ..errors import DataError
 from .base import Dataset
 from .graph import Graph, graph_dataset, index_mask
 from .registry import register_dataset
-from .safe_pickle import CSRState, safe_load
+from .safe_pickle import MAX_ARRAY_BYTES, CSRState, safe_load
 
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
 SOURCE = ("the original Planetoid release (github.com/kimiyoung/planetoid, folder data/; the same files are in "
@@ -49,7 +49,10 @@ def _file(root: Path, name: str, part: str) -> Path:
 
 def _dense(obj, path: Path) -> np.ndarray:
     if isinstance(obj, CSRState):
-        return obj.to_dense()
+        try:
+            return obj.to_dense()
+        except DataError as err:
+            raise DataError(f"{path}: {err}") from err
     if isinstance(obj, np.ndarray) and obj.ndim == 2 and obj.dtype.kind in "fiub":
         return obj.astype(np.float32)
     raise DataError(f"{path}: expected a 2-D numeric array or CSR matrix; got {type(obj).__name__}.")
@@ -97,6 +100,15 @@ def planetoid_graph(root: Path, name: str, normalize: bool = True) -> Graph:
     test_sorted = np.sort(test_index)
     if len(tx) != len(test_index) or len(ty) != len(test_index):
         raise DataError(f"{root}: ind.{name}.tx/ty have {len(tx)}/{len(ty)} rows for {len(test_index)} test ids.")
+    index_file = root / f"ind.{name}.test.index"
+    if len(test_index) and test_sorted[0] < 0:
+        raise DataError(f"{index_file}: node ids must be >= 0; got {test_sorted[0]}.")
+    if name == "citeseer" and len(test_index):
+        # the padding below spans every id between the smallest and the largest test id
+        span = int(test_sorted[-1]) - int(test_sorted[0]) + 1
+        if span * tx.shape[1] * 4 > MAX_ARRAY_BYTES:
+            raise DataError(f"{index_file}: its test ids span {span} nodes ({test_sorted[0]} to {test_sorted[-1]}), "
+                            f"whose padded features would need more than {MAX_ARRAY_BYTES / 2**30:g} GiB.")
     if name == "citeseer":
         # Some test ids have no row in tx: pad tx/ty to the full id range with zero rows.
         full = np.arange(test_sorted.min(), test_sorted.max() + 1)
@@ -107,6 +119,9 @@ def planetoid_graph(root: Path, name: str, normalize: bool = True) -> Graph:
         tx, ty = tx_ext, ty_ext
     features = np.concatenate([allx, tx])
     labels = np.concatenate([ally, ty])
+    if len(test_index) and test_sorted[-1] >= len(features):
+        raise DataError(f"{index_file}: node ids must lie in [0, {len(features)}) (the rows of allx and tx); "
+                        f"got {test_sorted[-1]}.")
     # tx/ty rows are stored in sorted test-id order; put each back at its node id.
     features[test_index] = features[test_sorted]
     labels[test_index] = labels[test_sorted]

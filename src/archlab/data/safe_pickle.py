@@ -12,6 +12,12 @@ refuses every other one before anything is called:
 - ``collections.defaultdict`` (only with ``list``) and ``list``: the adjacency dict;
 - ``_codecs.encode`` (only to latin-1): how Python 3 stores bytes in a protocol-2 pickle,
   for files re-saved by Python 3.
+
+Sizes are checked before anything is allocated: an array's bytes come from the file itself
+(numpy checks their count against the declared shape), but a shape given to ``_reconstruct``
+and a CSR matrix's ``shape`` are only declared. Each may claim at most `MAX_ARRAY_BYTES`, far
+above the largest real Planetoid array (CiteSeer's dense features, 49 MB), so a file that
+declares a terabyte array is refused by name instead of exhausting memory.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+
+MAX_ARRAY_BYTES = 2**30
 
 
 class ForbiddenContent(pickle.UnpicklingError):
@@ -46,8 +54,9 @@ class CSRState:
         self.shape = shape
 
     def to_dense(self) -> np.ndarray:
-        """The dense ``(rows, cols)`` array, checked against the CSR invariants."""
+        """The dense ``(rows, cols)`` array, checked against the CSR invariants and `MAX_ARRAY_BYTES`."""
         rows, cols = self.shape
+        _check_size("CSR matrix", self.shape, np.dtype(np.float32))
         if self.indptr.shape != (rows + 1,) or self.indices.shape != self.data.shape:
             raise DataError(f"malformed CSR matrix: indptr has {self.indptr.shape} entries for {rows} rows, "
                             f"{self.indices.shape} indices for {self.data.shape} values.")
@@ -61,10 +70,24 @@ class CSRState:
         return dense
 
 
+def _check_size(what: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if any(s < 0 for s in shape):
+        raise DataError(f"malformed {what}: its shape {shape} has a negative size.")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: a huge shape must not overflow
+    if nbytes > MAX_ARRAY_BYTES:
+        raise DataError(f"a {what} of shape {shape} would need {nbytes / 2**30:.3g} GiB, more than the "
+                        f"{MAX_ARRAY_BYTES / 2**30:g} GiB a Planetoid array may take; the file is not a "
+                        "Planetoid file.")
+
+
 def _reconstruct(cls, shape, dtype_code):
     if cls is not np.ndarray:
         raise ForbiddenContent(f"numpy _reconstruct is only allowed for numpy.ndarray; got {cls!r}")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+    if not (isinstance(shape, tuple) and all(isinstance(s, int) for s in shape)):
+        raise ForbiddenContent(f"numpy _reconstruct needs a tuple of ints as its shape; got {shape!r}")
+    dtype = _dtype(dtype_code)
+    _check_size("numpy array", shape, dtype)
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
 def _dtype(*args):
@@ -121,5 +144,10 @@ def safe_load(path: Path) -> Any:
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except ForbiddenContent as err:
         raise DataError(f"{path}: {err}.") from err
+    except DataError as err:
+        raise DataError(f"{path}: {err}") from err
+    except MemoryError as err:  # a size the checks above let through, still too large for this machine
+        raise DataError(f"{path}: not a readable Planetoid pickle: it declares more data than fits in memory "
+                        f"({err}).") from err
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
         raise DataError(f"{path}: not a readable Planetoid pickle ({type(err).__name__}: {err}).") from err

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+from torch import nn
 
 from ..data import Dataset, DataSpec
 from ..engine.checkpoint import read_config
@@ -15,6 +19,7 @@ from ..models.registry import create_task, load_model, model_info
 from ..utils import resolve_device
 from .data import open_data, reopen_data
 from .result import JobResult
+from .runs import seed_runs
 from .train import check_data_kind
 
 
@@ -37,21 +42,46 @@ def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | os.PathLike 
     return config, dataset
 
 
+def _score(checkpoint: Path, config: dict, dataset: Dataset, split: str, batch_size: int, device,
+           task_options: dict[str, Any] | None) -> tuple[nn.Module, dict[str, Any]]:
+    net = load_model(checkpoint, device)
+    options = {**config.get("task_options", {}), **(task_options or {})}
+    task = create_task(config.get("task") or model_info(config["model"]["name"]).task, net, dataset.spec, **options)
+    return net, evaluate(net, task, dataset[split].to(device), prefix=f"{split}_", batch_size=batch_size)
+
+
 def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike | Dataset | None = None, *,
                         split: str = "test", data_dir: str | os.PathLike | None = None, batch_size: int = 512,
                         device: str = "auto", task_options: dict[str, Any] | None = None,
                         target: str | None = None, data_format: str | None = None,
                         data_options: dict[str, Any] | None = None) -> JobResult:
     """Metrics of a checkpoint on one split of a dataset (its own dataset by default).
-    `task_options` override those the checkpoint was trained with (a VAE's ``iw_samples``, ...)."""
+    `task_options` override those the checkpoint was trained with (a VAE's ``iw_samples``, ...).
+
+    Given the folder of a ``train --seeds`` run (only ``seed-N`` checkpoints inside), every seed's
+    run is scored on the same data, and the metrics are their mean and standard deviation with
+    `_mean` and `_std` suffixes, as `train_seeds` reports them; ``details["per_seed"]`` maps each
+    seed to its own metrics."""
     started = time.perf_counter()
-    config, dataset = load_checkpoint_data(checkpoint, data, data_dir, target=target, data_format=data_format,
-                                           data_options=data_options)
+    source = {"target": target, "data_format": data_format, "data_options": data_options}
     device = resolve_device(device)
-    net = load_model(checkpoint, device)
-    options = {**config.get("task_options", {}), **(task_options or {})}
-    task = create_task(config.get("task") or model_info(config["model"]["name"]).task, net, dataset.spec, **options)
-    metrics = evaluate(net, task, dataset[split].to(device), prefix=f"{split}_", batch_size=batch_size)
-    scalar = scalars(metrics)
-    return JobResult(scalar, str(checkpoint), time.perf_counter() - started, model=net,
-                     details={k: v for k, v in metrics.items() if k not in scalar})
+    runs = seed_runs(checkpoint)
+    if not runs:
+        config, dataset = load_checkpoint_data(checkpoint, data, data_dir, **source)
+        net, metrics = _score(Path(checkpoint), config, dataset, split, batch_size, device, task_options)
+        scalar = scalars(metrics)
+        return JobResult(scalar, str(checkpoint), time.perf_counter() - started, model=net,
+                         details={k: v for k, v in metrics.items() if k not in scalar})
+    # The seeds of one run share its data (train_seeds loads it once): load it once here too.
+    _, dataset = load_checkpoint_data(runs[0][1], data, data_dir, **source)
+    per_seed = {}
+    for seed, folder in runs:
+        config = read_config(folder)
+        check_data_kind(config["model"]["name"], dataset.spec)
+        per_seed[seed] = scalars(_score(folder, config, dataset, split, batch_size, device, task_options)[1])
+    metrics: dict[str, float] = {}
+    for key in per_seed[runs[0][0]]:
+        values = np.array([m[key] for m in per_seed.values()], dtype=np.float64)
+        metrics[f"{key}_mean"] = float(values.mean())
+        metrics[f"{key}_std"] = float(values.std())
+    return JobResult(metrics, str(checkpoint), time.perf_counter() - started, details={"per_seed": per_seed})

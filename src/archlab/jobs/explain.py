@@ -20,6 +20,7 @@ from ..models.registry import load_model, model_info
 from ..utils import resolve_device
 from .evaluate import load_checkpoint_data
 from .result import JobResult
+from .runs import single_run
 from ..explain.anomaly import AnomalyAttribution
 from ..explain.attention_rollout import AttentionRollout
 from ..explain.feature_ablation import FeatureAblation
@@ -280,9 +281,12 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
     or, with ``method="permutation"``, the permutation importance of a tabular model's features over
     a split (``details["importances"]``, most important first). `method` defaults to the one its
     model's registration names. `target` is the class explained (the attribution methods' name for
-    it); `target_column`, `data_format` and `data_options` read `data` when it is a file or folder."""
+    it); `target_column`, `data_format` and `data_options` read `data` when it is a file or folder.
+    Given the folder of a ``train --seeds`` run, the lowest seed's run is explained (a `RunNote` says
+    so; the result's checkpoint names it)."""
     source = {"target": target_column, "data_format": data_format, "data_options": data_options}
     started = time.perf_counter()
+    checkpoint = single_run(checkpoint, "explain")
     if method is None:
         name = read_config(checkpoint)["model"]["name"]
         method = model_info(name).explanation

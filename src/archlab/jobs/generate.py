@@ -15,6 +15,23 @@ from ..errors import ConfigError
 from ..models.registry import list_models, load_model, model_info
 from ..utils import resolve_device
 from .result import JobResult
+from .runs import single_run
+
+
+# Below this many parameters a decoded token is a few matrix-vector products (batch 1, one position
+# against the key/value cache): 2 * 2**24 FLOPs, about a millisecond on one core. Split over an
+# intra-op thread pool, each op costs more in waking and joining the threads than it saves, and on a
+# busy machine one descheduled worker stalls every op, so decoding runs tens of times slower
+# (benchmarks/NOTES.md). Larger models have enough work per op for torch's thread count to pay.
+SINGLE_THREAD_PARAMETERS = 2**24
+
+
+def decoding_threads(model: torch.nn.Module, device: torch.device, threads: int) -> int:
+    """Intra-op threads for decoding `model` token by token on `device`: 1 for a small model on the
+    CPU, else `threads` (torch's current setting)."""
+    if device.type != "cpu" or sum(p.numel() for p in model.parameters()) > SINGLE_THREAD_PARAMETERS:
+        return threads
+    return 1
 
 
 def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new_tokens: int, temperature: float,
@@ -29,8 +46,13 @@ def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new
     model = load_model(checkpoint, device)
     ids = torch.tensor(tokenizer.encode(prompt), dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)
+    threads = torch.get_num_threads()
     started = time.perf_counter()
-    out = model.generate(ids, max_new_tokens, temperature, top_k, top_p, generator=generator)
+    try:
+        torch.set_num_threads(decoding_threads(model, device, threads))
+        out = model.generate(ids, max_new_tokens, temperature, top_k, top_p, generator=generator)
+    finally:
+        torch.set_num_threads(threads)
     seconds = time.perf_counter() - started
     return JobResult({"new_tokens": max_new_tokens,
                       "tokens_per_second": max_new_tokens / seconds if seconds > 0 else 0.0},
@@ -53,9 +75,10 @@ def generate(checkpoint: str | os.PathLike, *, prompt: str | None = None, max_ne
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, n: int = 64,
              out: str | os.PathLike = "samples.png", seed: int = 0, device: str = "auto") -> JobResult:
     """Generate from a checkpoint: a language model continues `prompt` (``details["text"]``); a VAE
-    or AAE decodes `n` samples of its prior into `out` (a PNG grid, or ``.npy``)."""
+    or AAE decodes `n` samples of its prior into `out` (a PNG grid, or ``.npy``). Given the folder of a
+    ``train --seeds`` run, the lowest seed's run generates (a `RunNote` says so)."""
     started = time.perf_counter()
-    checkpoint = Path(checkpoint)
+    checkpoint = single_run(checkpoint, "generate")
     name = read_config(checkpoint)["model"]["name"]
     kind = model_info(name).generates
     if kind is None:
