@@ -64,7 +64,7 @@ def read_table(path: Path, text_columns: tuple[str, ...]) -> pd.DataFrame:
         return pd.read_csv(path, sep=sep, dtype={c: str for c in text_columns}, float_precision="round_trip",
                            encoding="utf-8")
     except FileNotFoundError:
-        raise DataError(f"graph table not found: {path}.") from None
+        raise DataError(f"table not found: {path}.") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: expected a header line and one row a line.") from None
     except pd.errors.ParserError as err:
@@ -92,7 +92,7 @@ def _text(frame: pd.DataFrame, column: str) -> list[str | None]:
     return [v if v else None for v in out]
 
 
-def _class_order(values: set[str]) -> list[str]:
+def class_order(values: set[str]) -> list[str]:
     """Class names sorted as numbers when they all are, else as text."""
     try:
         return sorted(values, key=float)
@@ -262,7 +262,7 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
     y = masks = class_names = None
     if label in nodes.columns:
         raw = _text(nodes, label)
-        class_names = _class_order({v for v in raw if v is not None})
+        class_names = class_order({v for v in raw if v is not None})
         if len(class_names) < 2:
             raise DataError(f"{nodes_file or edges_file}: the label column '{label}' has "
                             f"{'only the class ' + repr(class_names[0]) if class_names else 'no values'}; node "
