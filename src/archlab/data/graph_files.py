@@ -104,16 +104,17 @@ def _features(nodes: pd.DataFrame, columns: list[str], where: Locate, file: str)
     for column in columns:
         series = nodes[column]
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            bad = int(np.flatnonzero(pd.to_numeric(series, errors="coerce").isna() & series.notna())[0]) \
-                if pd.api.types.is_object_dtype(series) else 0
+            text = series.notna() & pd.to_numeric(series, errors="coerce").isna()
+            bad = int(np.flatnonzero(text.to_numpy())[0]) if text.any() else 0
             raise DataError(f"{where(bad)}: feature column '{column}' must hold numbers; got "
                             f"{series.iloc[bad]!r}. Leave non-feature columns out of the nodes table.")
     values = nodes[columns].to_numpy(np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"{where(int(row))}: feature column '{columns[col]}' must hold a finite number; got "
-                        f"{nodes[columns[col]].iloc[row]!r} (fill in missing features in {file}).")
+        got = "an empty cell" if np.isnan(values[row, col]) else str(values[row, col])
+        raise DataError(f"{where(int(row))}: feature column '{columns[col]}' must hold a finite number; got {got} "
+                        f"(fill in missing features in {file}).")
     x = torch.from_numpy(values.astype(np.float32))
     if np.count_nonzero(values) <= SPARSE_DENSITY * values.size:
         return x.to_sparse_coo().coalesce()
@@ -123,7 +124,8 @@ def _features(nodes: pd.DataFrame, columns: list[str], where: Locate, file: str)
 def _featureless(features: str, num_nodes: int, edge_index: torch.Tensor) -> torch.Tensor:
     if features == "identity":
         index = torch.arange(num_nodes).repeat(2, 1)
-        return torch.sparse_coo_tensor(index, torch.ones(num_nodes), (num_nodes, num_nodes)).coalesce()
+        return torch.sparse_coo_tensor(index, torch.ones(num_nodes), (num_nodes, num_nodes), is_coalesced=True,
+                                       check_invariants=False)
     degree = torch.bincount(edge_index[1], minlength=num_nodes).float()  # each neighbour once per direction
     return degree[:, None]
 
