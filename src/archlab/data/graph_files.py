@@ -5,13 +5,14 @@ its features (every other numeric column) and its class (`label`); an **edges ta
 row per edge: the ids of its two ends (`source_column`, `target_column`) and optionally a `weight`.
 Give them as a folder holding ``nodes.csv`` and ``edges.csv`` (format ``graph-tables``), as
 ``load_data("nodes.csv", format="graph-tables", edges="edges.csv")``, or in Python as
-``from_graph(nodes, edges)`` with paths or pandas DataFrames. An edges table alone, an edge
-list (``.edgelist``), GraphML (``.graphml``) and GML (``.gml``, read by networkx's readers; node
-attributes give `label` and `split_column`) have no node features: each node gets the
+``from_graph(nodes, edges)`` with paths or pandas DataFrames. A nodes table without feature
+columns, an edges table alone, an edge list (``.edgelist``), GraphML (``.graphml``) and GML
+(``.gml``; these three read by networkx's readers, node attributes giving `label` and
+`split_column`, an edge attribute `weight`) have no node features: each node gets the
 `features` named, ``"identity"`` (default: a one-hot row per node, stored sparse, as
 Kipf & Welling's featureless GCN) or ``"degree"`` (one feature, the node's number of
-neighbours). Nodes are numbered in the order of the nodes table, else in the order they first
-appear in the edges.
+neighbours). Nodes are numbered in the order of the nodes table (of a networkx file), else in
+the order they first appear in the edges.
 
 Edges are undirected (each lists both directions, as Planetoid's), sorted by target then
 source. **Self-loops and duplicate edges** (the same pair of nodes again, in either
@@ -33,7 +34,6 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,8 @@ def read_table(path: Path, text_columns: tuple[str, ...]) -> pd.DataFrame:
                            encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"table not found: {path}.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder; expected a CSV or TSV table.") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: expected a header line and one row a line.") from None
     except pd.errors.ParserError as err:
@@ -284,10 +286,6 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
     return dataset
 
 
-def _options(**options: Any) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-
-
 def _detect_tables(path: Path) -> bool:
     return (path / NODES_FILE).is_file() and (path / EDGES_FILE).is_file()
 
@@ -321,11 +319,11 @@ def read_graph_tables(path: Path, *, seed: int = 0, edges: str | None = None, no
         nodes_frame, edges_frame, node_id=node_id, label=label, source_column=source_column, target_column=target_column,
         weight=weight, split_column=split_column, link_prediction=link_prediction, features=features, seed=seed,
         name=name, nodes_file=str(nodes_path) if nodes_path else "the nodes table", edges_file=str(edges_path))
-    dataset.spec.options = _options(
-        source=str(path.resolve()), format="graph-tables", seed=seed,
-        edges=str(edges_path.resolve()) if edges is not None else None, node_id=node_id, label=label,
-        source_column=source_column, target_column=target_column, weight=weight, split_column=split_column,
-        link_prediction=link_prediction, features=features)
+    dataset.spec.options = {
+        "source": str(path.resolve()), "format": "graph-tables", "seed": seed,
+        "edges": str(edges_path.resolve()) if edges is not None else None, "node_id": node_id, "label": label,
+        "source_column": source_column, "target_column": target_column, "weight": weight,
+        "split_column": split_column, "link_prediction": link_prediction, "features": features}
     return dataset
 
 
@@ -387,9 +385,9 @@ def _networkx_reader(fmt: str):
             link_prediction=link_prediction, features=features, seed=seed, name=path.stem, nodes_file=str(path),
             edges_file=str(path), node_where=lambda i: f"{path}, node '{ids[i]}'",
             edge_where=lambda i: f"{path}, edge {i + 1} (in file order)")
-        dataset.spec.options = _options(source=str(path.resolve()), format=fmt, seed=seed, label=label, weight=weight,
-                                        split_column=split_column, link_prediction=link_prediction,
-                                        features=features)
+        dataset.spec.options = {"source": str(path.resolve()), "format": fmt, "seed": seed, "label": label,
+                                "weight": weight, "split_column": split_column, "link_prediction": link_prediction,
+                                "features": features}
         return dataset
 
     read.__doc__ = (f"A graph in {fmt} format, read by networkx: node attributes give `label` and `split_column`, "

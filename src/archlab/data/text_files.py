@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
 import numpy as np
+import pandas as pd
 import torch
 
 from ..errors import ConfigError, DataError
@@ -92,7 +91,7 @@ def _check_options(owner: str, tokenizer: str, choices: tuple[str, ...], vocab_s
 
 # -- text tables: classification ----------------------------------------------------------------
 
-def _table_column(frame, column: str, what: str, path: Path, option: str) -> list[str]:
+def _table_column(frame: pd.DataFrame, column: str, what: str, path: Path, option: str) -> list[str]:
     if column not in frame.columns:
         raise DataError(f"{path} has no {what} column '{column}'; its columns are "
                         f"{', '.join(map(str, frame.columns))}. Name it with the '{option}' option.")
@@ -100,7 +99,7 @@ def _table_column(frame, column: str, what: str, path: Path, option: str) -> lis
     return [None if v is None else str(v) for v in values]
 
 
-def _read_texts(path: Path, text_column: str, columns: tuple[str, ...]) -> tuple[Any, list[str]]:
+def _read_texts(path: Path, text_column: str, columns: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
     frame = read_table(path, columns)
     if len(frame) == 0:
         raise DataError(f"{path} has no rows: expected a header and one text a row.")
