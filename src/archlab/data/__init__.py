@@ -11,6 +11,8 @@ from .idx import IDXFormatError, parse_idx, read_idx, write_idx
 from .paths import default_data_dir, resolve_data_dir
 from .registry import dataset_info, list_datasets, load_dataset, register_dataset
 from .sources import list_formats, load_data, register_format
+from .graph_files import from_graph  # (registration: graph-tables, edgelist, graphml, gml)
+from .text_files import from_text  # (registration: text-table, text)
 from .fewshot import NWayKShot, TaskBatch
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
@@ -22,3 +24,4 @@ __all__ = [
 ]
 __all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats"]
 __all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]
+__all__ += ["from_graph", "from_text"]
