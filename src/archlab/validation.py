@@ -174,12 +174,20 @@ def coerce(owner: str, name: str, value: Any, annotation: Any) -> Any:
 
 def annotations_of(function: Callable) -> dict[str, Any]:
     """The resolved annotations of `function`'s parameters (strings under postponed evaluation); for a
-    class, those of its constructor."""
-    try:
-        hints = typing.get_type_hints(function.__init__ if isinstance(function, type) else function)
-    except (NameError, TypeError):
-        hints = {}
-    return {name: hints.get(name, Any) for name in inspect.signature(function).parameters}
+    class, those of its constructor. An annotation that cannot be resolved here (a type imported only
+    for type checking, such as a DataFrame) is `Any`: its values are taken as given."""
+    target = function.__init__ if isinstance(function, type) else function
+    namespace = dict(getattr(target, "__globals__", {}))
+    hints: dict[str, Any] = {}
+    for name, parameter in inspect.signature(target).parameters.items():
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # noqa: S307 (an annotation of our own code)
+            except Exception:
+                annotation = Any
+        hints[name] = Any if annotation is inspect.Parameter.empty else annotation
+    return hints
 
 
 def coerce_kwargs(owner: str, function: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:

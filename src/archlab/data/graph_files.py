@@ -30,14 +30,19 @@ built-in Cora has. Feature matrices at most 10% non-zero (bag-of-words) are kept
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
+
+
+if TYPE_CHECKING:  # pandas is imported when a table is read, not with the package
+    import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..validation import check_choice
@@ -59,6 +64,7 @@ Locate = Callable[[int], str]  # row position -> where it is in the source ("nod
 def read_table(path: Path, text_columns: tuple[str, ...]) -> pd.DataFrame:
     """A CSV (or ``.tsv``) table, the `text_columns` read as text (ids, labels, split names)
     and the other columns parsed exactly (``round_trip``: float32 features survive a write)."""
+    import pandas as pd
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
         return pd.read_csv(path, sep=sep, dtype={c: str for c in text_columns}, float_precision="round_trip",
@@ -103,6 +109,7 @@ def class_order(values: set[str]) -> list[str]:
 
 
 def _features(nodes: pd.DataFrame, columns: list[str], where: Locate, file: str) -> torch.Tensor:
+    import pandas as pd
     for column in columns:
         series = nodes[column]
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
@@ -137,6 +144,7 @@ def _edges(edges: pd.DataFrame, index: dict[str, int], *, source: str, target: s
            ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, int]]:
     """Both directions of each distinct undirected edge, sorted by target then source, their
     weights, and the counts of dropped self-loops and duplicates."""
+    import pandas as pd
     ends = []
     for column, role in ((source, "source"), (target, "target")):
         values = _text(edges, column)
@@ -216,6 +224,7 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
                       edge_where: Locate | None = None) -> Dataset:
     """The graph dataset of a nodes table (or None) and an edges table (see the module docstring);
     `nodes_file`/`edges_file` and the locators name the sources in error messages."""
+    import pandas as pd
     check_choice("from_graph", "features", features, FEATURES)
     node_where = node_where or _lines(nodes_file)
     edge_where = edge_where or _lines(edges_file)
@@ -355,6 +364,7 @@ def _read_networkx(path: Path, fmt: str, weight: str | None):
 def _networkx_reader(fmt: str):
     def read(path: Path, *, seed: int = 0, label: str = "label", weight: str | None = None,
              split_column: str | None = None, link_prediction: bool = False, features: str = "identity") -> Dataset:
+        import pandas as pd
         path = Path(path)
         g = _read_networkx(path, fmt, weight)
         node_list = list(g.nodes)
@@ -406,6 +416,7 @@ def from_graph(nodes: str | os.PathLike | pd.DataFrame | None, edges: str | os.P
     """A graph dataset from a nodes table and an edges table (paths or DataFrames), a folder holding
     ``nodes.csv`` and ``edges.csv``, an edges table alone (``from_graph(None, edges)``, or a table
     path with no `edges`), or an edge list / GraphML / GML file (see the module docstring)."""
+    import pandas as pd
     common = {"label": label, "weight": weight, "split_column": split_column, "link_prediction": link_prediction,
               "features": features}
     tables = {"node_id": node_id, "source_column": source_column, "target_column": target_column}

@@ -122,9 +122,12 @@ def load_data(source: str | os.PathLike | Dataset, data_dir: str | os.PathLike |
     options = coerce_kwargs(f"data format '{info.name}'", info.reader, options)
     kwargs = {"seed": seed, **options}
     if target is not None:
-        if "target" not in inspect.signature(info.reader).parameters:
+        parameters = inspect.signature(info.reader).parameters
+        # the label column of a reader whose tables also name other columns (text, graph nodes)
+        name = next((n for n in ("target", "label_column", "label") if n in parameters), None)
+        if name is None:
             raise ConfigError(f"--target names a column of a table; data format '{info.name}' takes none.")
-        kwargs["target"] = target
+        kwargs[name] = target
     return info.reader(path, **kwargs)
 
 

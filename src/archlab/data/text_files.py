@@ -26,11 +26,16 @@ corpora do) and in ``spec.preprocess["tokenizer_json"]``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
+
+
+if TYPE_CHECKING:  # pandas is imported when a table is read, not with the package
+    import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..validation import check_int
