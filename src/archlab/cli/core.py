@@ -125,9 +125,11 @@ def run_evaluate(args) -> int:
 
 
 def add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="predict classes for inputs in a .npy, .csv or image file")
+    p = sub.add_parser("predict", help="predict for the inputs in a file or folder (.npy, a table of the training "
+                                       "schema, an image or a folder of images, ...); writes a CSV")
     p.add_argument("checkpoint")
     p.add_argument("file")
+    p.add_argument("--out", default=None, help="write the CSV to this file instead of standard output")
     add_common(p, data_dir=False)
     p.set_defaults(run=run_predict)
 
@@ -140,11 +142,32 @@ def run_predict(args) -> int:
     if args.json:
         emit_json({"predictions": details["predictions"], "probabilities": details["probabilities"],
                    "labels": details["labels"], "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
-    else:
-        labels = details["labels"] or details["predictions"]
-        for i, (c, p) in enumerate(zip(details["predictions"], details["probabilities"])):
-            print(f"{i}\t{labels[i]}\t{p[c]:.4f}")
+        return 0
+    write_predictions(details, args.out)
     return 0
+
+
+def write_predictions(details: dict, out: str | None) -> None:
+    """One CSV row per input: its index, the prediction (the class name for a classifier) and, for a
+    classifier, each class's probability."""
+    import csv
+    import sys
+
+    stream = open(out, "w", newline="") if out is not None else sys.stdout
+    try:
+        writer = csv.writer(stream)
+        if details["probabilities"] is None:  # a regressor
+            writer.writerow(["row", details.get("target") or "prediction"])
+            writer.writerows([i, value] for i, value in enumerate(details["predictions"]))
+            return
+        names = details["class_names"]
+        writer.writerow(["row", "prediction", *(f"p_{name}" for name in names)])
+        labels = details["labels"] or details["predictions"]
+        for i, probabilities in enumerate(details["probabilities"]):
+            writer.writerow([i, labels[i], *(f"{p:.6g}" for p in probabilities)])
+    finally:
+        if out is not None:
+            stream.close()
 
 
 COMMANDS = (add_list, add_train, add_evaluate, add_predict)

@@ -1,15 +1,17 @@
-"""`predict`: class predictions of a classifier checkpoint for inputs in a file or an array."""
+"""`predict`: predictions of a classifier (or regressor) checkpoint for inputs in a file or an array."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data import DataSpec, read_inputs
 from ..data.files import check_values
+from ..data.sources import format_info
 from ..engine.checkpoint import read_config
 from ..errors import ConfigError
 from ..models.registry import load_model, model_info
@@ -30,18 +32,43 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
     config = read_config(checkpoint)
     spec = DataSpec.from_dict(config["data"])
     task = model_info(config["model"]["name"]).task
-    if spec.kind not in ("image", "sequence", "tabular") or task != "classification":
-        raise ConfigError(f"predict reads image, sequence or tabular inputs for classifiers; {checkpoint} holds a "
+    reader = _format_inputs(spec)
+    if task != "classification" or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
+        raise ConfigError(f"predict reads inputs for classifiers and regressors; {checkpoint} holds a "
                           f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
                           "Use `archlab evaluate` (or `generate`) for it.")
-    x = read_inputs(inputs, spec) if not isinstance(inputs, np.ndarray) else check_values(inputs, "the inputs array")
+    if isinstance(inputs, np.ndarray):
+        x = check_values(inputs, "the inputs array")
+    elif reader is not None:
+        x = reader(Path(inputs), spec)
+    else:
+        x = read_inputs(inputs, spec)
     device = resolve_device(device)
     net = load_model(checkpoint, device)
+    batch = torch.from_numpy(np.asarray(x)).to(device)
     with torch.no_grad():
-        probs = torch.softmax(net(torch.from_numpy(x).to(device)), -1).cpu()
+        if spec.kind == "text":  # token ids padded like training: each row's length is up to its first pad
+            pad = int(spec.preprocess.get("pad_id", 0))
+            lengths = (batch != pad).long().cumprod(1).sum(1).clamp_min(1)
+            outputs = net(batch, lengths=lengths)
+        else:
+            outputs = net(batch)
+    if spec.preprocess.get("target_kind") == "regression":
+        values = outputs.squeeze(-1).cpu()
+        return JobResult({}, str(checkpoint), time.perf_counter() - started,
+                         details={"predictions": values.tolist(), "probabilities": None, "labels": None,
+                                  "target": spec.options.get("target")})
+    probs = torch.softmax(outputs, -1).cpu()
     classes = probs.argmax(-1).tolist()
     names = spec.class_names
     return JobResult({}, str(checkpoint), time.perf_counter() - started,
                      details={"predictions": classes, "probabilities": probs.tolist(),
-                              "labels": [names[c] for c in classes] if names else None})
+                              "labels": [names[c] for c in classes] if names else None,
+                              "class_names": names or [str(c) for c in range(probs.shape[-1])]})
+
+
+def _format_inputs(spec: DataSpec):
+    """The reader of new inputs that the data's format registered, when it was read from a file."""
+    fmt = spec.options.get("format") if "source" in spec.options else None
+    return format_info(fmt).inputs if fmt is not None else None
 
