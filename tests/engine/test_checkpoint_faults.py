@@ -546,3 +546,18 @@ def test_a_malicious_training_state_is_refused_without_running_it(tmp_path):
         read_training_state(ck, verify=False)
     assert "training_state.pt was refused" in one_line(err) and "weights_only" not in str(err.value)
     assert not marker.exists()
+
+
+def test_no_verify_on_the_command_line_reads_a_bit_flipped_checkpoint(tmp_path, capsys):
+    from archlab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "mlp", "--data", "iris", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    weights = out / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01
+    weights.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 1
+    assert "SHA-256" in capsys.readouterr().err
+    assert main(["evaluate", str(out), "--json", "--no-verify"]) == 0

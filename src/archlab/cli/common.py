@@ -92,6 +92,11 @@ def data_arguments(args) -> dict:
     return {"target": args.target, "data_format": args.data_format, "data_options": dict(args.data_options) or None}
 
 
+def add_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip the check of the weights against the SHA-256 recorded in config.json")
+
+
 def add_common(parser: argparse.ArgumentParser, *, data_dir: bool = True, device: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress output")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import (DATA_HELP, add_common, add_data_options, data_arguments, data_label, duration, emit_json,
-                     key_value, non_negative_float, positive_float, positive_int,
-                     print_rows, report)
+from .common import (DATA_HELP, add_common, add_data_options, add_verify, data_arguments, data_label, duration,
+                     emit_json, key_value, non_negative_float, positive_float, positive_int, print_rows, report)
 
 
 def add_list(sub) -> None:
@@ -111,6 +110,7 @@ def add_evaluate(sub) -> None:
                    metavar="KEY=VALUE", help="option of the model's task for this evaluation, VALUE read as JSON "
                    "(repeatable), e.g. a VAE's iw_samples=1000 (importance-sampled NLL)")
     add_common(p)
+    add_verify(p)
     p.set_defaults(run=run_evaluate)
 
 
@@ -119,7 +119,8 @@ def run_evaluate(args) -> int:
 
     result = jobs.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
                                       batch_size=args.batch_size, device=args.device,
-                                      task_options=dict(args.task_options) or None, **data_arguments(args))
+                                      task_options=dict(args.task_options) or None, verify=args.verify,
+                                      **data_arguments(args))
     report(args, result, f"{args.checkpoint} ({args.split})", checkpoint_line=False)
     return 0
 
@@ -131,13 +132,14 @@ def add_predict(sub) -> None:
     p.add_argument("file")
     p.add_argument("--out", default=None, help="write the CSV to this file instead of standard output")
     add_common(p, data_dir=False)
+    add_verify(p)
     p.set_defaults(run=run_predict)
 
 
 def run_predict(args) -> int:
     from .. import jobs
 
-    result = jobs.predict(args.checkpoint, args.file, device=args.device)
+    result = jobs.predict(args.checkpoint, args.file, device=args.device, verify=args.verify)
     details = result.details
     if args.json:
         emit_json({"predictions": details["predictions"], "probabilities": details["probabilities"],

@@ -3,7 +3,7 @@ of a tabular checkpoint's features."""
 
 from __future__ import annotations
 
-from .common import DATA_HELP, add_common, add_data_options, emit_json, positive_int, print_rows
+from .common import DATA_HELP, add_common, add_data_options, add_verify, emit_json, positive_int, print_rows
 
 
 def add_explain(sub) -> None:
@@ -33,6 +33,7 @@ def add_explain(sub) -> None:
                    help="score whose drop ranks the features (permutation)")
     p.add_argument("--seed", type=int, default=0)
     add_common(p)
+    add_verify(p)
     p.set_defaults(run=run_explain)
 
 
@@ -44,7 +45,7 @@ def run_explain(args) -> int:
         target=args.explained_class, out=args.out, data_dir=args.data_dir, device=args.device, n_steps=args.n_steps,
         layer=args.layer, window=args.window, stride=args.stride, samples=args.samples, n_repeats=args.repeats,
         scoring=args.scoring, seed=args.seed, target_column=args.target, data_format=args.data_format,
-        data_options=dict(args.data_options) or None)
+        data_options=dict(args.data_options) or None, verify=args.verify)
     details = result.details
     figure = result.figures[0] if result.figures else None
     if details["method"] == "permutation":

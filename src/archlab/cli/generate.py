@@ -3,7 +3,7 @@ in its registration)."""
 
 from __future__ import annotations
 
-from .common import add_common, emit_json, non_negative_float, positive_float, positive_int
+from .common import add_common, add_verify, emit_json, non_negative_float, positive_float, positive_int
 
 
 def _non_negative_int(text: str) -> int:
@@ -22,6 +22,7 @@ def add_generate(sub) -> None:
     p.add_argument("--n", type=positive_int, default=64, help="image generators (vae, aae): number of images to sample")
     p.add_argument("--out", default="samples.png", help="image generators: PNG grid, or .npy for the raw array")
     add_common(p, data_dir=False)
+    add_verify(p)
     p.set_defaults(run=run_generate)
 
 
@@ -30,7 +31,7 @@ def run_generate(args) -> int:
 
     result = jobs.generate(args.checkpoint, prompt=args.prompt, max_new_tokens=args.max_new_tokens,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, n=args.n, out=args.out,
-                           seed=args.seed, device=args.device)
+                           seed=args.seed, device=args.device, verify=args.verify)
     if args.json:
         emit_json({**result.summary(), **{k: v for k, v in result.details.items()}})
     elif "text" in result.details:

@@ -43,8 +43,8 @@ def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | os.PathLike 
 
 
 def _score(checkpoint: Path, config: dict, dataset: Dataset, split: str, batch_size: int, device,
-           task_options: dict[str, Any] | None) -> tuple[nn.Module, dict[str, Any]]:
-    net = load_model(checkpoint, device)
+           task_options: dict[str, Any] | None, verify: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    net = load_model(checkpoint, device, verify=verify)
     options = {**config.get("task_options", {}), **(task_options or {})}
     task = create_task(config.get("task") or model_info(config["model"]["name"]).task, net, dataset.spec, **options)
     return net, evaluate(net, task, dataset[split].to(device), prefix=f"{split}_", batch_size=batch_size)
@@ -54,7 +54,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike |
                         split: str = "test", data_dir: str | os.PathLike | None = None, batch_size: int = 512,
                         device: str = "auto", task_options: dict[str, Any] | None = None,
                         target: str | None = None, data_format: str | None = None,
-                        data_options: dict[str, Any] | None = None) -> JobResult:
+                        data_options: dict[str, Any] | None = None, verify: bool = True) -> JobResult:
     """Metrics of a checkpoint on one split of a dataset (its own dataset by default).
     `task_options` override those the checkpoint was trained with (a VAE's ``iw_samples``, ...).
 
@@ -68,7 +68,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike |
     runs = seed_runs(checkpoint)
     if not runs:
         config, dataset = load_checkpoint_data(checkpoint, data, data_dir, **source)
-        net, metrics = _score(Path(checkpoint), config, dataset, split, batch_size, device, task_options)
+        net, metrics = _score(Path(checkpoint), config, dataset, split, batch_size, device, task_options, verify)
         scalar = scalars(metrics)
         return JobResult(scalar, str(checkpoint), time.perf_counter() - started, model=net,
                          details={k: v for k, v in metrics.items() if k not in scalar})
@@ -78,7 +78,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike |
     for seed, folder in runs:
         config = read_config(folder)
         check_data_kind(config["model"]["name"], dataset.spec)
-        per_seed[seed] = scalars(_score(folder, config, dataset, split, batch_size, device, task_options)[1])
+        per_seed[seed] = scalars(_score(folder, config, dataset, split, batch_size, device, task_options, verify)[1])
     metrics: dict[str, float] = {}
     for key in per_seed[runs[0][0]]:
         values = np.array([m[key] for m in per_seed.values()], dtype=np.float64)

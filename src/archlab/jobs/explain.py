@@ -106,7 +106,7 @@ def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-
                        out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                        device: str = "auto", n_steps: int = 50, layer: str | None = None,
                        window: int | None = None, stride: int | None = None, samples: int = 20,
-                       seed: int = 0, source: dict[str, Any] | None = None) -> Explanation:
+                       seed: int = 0, source: dict[str, Any] | None = None, verify: bool = True) -> Explanation:
     """Explain one example (``--index`` of a split, or of an input file) of a checkpoint's model.
 
     The target defaults to the predicted class. `out` writes the figure: PNG for images,
@@ -117,7 +117,7 @@ def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-
     config = read_config(checkpoint)
     model_name = config["model"]["name"]
     device = resolve_device(device)
-    model = load_model(checkpoint, device)
+    model = load_model(checkpoint, device, verify=verify)
     spec, batch, part = _example(checkpoint, data, split, index, input_file, data_dir, device, source)
     _check_method(method, "graph" if spec.kind == "graph" else spec.kind, model_name)
     if method == "permutation":
@@ -246,8 +246,8 @@ def checkpoint_permutation_importance(checkpoint: str | os.PathLike, *, data: st
                                       n_repeats: int = 10, seed: int = 0, scoring: str = "accuracy",
                                       out: str | os.PathLike | None = None,
                                       data_dir: str | os.PathLike | None = None,
-                                      device: str = "auto", source: dict[str, Any] | None = None
-                                      ) -> tuple[PermutationImportance, list[str], str | None]:
+                                      device: str = "auto", source: dict[str, Any] | None = None,
+                                      verify: bool = True) -> tuple[PermutationImportance, list[str], str | None]:
     """Permutation importance of each feature of a tabular checkpoint on a split; the feature
     names; and the bar chart written to `out` (PNG), if asked."""
     from ..report import explain as figures
@@ -256,7 +256,7 @@ def checkpoint_permutation_importance(checkpoint: str | os.PathLike, *, data: st
     device = resolve_device(device)
     _, dataset = load_checkpoint_data(checkpoint, data, data_dir, **(source or {}))
     _check_method("permutation", dataset.spec.kind, config["model"]["name"])
-    model = load_model(checkpoint, device)
+    model = load_model(checkpoint, device, verify=verify)
     part = dataset[split]
     result = permutation_importance(model, part["x"].to(device), part["y"].to(device), n_repeats=n_repeats,
                                     random_state=seed, scoring=scoring)
@@ -276,7 +276,8 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
             data_dir: str | os.PathLike | None = None, device: str = "auto", n_steps: int = 50,
             layer: str | None = None, window: int | None = None, stride: int | None = None, samples: int = 20,
             n_repeats: int = 10, scoring: str = "accuracy", seed: int = 0, target_column: str | None = None,
-            data_format: str | None = None, data_options: dict[str, Any] | None = None) -> JobResult:
+            data_format: str | None = None, data_options: dict[str, Any] | None = None,
+            verify: bool = True) -> JobResult:
     """Explain a checkpoint: attributions for one example (``details["attributions"]``, shaped like it),
     or, with ``method="permutation"``, the permutation importance of a tabular model's features over
     a split (``details["importances"]``, most important first). `method` defaults to the one its
@@ -298,7 +299,7 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
             raise ConfigError("--method permutation ranks the features over a whole split; drop --index/--input.")
         result, names, figure = checkpoint_permutation_importance(
             checkpoint, data=data, split=split, n_repeats=n_repeats, seed=seed, scoring=scoring, out=out,
-            data_dir=data_dir, device=device, source=source)
+            data_dir=data_dir, device=device, source=source, verify=verify)
         ranking = [{"feature": names[i], "mean": float(result.importances_mean[i]),
                     "std": float(result.importances_std[i])} for i in result.ranking()]
         return JobResult({f"{split}_{scoring}": result.baseline_score}, str(checkpoint),
@@ -308,7 +309,7 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
     found = explain_checkpoint(checkpoint, method, data=data, split=split, index=index or 0, input_file=input_file,
                                target=target, out=out, data_dir=data_dir, device=device, n_steps=n_steps,
                                layer=layer, window=window, stride=stride, samples=samples, seed=seed,
-                               source=source)
+                               source=source, verify=verify)
     return JobResult(found.metrics, str(checkpoint), time.perf_counter() - started,
                      figures=[found.figure] if found.figure else [],
                      details={"method": found.method, "index": found.index, "target": found.target,

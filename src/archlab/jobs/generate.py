@@ -35,7 +35,7 @@ def decoding_threads(model: torch.nn.Module, device: torch.device, threads: int)
 
 
 def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new_tokens: int, temperature: float,
-          top_k: int | None, top_p: float | None, seed: int, **_) -> JobResult:
+          top_k: int | None, top_p: float | None, seed: int, verify: bool = True, **_) -> JobResult:
     """Continue a prompt with a language model and its saved tokenizer."""
     if top_p is not None and not 0 < top_p <= 1:
         raise ConfigError(f"The 'top_p' parameter of generate must be a float in (0, 1]. Got {top_p} instead.")
@@ -43,7 +43,7 @@ def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new
     if not prompt:
         raise ConfigError("The 'prompt' parameter of generate must be a non-empty string. Got '' instead.")
     tokenizer = load_tokenizer(checkpoint)
-    model = load_model(checkpoint, device)
+    model = load_model(checkpoint, device, verify=verify)
     ids = torch.tensor(tokenizer.encode(prompt), dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)
     threads = torch.get_num_threads()
@@ -59,11 +59,12 @@ def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new
                      details={"text": tokenizer.decode(out.tolist()), "prompt": prompt})
 
 
-def _images(checkpoint: Path, device: torch.device, *, n: int, out: str | os.PathLike, seed: int, **_) -> JobResult:
+def _images(checkpoint: Path, device: torch.device, *, n: int, out: str | os.PathLike, seed: int,
+            verify: bool = True, **_) -> JobResult:
     """Decode `n` codes drawn from the prior; write a PNG grid (or a .npy array)."""
     from ..report.autoencoder import save_samples
 
-    model = load_model(checkpoint, device)
+    model = load_model(checkpoint, device, verify=verify)
     path = save_samples(model, n, out, torch.Generator(device=device).manual_seed(seed))
     return JobResult({"n": n}, figures=[str(path)], details={"samples": str(path)})
 
@@ -73,7 +74,8 @@ GENERATORS = {"text": _text, "images": _images}
 
 def generate(checkpoint: str | os.PathLike, *, prompt: str | None = None, max_new_tokens: int = 200,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, n: int = 64,
-             out: str | os.PathLike = "samples.png", seed: int = 0, device: str = "auto") -> JobResult:
+             out: str | os.PathLike = "samples.png", seed: int = 0, device: str = "auto",
+             verify: bool = True) -> JobResult:
     """Generate from a checkpoint: a language model continues `prompt` (``details["text"]``); a VAE
     or AAE decodes `n` samples of its prior into `out` (a PNG grid, or ``.npy``). Given the folder of a
     ``train --seeds`` run, the lowest seed's run generates (a `RunNote` says so)."""
@@ -86,7 +88,8 @@ def generate(checkpoint: str | os.PathLike, *, prompt: str | None = None, max_ne
         raise ConfigError(f"checkpoint {checkpoint} holds a {name}, which cannot generate; models that can: "
                           f"{', '.join(able)}.")
     result = GENERATORS[kind](checkpoint, resolve_device(device), prompt=prompt, max_new_tokens=max_new_tokens,
-                              temperature=temperature, top_k=top_k, top_p=top_p, n=n, out=out, seed=seed)
+                              temperature=temperature, top_k=top_k, top_p=top_p, n=n, out=out, seed=seed,
+                              verify=verify)
     result.checkpoint = str(checkpoint)
     result.seconds = time.perf_counter() - started
     return result

@@ -20,8 +20,8 @@ from .result import JobResult
 from .runs import single_run
 
 
-def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarray, *, device: str = "auto"
-            ) -> JobResult:
+def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarray, *, device: str = "auto",
+            verify: bool = True) -> JobResult:
     """Class predictions for inputs in a file (.npy, .csv, image) or an array of model inputs:
     ``details["predictions"]`` (class indices), ``details["probabilities"]`` and ``details["labels"]``
     (class names, when the data has them). Inputs must be real and finite; the first value that is not
@@ -44,7 +44,7 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
     else:
         x = read_inputs(inputs, spec)
     device = resolve_device(device)
-    net = load_model(checkpoint, device)
+    net = load_model(checkpoint, device, verify=verify)
     batch = torch.from_numpy(np.asarray(x)).to(device)
     with torch.no_grad():
         if spec.kind == "text":  # token ids padded like training: each row's length is up to its first pad
