@@ -34,6 +34,7 @@ def add_anomaly(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/anomaly-MODEL-DATA-CLASS)")
     p.add_argument("--resume", action="store_true", help="continue the training checkpointed in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
     add_common(p)
@@ -46,8 +47,8 @@ def run_anomaly(args) -> int:
     out = args.out or f"runs/anomaly-{args.model}-{data_label(args.data)}-{args.normal_class}"
     result = jobs.train_one_class(
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
-        out=out, data_dir=args.data_dir, resume=args.resume, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
+        out=out, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
         **data_arguments(args),
     )
     report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")

@@ -52,6 +52,7 @@ def add_meta_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/ALGORITHM-DATA)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     add_common(p)
     p.set_defaults(run=run_meta_train)
 
@@ -68,10 +69,10 @@ def run_meta_train(args) -> int:
         model=args.model, model_kwargs=dict(args.overrides),
     )
     out = args.out or f"runs/{args.algorithm}-{args.data}"
-    result = jobs.meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, device=args.device,
-                        eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
-                        checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
-                        log_every=args.log_every, quiet=args.quiet or args.json)
+    result = jobs.meta_train(config, out=out, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir,
+                             device=args.device, eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
+                             checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
+                             log_every=args.log_every, quiet=args.quiet or args.json)
     report(args, result, f"{args.algorithm} on {args.data}")
     return 0
 

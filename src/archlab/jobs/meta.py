@@ -160,7 +160,8 @@ def load_learner(checkpoint: str | os.PathLike, device: str | torch.device = "cp
     return learner, config, kind
 
 
-def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = False, data_dir=None,
+def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = False, overwrite: bool = False,
+               data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
                checkpoint_every: int = 100, time_limit: float | None = None, log_every: int = 10,
                quiet: bool = False, callbacks: tuple = ()) -> JobResult:
@@ -169,7 +170,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     One step of the run is one outer update on `meta_batch` tasks; the history logs the training
     statistics' means every `log_every` steps, and a checkpoint is written every `checkpoint_every`.
     `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
-    or starts one when `out` holds none. `time_limit` (seconds) stops early, saved and resumable,
+    or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit` (seconds) stops early, saved and resumable,
     without the meta-test (``stopped="time_limit"``). `callbacks` go to `fit`.
     """
     started = time.perf_counter()
@@ -214,7 +215,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         return {"metrics": metrics, "details": {}}
 
     result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
-                 meta=meta, callbacks=callbacks, final_metrics=final_metrics)
+                 overwrite=overwrite, meta=meta, callbacks=callbacks, final_metrics=final_metrics)
     return JobResult(result.metrics["metrics"], str(out), time.perf_counter() - started, model=learner.model,
                      history=result.history, stopped=result.stopped)
 
