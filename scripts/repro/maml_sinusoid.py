@@ -84,7 +84,7 @@ def main() -> None:
         print(f"stopped at iteration {result.metrics['iterations']}; rerun with --resume")
         return
     learner, _, _ = load_learner(args.out)
-    test = Sinusoid(k_shot=5, n_query=100)
+    test = Sinusoid(shots=5, query=100)
     maml = learner.evaluate(test, args.tasks, [0, 1, 5, 10], seed=1)
     baseline = MAML(pretrained_baseline(args.baseline_steps, 0, init), inner_lr=args.inner_lr, kind="regression")
     pre = baseline.evaluate(test, args.tasks, [0, 1, 5, 10], seed=1)

@@ -12,7 +12,7 @@ from archlab.errors import ConfigError
 
 
 def test_digits_tasks_shapes_labels_and_classes():
-    sampler = NWayKShot("digits", n_way=4, k_shot=2, n_query=3, split="test")
+    sampler = NWayKShot("digits", ways=4, shots=2, query=3, split="test")
     assert sampler.classes == [6, 7, 8, 9]
     tasks = sampler.sample(5, torch.Generator().manual_seed(0))
     assert tasks.support_x.shape == (5, 8, 1, 8, 8) and tasks.query_x.shape == (5, 12, 1, 8, 8)
@@ -24,7 +24,7 @@ def test_tasks_use_only_their_split_classes_and_distinct_examples():
     data = load_dataset("digits")
     pool_x = torch.cat([data[s]["x"] for s in ("train", "val", "test")]).flatten(1)
     pool_y = torch.cat([data[s]["y"] for s in ("train", "val", "test")])
-    sampler = NWayKShot(data, n_way=5, k_shot=1, n_query=4, split="train")
+    sampler = NWayKShot(data, ways=5, shots=1, query=4, split="train")
     tasks = sampler.sample(20, torch.Generator().manual_seed(1))
     for i in range(len(tasks)):
         x = torch.cat([tasks.support_x[i], tasks.query_x[i]]).flatten(1)
@@ -52,12 +52,12 @@ def test_default_class_split_of_other_datasets_is_disjoint():
 
 
 def test_bad_input_names_the_numbers():
-    with pytest.raises(ConfigError, match=r"n_way=5 is larger than the 4 meta-test classes"):
-        NWayKShot("digits", n_way=5, k_shot=1, n_query=1, split="test")
-    with pytest.raises(ConfigError, match=r"k_shot \+ n_query = 100 \+ 100 = 200 examples a class are needed, but class \d of dataset .digits. has only 1\d\d"):
-        NWayKShot("digits", n_way=2, k_shot=100, n_query=100)
-    with pytest.raises(ConfigError, match="'k_shot' parameter of a few-shot sampler must be an int >= 1. Got 0"):
-        NWayKShot("digits", n_way=2, k_shot=0, n_query=1)
+    with pytest.raises(ConfigError, match=r"ways=5 is larger than the 4 meta-test classes"):
+        NWayKShot("digits", ways=5, shots=1, query=1, split="test")
+    with pytest.raises(ConfigError, match=r"shots \+ query = 100 \+ 100 = 200 examples a class are needed, but class \d of dataset .digits. has only 1\d\d"):
+        NWayKShot("digits", ways=2, shots=100, query=100)
+    with pytest.raises(ConfigError, match="'shots' parameter of a few-shot sampler must be an int >= 1. Got 0"):
+        NWayKShot("digits", ways=2, shots=0, query=1)
     with pytest.raises(ConfigError, match="no meta-val classes"):
         NWayKShot("digits", 2, 1, 1, split="val")
     with pytest.raises(ConfigError, match="disjoint"):
@@ -65,7 +65,7 @@ def test_bad_input_names_the_numbers():
 
 
 def test_sinusoid_tasks_follow_finn_et_al():
-    tasks = Sinusoid(k_shot=10, n_query=5).sample(200, torch.Generator().manual_seed(0))
+    tasks = Sinusoid(shots=10, query=5).sample(200, torch.Generator().manual_seed(0))
     assert tasks.support_x.shape == (200, 10, 1) and tasks.query_y.shape == (200, 5, 1)
     x = torch.cat([tasks.support_x, tasks.query_x], 1)
     y = torch.cat([tasks.support_y, tasks.query_y], 1)
@@ -80,5 +80,5 @@ def test_sinusoid_tasks_follow_finn_et_al():
 
 
 def test_task_sampler_dispatch():
-    assert isinstance(task_sampler("sinusoid", k_shot=5, n_query=3), Sinusoid)
-    assert isinstance(task_sampler("digits", n_way=3, k_shot=1, n_query=1), NWayKShot)
+    assert isinstance(task_sampler("sinusoid", shots=5, query=3), Sinusoid)
+    assert isinstance(task_sampler("digits", ways=3, shots=1, query=1), NWayKShot)

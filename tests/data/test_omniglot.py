@@ -69,7 +69,7 @@ def test_real_omniglot_tasks():
     assert 0 <= tasks.support_x.min() and tasks.support_x.max() <= 1
     # rotated classes: class c + k * 423 is class c turned by k quarter turns
     torch.testing.assert_close(sampler.images[423], torch.rot90(sampler.images[0], 1, (1, 2)))
-    with pytest.raises(ConfigError, match=r"k_shot \+ n_query = 5 \+ 16 = 21 .* only 20 drawings"):
+    with pytest.raises(ConfigError, match=r"shots \+ query = 5 \+ 16 = 21 .* only 20 drawings"):
         Omniglot(5, 5, 16, data_dir=root.parent)
-    with pytest.raises(ConfigError, match="n_way=2000 is larger than the 1692 meta-test classes"):
+    with pytest.raises(ConfigError, match="ways=2000 is larger than the 1692 meta-test classes"):
         Omniglot(2000, 1, 1, split="test", data_dir=root.parent)

@@ -34,7 +34,7 @@ def test_maml_sinusoid_train_then_eval(tmp_path, capsys):
     assert config["meta"]["algorithm"] == "maml" and config["meta"]["inner_lr"] == 0.01
     model = load_model(out)
     assert model(torch.zeros(3, 1)).shape == (3, 1)
-    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "4", "--steps", "0,3", "--shots", "5", "--json")
+    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "4", "--inner-steps", "0,3", "--shots", "5", "--json")
     assert set(payload["metrics"]) == {f"test_mse_step{k}{suffix}" for k in (0, 3) for suffix in ("", "_ci95", "_median")}
 
 
@@ -45,7 +45,7 @@ def test_maml_digits_with_meta_sgd(tmp_path, capsys):
                        "--strategy", "threads", "--out", str(out), "--json")
     assert "test_accuracy_step1" in payload["metrics"]
     assert (out / "inner_lrs.safetensors").is_file()
-    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--steps", "1,3", "--json")
+    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--inner-steps", "1,3", "--json")
     assert 0 <= payload["metrics"]["test_accuracy_step3"] <= 1
     assert main(["meta-eval", str(out), "--ways", "4", "--tasks", "2"]) == 2
     assert "3-way output layer; got --ways 4" in capsys.readouterr().err
@@ -141,8 +141,8 @@ def test_meta_and_plain_training_write_the_same_training_state(tmp_path, capsys)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--data", "digits", "--ways", "7"], "n_way=7 is larger than the 6 meta-train classes"),
-    (["--data", "digits", "--shots", "100", "--query", "100"], "k_shot + n_query = 100 + 100 = 200"),
+    (["--data", "digits", "--ways", "7"], "ways=7 is larger than the 6 meta-train classes"),
+    (["--data", "digits", "--shots", "100", "--query", "100"], "shots + query = 100 + 100 = 200"),
     (["--data", "sinusoid", "--strategy", "vmap", "--model", "gru"], "strategy='vmap' cannot run this model"),
     (["--data", "sinusoid", "--model", "mlp", "--set", "hiden_dims=[3]"], "Valid keys:"),
 ])

@@ -76,7 +76,7 @@ def test_reptile_learns_sinusoids():
     model = archlab.create_model("mlp", in_features=1, num_classes=1, hidden_dims=[32, 32])
     reptile = Reptile(model, inner_lr=0.02, inner_steps=5, meta_step_size=0.5, inner_optimizer="sgd",
                       kind="regression", total_iterations=300)
-    sampler = Sinusoid(k_shot=10, n_query=10)
+    sampler = Sinusoid(shots=10, query=10)
     before = reptile.evaluate(sampler, 50, [5], seed=1)["mse_step5"]
     g = torch.Generator().manual_seed(0)
     for i in range(300):

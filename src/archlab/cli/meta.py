@@ -85,7 +85,8 @@ def add_meta_eval(sub) -> None:
     p.add_argument("--shots", type=positive_int, default=None, help="default: as meta-trained")
     p.add_argument("--query", type=positive_int, default=None, help="query examples a class (default 15; sinusoid 100)")
     p.add_argument("--tasks", type=positive_int, default=600)
-    p.add_argument("--steps", type=step_list, default=None, help="inner steps scored, e.g. 1,3,10")
+    p.add_argument("--inner-steps", dest="steps", type=step_list, default=None,
+                   help="inner steps after which the query sets are scored, e.g. 1,3,10")
     p.add_argument("--inner-lr", type=positive_float, default=None, help="default: as meta-trained")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--seed", type=int, default=0)

@@ -25,15 +25,15 @@ FEWSHOT_SOURCES = {
 }
 
 
-def task_sampler(name: str, *, split: str = "train", n_way: int = 5, k_shot: int = 1, n_query: int = 15,
+def task_sampler(name: str, *, split: str = "train", ways: int = 5, shots: int = 1, query: int = 15,
                  data_dir: str | os.PathLike | None = None, seed: int = 0):
     """A sampler with ``sample(n_tasks, generator) -> TaskBatch``, ``kind``, ``input_shape`` and
-    ``output_dim``. `n_way` is ignored for ``sinusoid`` (one regression output)."""
+    ``output_dim``. `ways` is ignored for ``sinusoid`` (one regression output)."""
     if name == "sinusoid":
-        return Sinusoid(k_shot, n_query)
+        return Sinusoid(shots, query)
     if name == "omniglot":
-        return Omniglot(n_way, k_shot, n_query, split=split, data_dir=data_dir)
-    return NWayKShot(name, n_way, k_shot, n_query, split=split, seed=seed, data_dir=data_dir)
+        return Omniglot(ways, shots, query, split=split, data_dir=data_dir)
+    return NWayKShot(name, ways, shots, query, split=split, seed=seed, data_dir=data_dir)
 
 
 class EpisodeSplit:

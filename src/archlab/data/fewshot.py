@@ -1,7 +1,7 @@
 """Few-shot tasks: the `TaskBatch` every sampler yields, and `NWayKShot` over any labeled dataset.
 
 An N-way K-shot task draws N classes, K labeled support examples of each, and
-`n_query` query examples of each; labels are renumbered ``0..N-1`` in a random order
+`query` query examples of each; labels are renumbered ``0..N-1`` in a random order
 per task, so a model cannot memorise which class is which. Meta-train, meta-val and
 meta-test use disjoint classes.
 """
@@ -54,29 +54,29 @@ class TaskBatch:
         return self.support_x.shape[1] + self.query_x.shape[1]
 
 
-def check_counts(n_way: int, k_shot: int, n_query: int) -> None:
-    for name, value, low in (("n_way", n_way, 1), ("k_shot", k_shot, 1), ("n_query", n_query, 1)):
+def check_counts(ways: int, shots: int, query: int) -> None:
+    for name, value, low in (("ways", ways, 1), ("shots", shots, 1), ("query", query, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ConfigError(f"The '{name}' parameter of a few-shot sampler must be an int >= {low}. Got {value!r}.")
 
 
-def episode_labels(n_tasks: int, n_way: int, per_class: int) -> torch.Tensor:
-    """Labels ``(T, n_way, per_class)``: class ``c`` of a task gets label ``c``."""
-    return torch.arange(n_way).view(1, n_way, 1).expand(n_tasks, n_way, per_class)
+def episode_labels(n_tasks: int, ways: int, per_class: int) -> torch.Tensor:
+    """Labels ``(T, ways, per_class)``: class ``c`` of a task gets label ``c``."""
+    return torch.arange(ways).view(1, ways, 1).expand(n_tasks, ways, per_class)
 
 
-def split_episode(x: torch.Tensor, k_shot: int) -> TaskBatch:
-    """``(T, n_way, k_shot + n_query, ...)`` examples -> support and query, class-major."""
-    t, n_way, per_class = x.shape[:3]
-    y = episode_labels(t, n_way, per_class)
-    sx, qx = x[:, :, :k_shot], x[:, :, k_shot:]
-    sy, qy = y[:, :, :k_shot], y[:, :, k_shot:]
+def split_episode(x: torch.Tensor, shots: int) -> TaskBatch:
+    """``(T, ways, shots + query, ...)`` examples -> support and query, class-major."""
+    t, ways, per_class = x.shape[:3]
+    y = episode_labels(t, ways, per_class)
+    sx, qx = x[:, :, :shots], x[:, :, shots:]
+    sy, qy = y[:, :, :shots], y[:, :, shots:]
     return TaskBatch(sx.flatten(1, 2), sy.flatten(1, 2), qx.flatten(1, 2), qy.flatten(1, 2))
 
 
-def draw_classes(n_tasks: int, n_classes: int, n_way: int, generator: torch.Generator) -> torch.Tensor:
-    """``(T, n_way)`` distinct class ids per task, in random order."""
-    return torch.stack([torch.randperm(n_classes, generator=generator)[:n_way] for _ in range(n_tasks)])
+def draw_classes(n_tasks: int, n_classes: int, ways: int, generator: torch.Generator) -> torch.Tensor:
+    """``(T, ways)`` distinct class ids per task, in random order."""
+    return torch.stack([torch.randperm(n_classes, generator=generator)[:ways] for _ in range(n_tasks)])
 
 
 class NWayKShot:
@@ -85,7 +85,7 @@ class NWayKShot:
     Args:
         dataset: an archlab `Dataset` (its train/val/test examples are pooled and
             re-split by class), a registered dataset name, or a labeled file or folder.
-        n_way, k_shot, n_query: classes a task, support and query examples a class.
+        ways, shots, query: classes a task, support and query examples a class.
         split: ``train``, ``val`` or ``test``: which classes tasks are drawn from.
         classes: the class ids of each meta-split, e.g. ``{"train": [0, 1, 2, 3, 4, 5],
             "test": [6, 7, 8, 9]}``. Default for ``digits``: train on 0-5 and test on 6-9;
@@ -95,9 +95,9 @@ class NWayKShot:
 
     kind = "classification"
 
-    def __init__(self, dataset: Dataset | str, n_way: int, k_shot: int, n_query: int, *, split: str = "train",
+    def __init__(self, dataset: Dataset | str, ways: int, shots: int, query: int, *, split: str = "train",
                  classes: Mapping[str, Sequence[int]] | None = None, seed: int = 0, data_dir=None):
-        check_counts(n_way, k_shot, n_query)
+        check_counts(ways, shots, query)
         if not isinstance(dataset, Dataset):
             from .sources import load_data  # a registered name, or a labeled file or folder of the user's
 
@@ -124,35 +124,35 @@ class NWayKShot:
         overlap = {s: v for s, v in overlap.items() if v}
         if overlap:
             raise ConfigError(f"meta-{split} classes must be disjoint from the other meta-splits; shared: {overlap}.")
-        if n_way > len(chosen):
-            raise ConfigError(f"n_way={n_way} is larger than the {len(chosen)} meta-{split} classes of dataset "
+        if ways > len(chosen):
+            raise ConfigError(f"ways={ways} is larger than the {len(chosen)} meta-{split} classes of dataset "
                               f"'{dataset.spec.name}' ({chosen}).")
         self.index = [torch.nonzero(y == c).flatten() for c in chosen]
-        need = k_shot + n_query
+        need = shots + query
         short = [(c, len(i)) for c, i in zip(chosen, self.index) if len(i) < need]
         if short:
             c, have = min(short, key=lambda t: t[1])
-            raise ConfigError(f"k_shot + n_query = {k_shot} + {n_query} = {need} examples a class are needed, but "
+            raise ConfigError(f"shots + query = {shots} + {query} = {need} examples a class are needed, but "
                               f"class {c} of dataset '{dataset.spec.name}' has only {have}.")
         self.x = x
         self.classes = chosen
-        self.n_way, self.k_shot, self.n_query, self.split = n_way, k_shot, n_query, split
+        self.ways, self.shots, self.query, self.split = ways, shots, query, split
         self.input_shape = tuple(x.shape[1:])
         self.name = dataset.spec.name
 
     @property
     def output_dim(self) -> int:
-        return self.n_way
+        return self.ways
 
     def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
         """`n_tasks` tasks drawn with `generator` (the same generator state gives the same tasks)."""
-        need = self.k_shot + self.n_query
-        picks = draw_classes(n_tasks, len(self.classes), self.n_way, generator)
+        need = self.shots + self.query
+        picks = draw_classes(n_tasks, len(self.classes), self.ways, generator)
         rows = torch.stack([
             torch.stack([self.index[c][torch.randperm(len(self.index[c]), generator=generator)[:need]] for c in task])
             for task in picks.tolist()
-        ])  # (T, n_way, k + q)
-        return split_episode(self.x[rows], self.k_shot)
+        ])  # (T, ways, k + q)
+        return split_episode(self.x[rows], self.shots)
 
 
 def default_class_splits(name: str, num_classes: int, seed: int = 0) -> dict[str, list[int]]:

@@ -150,19 +150,19 @@ class Omniglot:
     """N-way K-shot Omniglot tasks of one meta-split; `sample(n_tasks, generator)` gives a `TaskBatch`.
 
     Shapes:
-        ``support_x (T, n_way * k_shot, 1, 28, 28)`` in [0, 1], ``support_y (T, n_way * k_shot)``.
+        ``support_x (T, ways * shots, 1, 28, 28)`` in [0, 1], ``support_y (T, ways * shots)``.
     """
 
     kind = "classification"
     name = "omniglot"
 
-    def __init__(self, n_way: int = 5, k_shot: int = 1, n_query: int = 15, *, split: str = "train",
+    def __init__(self, ways: int = 5, shots: int = 1, query: int = 15, *, split: str = "train",
                  data_dir: str | os.PathLike | None = None, rotations: bool = True, image_size: int = IMAGE_SIZE):
-        check_counts(n_way, k_shot, n_query)
+        check_counts(ways, shots, query)
         if split not in SPLITS:
             raise ConfigError(f"The 'split' parameter of Omniglot must be one of {SPLITS}. Got {split!r}.")
-        if k_shot + n_query > DRAWINGS:
-            raise ConfigError(f"k_shot + n_query = {k_shot} + {n_query} = {k_shot + n_query} examples a class are "
+        if shots + query > DRAWINGS:
+            raise ConfigError(f"shots + query = {shots} + {query} = {shots + query} examples a class are "
                               f"needed, but an Omniglot character has only {DRAWINGS} drawings.")
         images, _ = read_omniglot(resolve_data_dir(data_dir) / "omniglot", image_size)
         base = images[character_split(split)]  # (C, 20, S, S)
@@ -170,22 +170,22 @@ class Omniglot:
             base = np.concatenate([np.rot90(base, k, axes=(2, 3)) for k in range(4)])
         self.images = torch.from_numpy(np.ascontiguousarray(base))
         n_classes = len(self.images)
-        if n_way > n_classes:
-            raise ConfigError(f"n_way={n_way} is larger than the {n_classes} meta-{split} classes of Omniglot.")
-        self.n_way, self.k_shot, self.n_query, self.split = n_way, k_shot, n_query, split
+        if ways > n_classes:
+            raise ConfigError(f"ways={ways} is larger than the {n_classes} meta-{split} classes of Omniglot.")
+        self.ways, self.shots, self.query, self.split = ways, shots, query, split
         self.input_shape = (1, image_size, image_size)
 
     @property
     def output_dim(self) -> int:
-        return self.n_way
+        return self.ways
 
     @property
     def num_classes(self) -> int:
         return len(self.images)
 
     def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
-        need = self.k_shot + self.n_query
-        classes = torch.rand(n_tasks, len(self.images), generator=generator).argsort(-1)[:, :self.n_way]
-        drawings = torch.rand(n_tasks, self.n_way, DRAWINGS, generator=generator).argsort(-1)[..., :need]
-        x = self.images[classes[..., None], drawings]  # (T, n_way, k + q, S, S)
-        return split_episode(x.unsqueeze(3).float().div_(255.0), self.k_shot)
+        need = self.shots + self.query
+        classes = torch.rand(n_tasks, len(self.images), generator=generator).argsort(-1)[:, :self.ways]
+        drawings = torch.rand(n_tasks, self.ways, DRAWINGS, generator=generator).argsort(-1)[..., :need]
+        x = self.images[classes[..., None], drawings]  # (T, ways, k + q, S, S)
+        return split_episode(x.unsqueeze(3).float().div_(255.0), self.shots)

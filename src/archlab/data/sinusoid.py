@@ -1,8 +1,8 @@
 """The sinusoid regression tasks of Finn et al. (2017), section 5.1.
 
 A task is :math:`y = A \\sin(x - \\varphi)` with amplitude :math:`A \\sim U[0.1, 5]`,
-phase :math:`\\varphi \\sim U[0, \\pi]`, and inputs :math:`x \\sim U[-5, 5]`; `k_shot`
-support points and `n_query` query points are drawn per task. There are no
+phase :math:`\\varphi \\sim U[0, \\pi]`, and inputs :math:`x \\sim U[-5, 5]`; `shots`
+support points and `query` query points are drawn per task. There are no
 meta-splits: every task is new, and a separately seeded generator gives the test tasks.
 """
 
@@ -19,7 +19,7 @@ class Sinusoid:
     """Sinusoid regression tasks; `sample(n_tasks, generator)` returns a `TaskBatch`.
 
     Shapes:
-        ``support_x, support_y (T, k_shot, 1)``, ``query_x, query_y (T, n_query, 1)``.
+        ``support_x, support_y (T, shots, 1)``, ``query_x, query_y (T, query, 1)``.
     """
 
     kind = "regression"
@@ -27,10 +27,10 @@ class Sinusoid:
     output_dim = 1
     name = "sinusoid"
 
-    def __init__(self, k_shot: int = 10, n_query: int = 10, *, amplitude: tuple[float, float] = (0.1, 5.0),
+    def __init__(self, shots: int = 10, query: int = 10, *, amplitude: tuple[float, float] = (0.1, 5.0),
                  phase: tuple[float, float] = (0.0, math.pi), x_range: tuple[float, float] = (-5.0, 5.0)):
-        check_counts(1, k_shot, n_query)
-        self.k_shot, self.n_query = k_shot, n_query
+        check_counts(1, shots, query)
+        self.shots, self.query = shots, query
         self.amplitude, self.phase, self.x_range = amplitude, phase, x_range
 
     @staticmethod
@@ -41,7 +41,7 @@ class Sinusoid:
     def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
         amplitude = self._uniform((n_tasks, 1, 1), self.amplitude, generator)
         phase = self._uniform((n_tasks, 1, 1), self.phase, generator)
-        x = self._uniform((n_tasks, self.k_shot + self.n_query, 1), self.x_range, generator)
+        x = self._uniform((n_tasks, self.shots + self.query, 1), self.x_range, generator)
         y = amplitude * torch.sin(x - phase)
-        k = self.k_shot
+        k = self.shots
         return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:])

@@ -177,8 +177,8 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     config = config.resolved()
     out = Path(out)
     dev = resolve_device(device)
-    sampler = task_sampler(config.data, split="train", n_way=config.ways, k_shot=config.shots,
-                           n_query=config.query, data_dir=data_dir, seed=config.seed)
+    sampler = task_sampler(config.data, split="train", ways=config.ways, shots=config.shots,
+                           query=config.query, data_dir=data_dir, seed=config.seed)
     kind = sampler.kind
     resume = resume and is_checkpoint(out)
     if resume:
@@ -208,8 +208,8 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     def final_metrics(model: nn.Module, result) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
         if result.stopped is None and eval_tasks > 0:
-            test = task_sampler(config.data, split="test", n_way=config.ways, k_shot=config.shots,
-                                n_query=15 if kind == "classification" else 100, data_dir=data_dir, seed=config.seed)
+            test = task_sampler(config.data, split="test", ways=config.ways, shots=config.shots,
+                                query=15 if kind == "classification" else 100, data_dir=data_dir, seed=config.seed)
             metrics = evaluate(model, task, EpisodeSplit(test), prefix="test_")
         metrics["iterations"] = result.steps
         return {"metrics": metrics, "details": {}}
@@ -231,8 +231,8 @@ def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, way
     if inner_lr is not None:
         learner.inner_lr = float(inner_lr)
     data = data or config.data
-    sampler = task_sampler(data, split=split, n_way=ways or config.ways, k_shot=shots or config.shots,
-                           n_query=query or (15 if kind == "classification" else 100), data_dir=data_dir,
+    sampler = task_sampler(data, split=split, ways=ways or config.ways, shots=shots or config.shots,
+                           query=query or (15 if kind == "classification" else 100), data_dir=data_dir,
                            seed=config.seed)
     if sampler.kind != kind:
         raise ConfigError(f"checkpoint {checkpoint} was meta-trained on {kind} tasks ('{config.data}'); "
