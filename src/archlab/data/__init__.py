@@ -22,3 +22,6 @@ __all__ = [
 ]
 __all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats"]
 __all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]
+from .image_folder import from_image_folder
+
+__all__ += ["from_image_folder"]
