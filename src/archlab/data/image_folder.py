@@ -161,7 +161,7 @@ def _map_files(function: Callable[[str], Any], paths: Sequence[str], num_workers
 # Normalization and augmentation, shared by both kinds of split
 
 
-def normalize(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 pixels ``(B, C, H, W)`` to model inputs: :math:`(p / 255 - \\mu_c) / \\sigma_c`."""
     return (pixels.float() * SCALE - mean.to(pixels.device)) / std.to(pixels.device)
 
@@ -289,7 +289,8 @@ class ImageFileSplit:
         """Batches from `start` on, decoded ahead by the workers and moved to the split's device as
         they come; the order and the augmentation are those of `ImageTensorSplit`."""
         order = _order(len(self), shuffle, seed)
-        index = [order[i * batch_size:(i + 1) * batch_size].tolist() for i in range(start, self.num_batches(batch_size))]
+        index = [order[i * batch_size:(i + 1) * batch_size].tolist()
+                 for i in range(start, self.num_batches(batch_size))]
         if not index:
             return
         cuda = self.device.type == "cuda"
@@ -300,7 +301,7 @@ class ImageFileSplit:
         for i, (pixels, error) in enumerate(loader, start):
             if pixels is None:
                 raise DataError(error)
-            x = normalize(pixels.to(self.device, non_blocking=cuda), self.mean, self.std)
+            x = normalize_pixels(pixels.to(self.device, non_blocking=cuda), self.mean, self.std)
             if shuffle and self.augment:
                 x = augment_batch(x, _batch_generator(seed, i))
             yield {"x": x, "y": labels[order[i * batch_size:(i + 1) * batch_size]].to(self.device)}
@@ -546,14 +547,16 @@ def read_images(path: str | os.PathLike, spec: DataSpec) -> np.ndarray:
                  description="one subfolder of images per class (PNG, JPEG, BMP, WebP), optionally under "
                              "train/, val/ and test/")
 def from_image_folder(path: str | os.PathLike, *, image_size: int | list[int] | None = None,
-                      grayscale: bool | None = None, augment: bool = False, memory_budget: int | str = "2GB",
-                      skip_bad_files: bool = False, seed: int = 0, num_workers: int = 2) -> Dataset:
+                      grayscale: bool | None = None, normalize: bool = True, augment: bool = False,
+                      memory_budget: int | str = "2GB", skip_bad_files: bool = False, seed: int = 0,
+                      num_workers: int = 2) -> Dataset:
     """A `Dataset` of kind ``"image"`` from a folder of class folders (see the module docstring).
 
     `image_size` (an int or ``[height, width]``) defaults to the most common size of the training
     images; `grayscale` to whether every training image is. Inputs are normalized with the training
-    split's per-channel mean and standard deviation; `augment` randomly crops (padding an eighth of
-    the size) and flips the shuffled training batches. Without ``train/``, ``val/`` and ``test/``
+    split's per-channel mean and standard deviation, or with `normalize=False` only scaled to
+    [0, 1] (what a Bernoulli decoder models, the autoencoders' default); `augment` randomly crops
+    (padding an eighth of the size) and flips the shuffled training batches. Without ``train/``, ``val/`` and ``test/``
     folders the files get a stratified 70/15/15 split fixed by `seed`. The folder is decoded into
     memory when its float32 size fits `memory_budget` (bytes or ``"512MB"``), else batch by batch
     by `num_workers` DataLoader workers. `skip_bad_files` leaves unreadable images out, with a
@@ -563,6 +566,7 @@ def from_image_folder(path: str | os.PathLike, *, image_size: int | list[int] | 
     root = Path(path)
     size_option = _image_size(image_size)
     _check_bool("grayscale", grayscale, optional=True)
+    _check_bool("normalize", normalize)
     _check_bool("augment", augment)
     _check_bool("skip_bad_files", skip_bad_files)
     budget = parse_bytes(memory_budget)
@@ -604,7 +608,8 @@ def from_image_folder(path: str | os.PathLike, *, image_size: int | list[int] | 
         empty = classes[int(np.flatnonzero(counts == 0)[0])]
         raise DataError(f"{root}: the class '{empty}' has no readable training images; every class needs at least "
                         "one.")
-    mean, std = _statistics(decoded, int(counts.sum()) * size[0] * size[1])
+    mean, std = _statistics(decoded, int(counts.sum()) * size[0] * size[1]) if normalize else \
+        ([0.0] * channels, [1.0] * channels)
     mean_t, std_t = _per_channel(mean), _per_channel(std)
 
     if bad:
@@ -618,13 +623,14 @@ def from_image_folder(path: str | os.PathLike, *, image_size: int | list[int] | 
         y = torch.from_numpy(labels[index])
         if decoded.pixels is not None:
             rows = np.asarray([row_of[i] for i in index], dtype=np.int64)
-            x = normalize(torch.from_numpy(decoded.pixels[rows]), mean_t, std_t)
+            x = normalize_pixels(torch.from_numpy(decoded.pixels[rows]), mean_t, std_t)
             out[name] = ImageTensorSplit(augment=augment and name == "train", x=x, y=y)
         else:
             out[name] = ImageFileSplit([paths[i] for i in index], y, mode=mode, size=size, mean=mean_t, std=std_t,
                                        augment=augment and name == "train", num_workers=num_workers)
-    preprocess: dict[str, Any] = {"mode": mode, "image_size": list(size), "scale": SCALE,
-                                  "mean": mean_t.tolist(), "std": std_t.tolist()}
+    preprocess: dict[str, Any] = {"mode": mode, "image_size": list(size), "scale": SCALE}
+    if normalize:
+        preprocess.update(mean=mean_t.tolist(), std=std_t.tolist())
     if bad:
         preprocess["skipped_files"] = len(bad)
     spec = DataSpec(
@@ -632,7 +638,7 @@ def from_image_folder(path: str | os.PathLike, *, image_size: int | list[int] | 
         class_names=classes, preprocess=preprocess,
         options={"source": str(root.resolve()), "format": "image-folder", "target": None, "seed": seed,
                  "image_size": list(image_size) if isinstance(image_size, (list, tuple)) else image_size,
-                 "grayscale": grayscale, "augment": augment,
+                 "grayscale": grayscale, "normalize": normalize, "augment": augment,
                  "memory_budget": memory_budget, "skip_bad_files": skip_bad_files, "num_workers": num_workers},
     )
     return Dataset(spec, {"train": out["train"], "val": out["val"], "test": out["test"]})
