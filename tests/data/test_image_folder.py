@@ -196,6 +196,17 @@ def test_a_missing_val_folder_is_held_out_of_train(tmp_path):
     assert [len(data[s]) for s in ("train", "val", "test")] == [170, 30, 20]
 
 
+def test_an_empty_split_folder_is_refused(tmp_path):
+    write_digits(tmp_path / "train", per_class=10)
+    (tmp_path / "val").mkdir()
+    with pytest.raises(DataError, match="val: the val folder holds no class folders of images"):
+        from_image_folder(tmp_path, num_workers=0)
+    (tmp_path / "val").rmdir()
+    (tmp_path / "extra").mkdir()
+    with pytest.raises(DataError, match="extra: unexpected folder beside"):
+        from_image_folder(tmp_path, num_workers=0)
+
+
 def test_a_val_class_unknown_to_train_is_refused(tmp_path):
     write_digits(tmp_path / "train", per_class=3)
     write_digits(tmp_path / "val", per_class=1)

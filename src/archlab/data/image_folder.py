@@ -107,19 +107,25 @@ def decode(path: str, mode: str, size: tuple[int, int]) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def _try(function: Callable[[str], Any], path: str) -> tuple[Any, str | None]:
-    """`function(path)`, or None and why the file cannot be read; a bomb is re-raised as such."""
+def _try(function: Callable[[str], Any], path: str) -> tuple[Any, str | None, bool]:
+    """``(function(path), None, False)``, or None, why the file cannot be read, and whether it is a
+    decompression bomb. Errors come back as values: a worker's exception would reach the main
+    process as a many-line traceback."""
     try:
-        return function(path), None
-    except BombError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        return None, str(err) or type(err).__name__
+        return function(path), None, False
+    except BombError as err:
+        return None, str(err), True
+    except (OSError, SyntaxError, ValueError, EOFError) as err:  # what Pillow raises for damaged files
+        return None, str(err) or type(err).__name__, False
+
+
+def _bomb(path: str, error: str) -> DataError:
+    return DataError(f"{path}: refused as a possible decompression bomb ({error}). Pillow's limit is "
+                     "PIL.Image.MAX_IMAGE_PIXELS; raise it only for files you trust.")
 
 
 class _Chunks(torch.utils.data.Dataset):
-    """`function` over `paths` in chunks of `CHUNK`, one chunk a worker task; a bomb comes back as a
-    value (a worker's exception would reach the main process as a many-line traceback)."""
+    """`_try` of `function` over `paths` in chunks of `CHUNK`, one chunk a worker task."""
 
     def __init__(self, function: Callable[[str], Any], paths: Sequence[str]):
         self.function, self.paths = function, paths
@@ -128,13 +134,7 @@ class _Chunks(torch.utils.data.Dataset):
         return -(-len(self.paths) // CHUNK)
 
     def __getitem__(self, chunk: int) -> list[tuple[Any, str | None, bool]]:
-        out = []
-        for path in self.paths[chunk * CHUNK:(chunk + 1) * CHUNK]:
-            try:
-                out.append((*_try(self.function, path), False))
-            except BombError as err:
-                out.append((None, str(err), True))
-        return out
+        return [_try(self.function, path) for path in self.paths[chunk * CHUNK:(chunk + 1) * CHUNK]]
 
 
 def _identity(x: Any) -> Any:
@@ -151,8 +151,7 @@ def _map_files(function: Callable[[str], Any], paths: Sequence[str], num_workers
     for chunk in loader:
         for value, error, bomb in chunk:
             if bomb:
-                raise DataError(f"{paths[index]}: refused as a possible decompression bomb ({error}). "
-                                "Pillow's limit is PIL.Image.MAX_IMAGE_PIXELS; raise it only for files you trust.")
+                raise _bomb(paths[index], error)
             yield index, value, error
             index += 1
 
@@ -238,10 +237,7 @@ class _Batches(torch.utils.data.Dataset):
     def __getitem__(self, index: list[int]) -> tuple[torch.Tensor | None, str | None]:
         images = []
         for i in index:
-            try:
-                image, error = _try(partial(decode, mode=self.mode, size=self.size), self.paths[i])
-            except BombError as err:
-                image, error = None, str(err)
+            image, error, _ = _try(partial(decode, mode=self.mode, size=self.size), self.paths[i])
             if image is None:
                 return None, f"{self.paths[i]}: cannot read the image any more ({error}); it was readable when " \
                              "the folder was loaded. Load the folder again."
@@ -416,6 +412,10 @@ def _layout(root: Path, seed: int) -> tuple[list[str], dict[str, tuple[list[str]
     for name in ("val", "test"):
         if name in folders:
             _, paths, labels = _class_files(folders[name], classes)
+            if not paths:
+                raise DataError(f"{folders[name]}: the {name} folder holds no class folders of images; add them "
+                                f"(one subfolder per class, as in {folders['train']}), or remove it to hold the "
+                                f"{name} split out of the training images.")
             splits[name] = (paths, np.asarray(labels, np.int64))
     # Splits without a folder are held out of the training files, stratified: 70/15/15 when both are.
     missing = [n for n in ("val", "test") if n not in splits]
@@ -533,10 +533,9 @@ def read_images(path: str | os.PathLike, spec: DataSpec) -> np.ndarray:
     files = image_files(path)
     pixels = np.empty((len(files), 1 if mode == "L" else 3, *size), np.float32)
     for i, file in enumerate(files):
-        try:
-            image, error = _try(partial(decode, mode=mode, size=size), str(file))
-        except BombError as err:
-            raise DataError(f"{file}: refused as a possible decompression bomb ({err}).") from None
+        image, error, bomb = _try(partial(decode, mode=mode, size=size), str(file))
+        if bomb:
+            raise _bomb(str(file), error)
         if error is not None:
             raise DataError(f"{file}: cannot read the image ({error}); expected a PNG, JPEG, BMP or WebP file.")
         pixels[i] = image
