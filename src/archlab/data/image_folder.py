@@ -98,7 +98,7 @@ def decode(path: str, mode: str, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     height, width = size
-    with _open(path) as img:
+    with Image.open(path) as img:  # its size was checked against the bomb limit by `read_header`
         img.draft(mode, (width, height))  # JPEG: decode at the smallest scale that still covers the size
         img = img.convert(mode)
         if img.size != (width, height):
@@ -111,9 +111,11 @@ def _try(function: Callable[[str], Any], path: str) -> tuple[Any, str | None, bo
     """``(function(path), None, False)``, or None, why the file cannot be read, and whether it is a
     decompression bomb. Errors come back as values: a worker's exception would reach the main
     process as a many-line traceback."""
+    from PIL import Image
+
     try:
         return function(path), None, False
-    except BombError as err:
+    except (BombError, Image.DecompressionBombError) as err:
         return None, str(err), True
     except (OSError, SyntaxError, ValueError, EOFError) as err:  # what Pillow raises for damaged files
         return None, str(err) or type(err).__name__, False
@@ -225,16 +227,19 @@ class ImageTensorSplit(TensorSplit):
 
 
 class _Batches(torch.utils.data.Dataset):
-    """Map-style dataset of whole batches: item `i` is batch `i` of `index` lists, decoded and stacked
-    as uint8 in the worker (a quarter of the bytes of float32 to send to the main process)."""
+    """Map-style dataset of whole batches: item ``(i, index)`` is batch `i`, the files at `index`
+    decoded and stacked as uint8 ``(B, C, H, W)`` in the worker, then `finish(pixels, i)` there too
+    when given (for a CPU split: the main process's threads are left to the model)."""
 
-    def __init__(self, paths: Sequence[str], mode: str, size: tuple[int, int]):
-        self.paths, self.mode, self.size = paths, mode, size
+    def __init__(self, paths: Sequence[str], mode: str, size: tuple[int, int],
+                 finish: Callable[[torch.Tensor, int], torch.Tensor] | None):
+        self.paths, self.mode, self.size, self.finish = paths, mode, size, finish
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor | None, str | None]:
+    def __getitem__(self, item: tuple[int, list[int]]) -> tuple[torch.Tensor | None, str | None]:
+        number, index = item
         images = []
         for i in index:
             image, error, _ = _try(partial(decode, mode=self.mode, size=self.size), self.paths[i])
@@ -242,7 +247,8 @@ class _Batches(torch.utils.data.Dataset):
                 return None, f"{self.paths[i]}: cannot read the image any more ({error}); it was readable when " \
                              "the folder was loaded. Load the folder again."
             images.append(image)
-        return torch.from_numpy(np.stack(images)), None
+        pixels = torch.from_numpy(np.stack(images))
+        return (pixels if self.finish is None else self.finish(pixels, number)), None
 
 
 class ImageFileSplit:
@@ -280,27 +286,34 @@ class ImageFileSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
+    def _finish(self, pixels: torch.Tensor, number: int, *, augment: bool, seed: int) -> torch.Tensor:
+        x = normalize_pixels(pixels, self.mean, self.std)
+        return augment_batch(x, _batch_generator(seed, number)) if augment else x
+
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
                 ) -> Iterator[dict[str, torch.Tensor]]:
         """Batches from `start` on, decoded ahead by the workers and moved to the split's device as
-        they come; the order and the augmentation are those of `ImageTensorSplit`."""
+        they come; the order and the augmentation are those of `ImageTensorSplit`. For an
+        accelerator the workers send uint8 pixels (a quarter of float32's bytes to copy) and the
+        device normalizes them."""
         order = _order(len(self), shuffle, seed)
-        index = [order[i * batch_size:(i + 1) * batch_size].tolist()
+        items = [(i, order[i * batch_size:(i + 1) * batch_size].tolist())
                  for i in range(start, self.num_batches(batch_size))]
-        if not index:
+        if not items:
             return
-        cuda = self.device.type == "cuda"
-        loader = torch.utils.data.DataLoader(_Batches(self.paths, self.mode, self.size), sampler=index,
-                                             batch_size=None, collate_fn=_identity, pin_memory=cuda,
-                                             num_workers=min(self.num_workers, len(index)))
+        finish = partial(self._finish, augment=shuffle and self.augment, seed=seed)
+        on_device = self.device.type != "cpu"
+        loader = torch.utils.data.DataLoader(_Batches(self.paths, self.mode, self.size, None if on_device else finish),
+                                             sampler=items, batch_size=None, collate_fn=_identity,
+                                             pin_memory=self.device.type == "cuda",
+                                             num_workers=min(self.num_workers, len(items)))
         labels = self.labels.cpu()
-        for i, (pixels, error) in enumerate(loader, start):
-            if pixels is None:
+        for (i, index), (x, error) in zip(items, loader):
+            if x is None:
                 raise DataError(error)
-            x = normalize_pixels(pixels.to(self.device, non_blocking=cuda), self.mean, self.std)
-            if shuffle and self.augment:
-                x = augment_batch(x, _batch_generator(seed, i))
-            yield {"x": x, "y": labels[order[i * batch_size:(i + 1) * batch_size]].to(self.device)}
+            if on_device:
+                x = finish(x.to(self.device, non_blocking=True), i)
+            yield {"x": x, "y": labels[index].to(self.device)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +546,9 @@ def read_images(path: str | os.PathLike, spec: DataSpec) -> np.ndarray:
     files = image_files(path)
     pixels = np.empty((len(files), 1 if mode == "L" else 3, *size), np.float32)
     for i, file in enumerate(files):
-        image, error, bomb = _try(partial(decode, mode=mode, size=size), str(file))
+        _, error, bomb = _try(read_header, str(file))
+        if error is None:
+            image, error, bomb = _try(partial(decode, mode=mode, size=size), str(file))
         if bomb:
             raise _bomb(str(file), error)
         if error is not None:
