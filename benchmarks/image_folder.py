@@ -192,8 +192,8 @@ def main() -> None:
         ours, theirs = median["archlab ImageFileSplit"], median["hand-written DataLoader"]
         limit, peak = budget + 300e6, max(peaks["archlab ImageFileSplit"], load_memory.peak)
         print(f"ratio archlab / hand-written: {ours / theirs:.2f}x (target >= 1.0x); archlab's peak "
-              f"{peak / 1e6:.0f} MB ({(peak - baseline) / 1e6:+.0f} MB over the process before reading) vs budget + 300 MB = "
-              f"{limit / 1e6:.0f} MB: {'under' if peak <= limit else 'OVER'}")
+              f"{peak / 1e6:.0f} MB ({(peak - baseline) / 1e6:+.0f} MB over the process before reading) vs "
+              f"budget + 300 MB = {limit / 1e6:.0f} MB: {'under' if peak <= limit else 'OVER'}")
 
 
 if __name__ == "__main__":
