@@ -104,7 +104,9 @@ def test_streaming_gives_the_in_memory_batches_and_resumes(small):
     streamed = from_image_folder(small, augment=True, memory_budget="1KB", num_workers=2)
     assert isinstance(streamed.train, ImageFileSplit) and isinstance(memory.train, ImageTensorSplit)
     assert streamed.spec.preprocess == memory.spec.preprocess
+    rng = torch.get_rng_state()
     whole = list(streamed.train.batches(16, shuffle=True, seed=7))
+    assert torch.equal(torch.get_rng_state(), rng)  # the global RNG (dropout, ...) is a resumed run's to replay
     assert len(whole) == streamed.train.num_batches(16) == 6
     for ours, reference in zip(whole, memory.train.batches(16, shuffle=True, seed=7)):
         torch.testing.assert_close(ours["x"], reference["x"], rtol=0, atol=0)
@@ -138,6 +140,28 @@ def test_streamed_folder_trains(small):
     data = from_image_folder(small, memory_budget=1, num_workers=1)
     result = archlab.train("cnn", data, epochs=1, batch_size=32, quiet=True)
     assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+
+
+def test_a_streamed_run_killed_mid_epoch_resumes_to_the_same_weights(small, tmp_path):
+    from safetensors.torch import load_file
+
+    options = dict(epochs=2, batch_size=16, lr=3e-3, quiet=True, seed=5, checkpoint_every=4,
+                   model_kwargs={"channels": [4], "hidden_dims": [16]})
+
+    def data():
+        return from_image_folder(small, augment=True, memory_budget=0, num_workers=1)
+
+    class DieAt:
+        def on_step_end(self, state):
+            if state.step == 9:  # epoch 2, batch 3: the resumed epoch starts at batch 2 (step 8's checkpoint)
+                raise SystemExit("killed")
+
+    archlab.train("cnn", data(), out=tmp_path / "full", **options)
+    with pytest.raises(SystemExit):
+        archlab.train("cnn", data(), out=tmp_path / "cut", callbacks=(DieAt(),), **options)
+    archlab.train("cnn", data(), out=tmp_path / "cut", resume=True, **options)
+    full, cut = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
 
 
 @pytest.mark.parametrize("model, kwargs, options", [

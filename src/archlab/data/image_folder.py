@@ -148,7 +148,8 @@ def _map_files(function: Callable[[str], Any], paths: Sequence[str], num_workers
     """``(index, function(path) or None, error or None)`` for each path, in order, on `num_workers`
     DataLoader workers; a decompression bomb stops the read with a `DataError`."""
     loader = torch.utils.data.DataLoader(_Chunks(function, paths), batch_size=None, collate_fn=_identity,
-                                         num_workers=min(num_workers, -(-len(paths) // CHUNK)))
+                                         num_workers=min(num_workers, -(-len(paths) // CHUNK)),
+                                         generator=torch.Generator())  # leaves the global RNG alone
     index = 0
     for chunk in loader:
         for value, error, bomb in chunk:
@@ -306,7 +307,10 @@ class ImageFileSplit:
         loader = torch.utils.data.DataLoader(_Batches(self.paths, self.mode, self.size, None if on_device else finish),
                                              sampler=items, batch_size=None, collate_fn=_identity,
                                              pin_memory=self.device.type == "cuda",
-                                             num_workers=min(self.num_workers, len(items)))
+                                             num_workers=min(self.num_workers, len(items)),
+                                             # its own generator: a DataLoader draws its workers' seeds from
+                                             # the global RNG otherwise, which a resumed run must replay
+                                             generator=torch.Generator())
         labels = self.labels.cpu()
         for (i, index), (x, error) in zip(items, loader):
             if x is None:
