@@ -177,6 +177,21 @@ def test_image_models_train_on_a_folder(small, model, kwargs, options):
     assert result.metrics
 
 
+def test_png_jpeg_bmp_and_webp(tmp_path):
+    images, _ = write_digits(tmp_path, per_class=10)
+    save_options = {".png": {}, ".jpg": {"quality": 95}, ".bmp": {}, ".webp": {"lossless": True}, ".JPEG": {}}
+    for i, path in enumerate(sorted(tmp_path.rglob("*.png"))):
+        suffix = list(save_options)[i % 5]
+        if suffix != ".png":
+            Image.open(path).save(path.with_suffix(suffix), **save_options[suffix])
+            path.unlink()
+    data = from_image_folder(tmp_path, normalize=False, num_workers=0)
+    assert sum(len(data[s]) for s in ("train", "val", "test")) == 100
+    lossless = [p for p in image_files(tmp_path) if p.suffix in (".png", ".bmp", ".webp")]
+    pixels = np.concatenate([read_images(p, data.spec) for p in lossless])[:, 0] * 255
+    np.testing.assert_allclose(pixels, images[[int(p.stem) for p in lossless]], atol=1e-3)
+
+
 def test_grayscale_and_rgb_mixes(tmp_path):
     write_digits(tmp_path / "mixed", per_class=10, rgb_every=3)
     write_digits(tmp_path / "gray", per_class=10)
