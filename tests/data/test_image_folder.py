@@ -132,6 +132,11 @@ def test_augmentation_crops_and_flips_only_training_batches(small):
     augmented = next(iter(data.train.batches(32, shuffle=True, seed=1)))["x"]
     same = next(iter(plain.train.batches(32, shuffle=True, seed=1)))["x"]
     assert augmented.shape == same.shape and not torch.equal(augmented, same)
+    # each image is one of the 3 x 3 shifts of the original padded by 8 // 8 = 1, flipped or not
+    padded = torch.nn.functional.pad(same, (1, 1, 1, 1))
+    for image, original in zip(augmented, padded):
+        windows = [original[:, dy:dy + 8, dx:dx + 8] for dy in range(3) for dx in range(3)]
+        assert any(torch.equal(image, w) or torch.equal(image, w.flip(-1)) for w in windows)
     torch.testing.assert_close(next(iter(data.train.batches(32)))["x"], plain.train["x"][:32], rtol=0, atol=0)
     assert data.val.augment is False
 

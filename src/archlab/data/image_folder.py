@@ -169,8 +169,8 @@ def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A random crop of each image padded by an eighth of its size (zeros: the training mean after
-    normalization), then a horizontal flip with probability 1/2, as torchvision's CIFAR recipe.
+    """A random crop of each image padded with zeros (the training mean, when normalized) by an
+    eighth of its size, then a horizontal flip with probability 1/2, as torchvision's CIFAR recipe.
 
     Shapes:
         input and output ``(B, C, H, W)``.
