@@ -58,3 +58,27 @@ def test_a_text_table_trains_evaluates_and_predicts(tmp_path, capsys):
     table = list(csv.reader(io.StringIO(stdout)))
     assert table[0] == ["row", "prediction", "p_neg", "p_pos"]
     assert [r[1] for r in table[1:]] == ["pos", "neg"]
+
+
+def test_an_image_folder_trains_evaluates_and_predicts(tmp_path, capsys):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder = tmp_path / "digits"
+    for i, (image, label) in enumerate(zip(digits.images[:400], digits.target[:400])):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255 / 16).astype("uint8")).save(folder / str(label) / f"{i}.png")
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "cnn", "--data", str(folder), "--epochs", "8", "--out", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["metrics"]["test_accuracy"] > 0.7
+    code, stdout, err = run(capsys, "evaluate", str(out), "--json")
+    assert code == 0, err
+    new = tmp_path / "new"
+    new.mkdir()
+    Image.fromarray((digits.images[500] * 255 / 16).astype("uint8")).save(new / "a.png")
+    code, stdout, err = run(capsys, "predict", str(out), str(new))
+    assert code == 0, err
+    table = list(csv.reader(io.StringIO(stdout)))
+    assert table[0][:2] == ["row", "prediction"] and len(table) == 2 and len(table[0]) == 12

@@ -5,6 +5,7 @@ from . import embedded, mnist  # noqa: F401  (registration)
 from . import corpora  # noqa: F401  (registration: tinyshakespeare, arithmetic, sst2)
 from . import karate, planetoid  # noqa: F401  (registration: karate, cora, citeseer, pubmed)
 from .graph import Graph, GraphSplit
+from .image_folder import from_image_folder
 from .base import Dataset, DataSpec, TensorSplit
 from .files import read_inputs
 from .idx import IDXFormatError, parse_idx, read_idx, write_idx
@@ -24,4 +25,4 @@ __all__ = [
 ]
 __all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats"]
 __all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]
-__all__ += ["from_graph", "from_text"]
+__all__ += ["from_graph", "from_text", "from_image_folder"]
