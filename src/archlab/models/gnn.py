@@ -66,29 +66,30 @@ class GCN(nn.Module):
 class GAT(nn.Module):
     """A graph attention network: dropout -> multi-head `GATConv` -> ELU -> dropout -> `GATConv`.
 
-    The hidden layer concatenates `heads` heads of `hidden_dim` features; the output layer
-    averages `output_heads` heads. Dropout (on inputs and attention) is `dropout` throughout.
+    The hidden layer concatenates `num_heads` heads of `hidden_dim` features; the output layer
+    averages `output_heads` heads (`GATConv` keeps PyG's name for its argument,
+    `heads`). Dropout (on inputs and attention) is `dropout` throughout.
     As the paper's code, weight decay spares the biases (`no_weight_decay`).
 
     Shapes:
         x ``(N, in_features)``, edge_index ``(2, E)``, edge_weight ``(E,)`` -> ``(N, num_classes)``.
     """
 
-    def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 8, heads: int = 8,
+    def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 8, num_heads: int = 8,
                  output_heads: int = 1, dropout: float = 0.6):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
         self.in_features = in_features
         self.dropout = dropout
-        self.conv1 = GATConv(in_features, hidden_dim, heads, dropout=dropout)
-        self.conv2 = GATConv(hidden_dim * heads, num_classes, output_heads, concat=False, dropout=dropout)
+        self.conv1 = GATConv(in_features, hidden_dim, num_heads, dropout=dropout)
+        self.conv2 = GATConv(hidden_dim * num_heads, num_classes, output_heads, concat=False, dropout=dropout)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
         _check_x(x, self.in_features, type(self).__name__)
         x = sparse.dropout(x, self.dropout, self.training)
-        x = F.elu(self.conv1(x, edge_index, edge_weight=edge_weight))  # (N, heads * hidden_dim)
+        x = F.elu(self.conv1(x, edge_index, edge_weight=edge_weight))  # (N, num_heads * hidden_dim)
         x = F.dropout(x, self.dropout, self.training)
         return self.conv2(x, edge_index, edge_weight=edge_weight)
 
@@ -109,7 +110,7 @@ def gcn(in_features: int = 1433, num_classes: int = 7, hidden_dim: int = 16, num
                 explanation="gnn-explainer",
                 train_defaults={"epochs": 1000, "optimizer": "adam", "lr": 0.005, "weight_decay": 5e-4,
                                 "patience": 100})
-def gat(in_features: int = 1433, num_classes: int = 7, hidden_dim: int = 8, heads: int = 8, output_heads: int = 1,
+def gat(in_features: int = 1433, num_classes: int = 7, hidden_dim: int = 8, num_heads: int = 8, output_heads: int = 1,
         dropout: float = 0.6) -> GAT:
     """Graph attention network (Veličković et al., 2018) for node classification."""
-    return GAT(in_features, num_classes, hidden_dim, heads, output_heads, dropout)
+    return GAT(in_features, num_classes, hidden_dim, num_heads, output_heads, dropout)
