@@ -8,8 +8,8 @@ from .common import (DATA_HELP, add_common, add_data_options, add_verify, data_a
 
 
 def add_list(sub) -> None:
-    p = sub.add_parser("list", help="list the registered models or datasets")
-    p.add_argument("what", nargs="?", choices=("models", "datasets"), default=None)
+    p = sub.add_parser("list", help="list the registered models, datasets or data formats")
+    p.add_argument("what", nargs="?", choices=("models", "datasets", "formats"), default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_list)
 
@@ -17,17 +17,20 @@ def add_list(sub) -> None:
 def run_list(args) -> int:
     from .. import jobs
 
-    what = (args.what,) if args.what else ("models", "datasets")
+    what = (args.what,) if args.what else ("models", "datasets", "formats")
     payload = {}
     if "models" in what:
         payload["models"] = jobs.model_summaries()
     if "datasets" in what:
         payload["datasets"] = jobs.dataset_summaries()
+    if "formats" in what:
+        payload["formats"] = jobs.format_summaries()
     if args.json:
         emit_json(payload)
         return 0
     shown = {"models": ("name", "family", "data_kinds", "task", "description"),
-             "datasets": ("name", "kind", "source", "description")}
+             "datasets": ("name", "kind", "source", "description"),
+             "formats": ("name", "reads", "description")}
     for key, rows in payload.items():
         print_rows(key, [{c: row[c] for c in shown[key]} for row in rows])
     return 0

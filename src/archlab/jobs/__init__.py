@@ -2,7 +2,7 @@
 meta-eval — above the libraries, each returning a `JobResult`. The command line calls only these."""
 
 from .anomaly import train_one_class
-from .catalog import dataset_summaries, model_summaries
+from .catalog import dataset_summaries, format_summaries, model_summaries
 from .evaluate import evaluate_checkpoint
 from .explain import METHODS as EXPLANATION_METHODS
 from .explain import explain
@@ -13,5 +13,5 @@ from .result import JobResult
 from .train import train, train_seeds
 
 __all__ = ["JobResult", "train", "train_seeds", "evaluate_checkpoint", "predict", "generate", "explain",
-           "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries",
+           "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries", "format_summaries",
            "EXPLANATION_METHODS"]
