@@ -11,6 +11,7 @@ from .idx import IDXFormatError, parse_idx, read_idx, write_idx
 from .paths import default_data_dir, resolve_data_dir
 from .registry import dataset_info, list_datasets, load_dataset, register_dataset
 from .sources import list_formats, load_data, register_format
+from .tables import from_arrays, from_table  # registration: csv, tsv, parquet
 from .fewshot import NWayKShot, TaskBatch
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
@@ -20,5 +21,5 @@ __all__ = [
     "Dataset", "DataSpec", "TensorSplit", "load_dataset", "list_datasets", "dataset_info", "register_dataset",
     "read_idx", "write_idx", "parse_idx", "IDXFormatError", "resolve_data_dir", "default_data_dir", "read_inputs",
 ]
-__all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats"]
+__all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats", "from_table", "from_arrays"]
 __all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]

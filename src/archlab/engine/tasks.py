@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import NonFiniteLossError
+from ..errors import ConfigError, NonFiniteLossError
 from .metrics import accuracy, confusion_matrix, macro_f1
 
 
@@ -136,4 +136,12 @@ def training_task(name: str) -> Callable:
 
 @training_task("classification")
 def classification_task(model, spec, label_smoothing: float = 0.0) -> Task:
+    """Classification into the data's classes; regression (`RegressionTask`) when its target is numeric."""
+    if spec.preprocess.get("target_kind") == "regression":
+        if label_smoothing:
+            raise ConfigError("label_smoothing applies to class targets; this data's target is numeric "
+                              "(regression).")
+        from .regression import RegressionTask  # here, as regression.py builds on this module
+
+        return RegressionTask(spec.preprocess.get("target_mean", 0.0), spec.preprocess.get("target_std", 1.0))
     return ClassificationTask(spec.num_classes, label_smoothing)
