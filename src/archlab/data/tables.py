@@ -240,7 +240,7 @@ def _numeric_block(frame: pd.DataFrame, names: list[str], where: str, row_name) 
             frame[name] = numbers
     if not names:
         return np.empty((len(frame), 0), np.float32)
-    return frame[names].to_numpy(dtype=np.float32, na_value=np.nan)
+    return frame[names].to_numpy(dtype=np.float32, na_value=np.nan, copy=True)  # written in place
 
 
 def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, where: str) -> list[dict[str, Any]]:
