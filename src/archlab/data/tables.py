@@ -184,12 +184,6 @@ def _class_names_of(series: pd.Series) -> list[str]:
     return sorted(series.astype(str).unique().tolist())
 
 
-def _as_names(series: pd.Series) -> pd.Series:
-    if _is_numeric(series):
-        return series.map(_class_name)
-    return series.astype(str)
-
-
 def target_kind(series: pd.Series, task: str, where: str) -> str:
     """``classification`` or ``regression`` for a target column (see the module docstring)."""
     numeric = _is_numeric(series) and not pd.api.types.is_bool_dtype(series.dtype)
@@ -214,7 +208,12 @@ def _check_target_present(series: pd.Series, where: str, row_name) -> None:
 
 def encode_classes(series: pd.Series, class_names: list[str], where: str, row_name) -> np.ndarray:
     """Class indices of `series` in `class_names`; a class not among them is refused."""
-    codes = pd.Categorical(_as_names(series), categories=class_names).codes.astype(np.int64)
+    if _is_numeric(series):  # name each distinct value once, not each row
+        values, inverse = np.unique(series.to_numpy(), return_inverse=True)
+        lookup = pd.Categorical([_class_name(v) for v in values], categories=class_names).codes.astype(np.int64)
+        codes = lookup[inverse.reshape(-1)]
+    else:
+        codes = pd.Categorical(series.astype(str), categories=class_names).codes.astype(np.int64)
     unknown = np.flatnonzero(codes < 0)
     if len(unknown):
         raise DataError(f"{where}: {row_name(unknown[0])} has the class {series.iloc[unknown[0]]!r} of target "
@@ -226,7 +225,7 @@ def encode_classes(series: pd.Series, class_names: list[str], where: str, row_na
 # Features: fitted on the training rows, applied to any rows of the same columns
 
 
-def _numeric_block(frame: pd.DataFrame, names: list[str], where: str, row_name) -> np.ndarray:
+def numeric_block(frame: pd.DataFrame, names: list[str], where: str, row_name) -> np.ndarray:
     """The numeric columns as one float32 ``(N, len(names))`` array, NaN where missing; a value that
     is not a number is refused by its column and row."""
     for name in names:
@@ -243,17 +242,24 @@ def _numeric_block(frame: pd.DataFrame, names: list[str], where: str, row_name) 
     return frame[names].to_numpy(dtype=np.float32, na_value=np.nan, copy=True)  # written in place
 
 
-def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, where: str) -> list[dict[str, Any]]:
-    """The preprocessing of each feature column, fitted on the rows `train` of `frame`."""
-    columns = []
-    numeric = [n for n in features if _is_numeric(frame[n])]
-    block = _numeric_block(frame, numeric, where, str)[train]
-    medians = np.nan_to_num(_nanmedian(block), nan=0.0)  # a column with no value in training: 0
-    filled = np.where(np.isnan(block), medians.astype(np.float32), block)
+def numeric_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
+    return [n for n in features if _is_numeric(frame[n])]
+
+
+def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, where: str,
+                train_block: np.ndarray) -> list[dict[str, Any]]:
+    """The preprocessing of each feature column, fitted on the rows `train` of `frame`; `train_block`
+    holds their `numeric_columns` as `numeric_block` gives them."""
+    numeric = numeric_columns(frame, features)
+    medians = np.nan_to_num(_medians(train_block), nan=0.0)  # a column with no value in training: 0
+    missing = np.isnan(train_block)
+    filled = np.where(missing, medians.astype(np.float32), train_block) if missing.any() else train_block
+    # in float64: a float32 sum of a million values loses digits
     means = filled.mean(0, dtype=np.float64)
     stds = filled.std(0, dtype=np.float64)
     stats = {n: (float(medians[j]), float(means[j]), float(stds[j]) if stds[j] > 0 else 1.0)
              for j, n in enumerate(numeric)}
+    columns = []
     for name in features:
         if name in stats:
             median, mean, std = stats[name]
@@ -264,8 +270,7 @@ def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, whe
         if pd.api.types.is_datetime64_any_dtype(kind) or pd.api.types.is_timedelta64_dtype(kind):
             raise DataError(f"{where}: column '{name}' holds dates or durations ({kind}); convert it to numbers "
                             f"or leave it out with drop=['{name}'].")
-        present = column[column.notna()].astype(str)
-        categories = sorted(present.unique().tolist())
+        categories = sorted(column[column.notna()].astype(str).unique().tolist())
         if len(categories) > MAX_CATEGORIES:
             raise DataError(f"{where}: column '{name}' has {len(categories)} distinct text values in the training "
                             f"rows (at most {MAX_CATEGORIES} categories are one-hot encoded); if it is an "
@@ -275,10 +280,16 @@ def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, whe
     return columns
 
 
-def _nanmedian(block: np.ndarray) -> np.ndarray:
-    """Per-column median ignoring NaN, NaN for a column with no value (numpy's `nanmedian` warns there)."""
-    return np.array([np.median(c[~np.isnan(c)]) if (~np.isnan(c)).any() else np.nan for c in block.T],
-                    dtype=np.float64)
+def _medians(block: np.ndarray) -> np.ndarray:
+    """The median of each column of `block (n, k)` ignoring NaN; NaN for a column with no value."""
+    rows = np.ascontiguousarray(block.T)  # (k, n), a copy: each column contiguous, selected in place
+    medians = np.full(len(rows), np.nan)
+    for j, values in enumerate(rows):
+        nan = np.isnan(values)
+        values = values[~nan] if nan.any() else values
+        if len(values):
+            medians[j] = np.median(values, overwrite_input=True)
+    return medians
 
 
 def feature_names(columns: list[dict[str, Any]]) -> list[str]:
@@ -294,12 +305,17 @@ def feature_names(columns: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name) -> np.ndarray:
-    """Model inputs ``(N, features)`` float32 of `frame`'s rows, with the fitted `columns`."""
+def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name,
+              block: np.ndarray | None = None) -> np.ndarray:
+    """Model inputs ``(N, features)`` float32 of `frame`'s rows, with the fitted `columns` (`block`: the
+    numeric columns as `numeric_block` gives them, overwritten)."""
     numeric = [c for c in columns if c["type"] == "numeric"]
-    block = _numeric_block(frame, [c["name"] for c in numeric], where, row_name)
+    if block is None:
+        block = numeric_block(frame, [c["name"] for c in numeric], where, row_name)
     median = np.array([c["median"] for c in numeric], np.float32)
-    np.copyto(block, np.broadcast_to(median, block.shape), where=np.isnan(block))
+    missing = np.isnan(block)
+    if missing.any():
+        np.copyto(block, np.broadcast_to(median, block.shape), where=missing)
     block -= np.array([c["mean"] for c in numeric], np.float32)  # (x - mean) / std, in place
     block /= np.array([c["std"] for c in numeric], np.float32)
     if len(numeric) == len(columns):
@@ -326,18 +342,27 @@ def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, ro
 # Splits
 
 
-def _carve(index: np.ndarray, fraction: float, y: np.ndarray | None, seed: int, where: str
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """`index` split into (rest, a `fraction` of it), stratified by `y` when given."""
-    from sklearn.model_selection import train_test_split
-
-    try:
-        rest, part = train_test_split(index, test_size=fraction, random_state=seed,
-                                      stratify=None if y is None else y[index])
-    except ValueError as err:
-        raise DataError(f"{where}: cannot split {len(index)} rows into stratified train/val/test parts "
-                        f"({err}). Give more rows of each class, or the splits with split_column.") from None
-    return np.sort(rest), np.sort(part)
+def random_parts(index: np.ndarray, fractions: dict[str, float], y: np.ndarray | None, seed: int
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`index` split at random, fixed by `seed`, into the parts named in `fractions` (each that share
+    of the rows, rounded, of each class of `y` when given) and the rest, each sorted."""
+    shuffled = np.random.default_rng(seed).permutation(index)
+    if y is None or len(index) == 0:
+        groups = [shuffled]
+    else:  # a stable sort by class keeps each class's rows in their random order
+        by_class = shuffled[np.argsort(y[shuffled], kind="stable")]
+        starts = np.flatnonzero(np.diff(y[by_class], prepend=y[by_class][0] - 1))
+        groups = np.split(by_class, starts[1:])
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in fractions}
+    rest = []
+    for group in groups:
+        start = 0
+        for name, fraction in fractions.items():
+            count = int(np.floor(len(group) * fraction + 0.5))
+            parts[name].append(group[start:start + count])
+            start += count
+        rest.append(group[start:])
+    return np.sort(np.concatenate(rest)), {name: np.sort(np.concatenate(p)) for name, p in parts.items()}
 
 
 def _split_column_parts(values: pd.Series, where: str, row_name) -> dict[str, np.ndarray]:
@@ -447,19 +472,24 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
         y = encode_classes(y_all, class_names, where, row_name)
     else:
         y = y_all.to_numpy(dtype=np.float64)
-    missing_parts = [name for name in ("test", "val") if name not in parts]
-    for name in missing_parts:  # carved out of the training rows, test first as the default 70/15/15 does
-        share = {"test": TEST_FRACTION, "val": VAL_FRACTION / (1 - TEST_FRACTION)}[name] \
-            if len(missing_parts) == 2 else VAL_FRACTION
-        parts["train"], parts[name] = _carve(parts["train"], share, y if kind == "classification" else None,
-                                             seed, where)
+    # a split neither in the split column nor given as a table: carved out of the training rows
+    shares = {"val": VAL_FRACTION, "test": TEST_FRACTION} if len(parts) == 1 else \
+        {name: VAL_FRACTION for name in SPLITS if name not in parts}
+    if shares:
+        parts["train"], carved = random_parts(parts["train"], shares, y if kind == "classification" else None, seed)
+        parts.update(carved)
     empty = [name for name in SPLITS if len(parts[name]) == 0]
     if empty:
         raise DataError(f"{where}: the {' and '.join(empty)} split(s) have no rows "
                         f"({', '.join(f'{n}={len(parts[n])}' for n in SPLITS)}).")
 
-    fitted = fit_columns(frame, features, parts["train"], where)
-    x = transform(frame, fitted, where, row_name)
+    # numeric features split first, so that each split is copied once and standardized in place
+    block = numeric_block(frame, numeric_columns(frame, features), where, row_name)
+    blocks = {name: np.take(block, parts[name], axis=0) for name in SPLITS}
+    del block
+    fitted = fit_columns(frame, features, parts["train"], where, blocks["train"])
+    categorical = frame[[c["name"] for c in fitted if c["type"] == "categorical"]]
+    xs = {name: transform(categorical.iloc[parts[name]], fitted, where, row_name, blocks[name]) for name in SPLITS}
     preprocess: dict[str, Any] = {"target": target, "target_kind": kind, "columns": fitted,
                                   "feature_names": feature_names(fitted)}
     if kind == "regression":
@@ -475,13 +505,12 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
         if extra is not None and not isinstance(extra, pd.DataFrame):
             options[name] = str(Path(extra).resolve())
     name = Path(source).stem if not isinstance(source, pd.DataFrame) else "table"
-    spec = DataSpec(name=name, kind="tabular", input_shape=(x.shape[1],),
+    spec = DataSpec(name=name, kind="tabular", input_shape=(xs["train"].shape[1],),
                     num_classes=len(class_names) if class_names else 0, class_names=class_names,
                     preprocess=preprocess, options=options)
     y_tensor = torch.from_numpy(y.astype(np.int64 if kind == "classification" else np.float32))
-    x_tensor = torch.from_numpy(x)
-    splits = {name: TensorSplit(x=x_tensor[idx], y=y_tensor[idx])
-              for name, idx in ((n, torch.from_numpy(parts[n])) for n in SPLITS)}
+    splits = {name: TensorSplit(x=torch.from_numpy(xs[name]), y=y_tensor[torch.from_numpy(parts[name])])
+              for name in SPLITS}
     return Dataset(spec, splits)
 
 
