@@ -158,6 +158,9 @@ def test_split_column_and_separate_files(tmp_path, mixed):
     assert both.spec.options["val"] == str((tmp_path / "val.csv").resolve())
     only_test = load_data(tmp_path / "train.csv", target="label", test=str(tmp_path / "test.csv"))
     assert [len(only_test[s]) for s in ("train", "val", "test")] == [34, 6, 10]  # val: 15% of the training rows
+    frame.iloc[50:].astype({"weight": object}).assign(weight="?").to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(DataError, match=r"test.csv: column 'weight' at line 2 holds '\?'; expected a number"):
+        load_data(tmp_path / "train.csv", target="label", test=str(tmp_path / "test.csv"))
 
 
 def test_spec_options_rebuild_the_same_dataset(mixed):
@@ -169,6 +172,16 @@ def test_spec_options_rebuild_the_same_dataset(mixed):
                       **rebuild["options"])
     assert torch.equal(again.test["x"], data.test["x"])
     json.dumps(data.spec.options)
+
+
+def test_options_typed_on_the_command_line_are_read_by_their_annotations(mixed):
+    from archlab.validation import Text
+
+    path, _ = mixed
+    data = load_data(path, target="label", drop=Text('["id"]'), task=Text("classification"))
+    assert data.spec.options["drop"] == ["id"] and "id" not in data.spec.preprocess["feature_names"]
+    with pytest.raises(ConfigError, match="'task' parameter of data format 'csv' must be one of"):
+        load_data(path, target="label", task=Text("ranking"))
 
 
 def test_target_kind_auto_and_forced():

@@ -250,15 +250,7 @@ def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, whe
                 train_block: np.ndarray) -> list[dict[str, Any]]:
     """The preprocessing of each feature column, fitted on the rows `train` of `frame`; `train_block`
     holds their `numeric_columns` as `numeric_block` gives them."""
-    numeric = numeric_columns(frame, features)
-    medians = np.nan_to_num(_medians(train_block), nan=0.0)  # a column with no value in training: 0
-    missing = np.isnan(train_block)
-    filled = np.where(missing, medians.astype(np.float32), train_block) if missing.any() else train_block
-    # in float64: a float32 sum of a million values loses digits
-    means = filled.mean(0, dtype=np.float64)
-    stds = filled.std(0, dtype=np.float64)
-    stats = {n: (float(medians[j]), float(means[j]), float(stds[j]) if stds[j] > 0 else 1.0)
-             for j, n in enumerate(numeric)}
+    stats = dict(zip(numeric_columns(frame, features), _numeric_stats(train_block)))
     columns = []
     for name in features:
         if name in stats:
@@ -280,16 +272,21 @@ def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, whe
     return columns
 
 
-def _medians(block: np.ndarray) -> np.ndarray:
-    """The median of each column of `block (n, k)` ignoring NaN; NaN for a column with no value."""
-    rows = np.ascontiguousarray(block.T)  # (k, n), a copy: each column contiguous, selected in place
-    medians = np.full(len(rows), np.nan)
-    for j, values in enumerate(rows):
-        nan = np.isnan(values)
-        values = values[~nan] if nan.any() else values
-        if len(values):
-            medians[j] = np.median(values, overwrite_input=True)
-    return medians
+def _numeric_stats(block: np.ndarray) -> list[tuple[float, float, float]]:
+    """(median, mean, std) of each column of `block (n, k)`: the median of its values (0 for a column
+    with none), then the mean and standard deviation once missing values are imputed with it (a
+    constant column's std is 1)."""
+    rows = np.ascontiguousarray(block.T)  # (k, n), a copy: each column contiguous, and free to reorder
+    stats = []
+    for values in rows:
+        missing = np.isnan(values)
+        present = values[~missing] if missing.any() else values
+        median = float(np.median(present, overwrite_input=True)) if len(present) else 0.0  # reorders, in place
+        values[missing] = median
+        # in float64: a float32 sum of a million values loses digits
+        mean, std = float(values.mean(dtype=np.float64)), float(values.std(dtype=np.float64))
+        stats.append((median, mean, std if std > 0 else 1.0))
+    return stats
 
 
 def feature_names(columns: list[dict[str, Any]]) -> list[str]:
@@ -456,6 +453,8 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
                                                    sep)
             _check_columns(other, columns, other_where)
             _check_target_present(other[target], other_where, _row_namer(other_rows))
+            # a word where the training table has numbers is refused by its own file and line
+            numeric_block(other, numeric_columns(frame, features), other_where, _row_namer(other_rows))
             start = sum(map(len, frames))
             parts[name] = np.arange(start, start + len(other))
             frames.append(other)
@@ -508,8 +507,8 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
     spec = DataSpec(name=name, kind="tabular", input_shape=(xs["train"].shape[1],),
                     num_classes=len(class_names) if class_names else 0, class_names=class_names,
                     preprocess=preprocess, options=options)
-    y_tensor = torch.from_numpy(y.astype(np.int64 if kind == "classification" else np.float32))
-    splits = {name: TensorSplit(x=torch.from_numpy(xs[name]), y=y_tensor[torch.from_numpy(parts[name])])
+    y = y.astype(np.int64 if kind == "classification" else np.float32)
+    splits = {name: TensorSplit(x=torch.from_numpy(xs[name]), y=torch.from_numpy(np.take(y, parts[name])))
               for name in SPLITS}
     return Dataset(spec, splits)
 

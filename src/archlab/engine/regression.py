@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .tasks import ClassificationTask, Task
+from .tasks import TARGET_TASKS, ClassificationTask, Task
 
 
 class RegressionTask(Task):
@@ -72,3 +72,11 @@ class RegressionTask(Task):
         # R^2 = 1 - SSE / SST; a constant target gives 1 for a perfect fit, else 0 (as scikit-learn's r2_score)
         r2 = 1.0 - sse / sst if sst > 1e-12 * max(total_sq, 1.0) else (1.0 if sse == 0 else 0.0)
         return {"loss": mse / self.target_std ** 2, "mse": mse, "mae": sae / count, "r2": r2}
+
+
+def regression_task(spec) -> RegressionTask:
+    """The regression task of data whose numeric target was standardized as ``spec.preprocess`` records."""
+    return RegressionTask(spec.preprocess.get("target_mean", 0.0), spec.preprocess.get("target_std", 1.0))
+
+
+TARGET_TASKS["regression"] = regression_task

@@ -134,14 +134,17 @@ def training_task(name: str) -> Callable:
     return decorate
 
 
+#: the task of a target that is not a class, by ``spec.preprocess["target_kind"]``: ``factory(spec) -> Task``;
+#: engine/regression.py registers ``"regression"`` (the engine package imports it)
+TARGET_TASKS: dict[str, Callable[[Any], Task]] = {}
+
+
 @training_task("classification")
 def classification_task(model, spec, label_smoothing: float = 0.0) -> Task:
-    """Classification into the data's classes; regression (`RegressionTask`) when its target is numeric."""
-    if spec.preprocess.get("target_kind") == "regression":
+    """Classification into the data's classes; for a numeric target, its kind's task in `TARGET_TASKS`."""
+    kind = spec.preprocess.get("target_kind", "classification")
+    if kind in TARGET_TASKS:
         if label_smoothing:
-            raise ConfigError("label_smoothing applies to class targets; this data's target is numeric "
-                              "(regression).")
-        from .regression import RegressionTask  # here, as regression.py builds on this module
-
-        return RegressionTask(spec.preprocess.get("target_mean", 0.0), spec.preprocess.get("target_std", 1.0))
+            raise ConfigError(f"label_smoothing applies to class targets; this data's target is numeric ({kind}).")
+        return TARGET_TASKS[kind](spec)
     return ClassificationTask(spec.num_classes, label_smoothing)
