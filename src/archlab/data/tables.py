@@ -28,6 +28,7 @@ import math
 import os
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -225,9 +226,16 @@ def encode_classes(series: pd.Series, class_names: list[str], where: str, row_na
 # Features: fitted on the training rows, applied to any rows of the same columns
 
 
-def numeric_block(frame: pd.DataFrame, names: list[str], where: str, row_name) -> np.ndarray:
-    """The numeric columns as one float32 ``(N, len(names))`` array, NaN where missing; a value that
-    is not a number is refused by its column and row."""
+def numeric_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
+    return [n for n in features if _is_numeric(frame[n])]
+
+
+def numeric_rows(frame: pd.DataFrame, names: list[str], where: str, row_name,
+                 index: np.ndarray | None = None) -> np.ndarray:
+    """The numeric columns `names` of the rows `index` (all when None) as float32 ``(len(names), N)``,
+    one column a row as pandas stores them, NaN where missing; a value that is not a number is refused
+    by its column and row."""
+    columns = []
     for name in names:
         column = frame[name]
         if not _is_numeric(column):
@@ -236,21 +244,30 @@ def numeric_block(frame: pd.DataFrame, names: list[str], where: str, row_name) -
             if len(bad):
                 raise DataError(f"{where}: column '{name}' at {row_name(bad[0])} holds {column.iloc[bad[0]]!r}; "
                                 "expected a number, as in training.")
-            frame[name] = numbers
-    if not names:
-        return np.empty((len(frame), 0), np.float32)
-    return frame[names].to_numpy(dtype=np.float32, na_value=np.nan, copy=True)  # written in place
+            column = numbers
+        columns.append(column.to_numpy(dtype=np.float64, na_value=np.nan))  # a view of a float column
+    rows = np.empty((len(names), len(frame) if index is None else len(index)), np.float32)
+
+    def fill(j: int) -> None:
+        rows[j] = columns[j] if index is None else columns[j][index]
+
+    in_threads(fill, len(names))
+    return rows
 
 
-def numeric_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
-    return [n for n in features if _is_numeric(frame[n])]
+def in_threads(function, count: int) -> list:
+    """``[function(j) for j in range(count)]`` in threads: numpy's copies, selections and reductions
+    release the GIL, so columns are processed in parallel, as pandas reads them."""
+    with ThreadPoolExecutor(max_workers=max(1, min(count, os.cpu_count() or 1))) as pool:
+        return list(pool.map(function, range(count)))
 
 
 def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, where: str,
-                train_block: np.ndarray) -> list[dict[str, Any]]:
-    """The preprocessing of each feature column, fitted on the rows `train` of `frame`; `train_block`
-    holds their `numeric_columns` as `numeric_block` gives them."""
-    stats = dict(zip(numeric_columns(frame, features), _numeric_stats(train_block)))
+                train_rows: np.ndarray) -> list[dict[str, Any]]:
+    """The preprocessing of each feature column, fitted on the rows `train` of `frame`; `train_rows`
+    holds their `numeric_columns` as `numeric_rows` gives them."""
+    stats = dict(zip(numeric_columns(frame, features), in_threads(lambda j: _numeric_stats(train_rows[j]),
+                                                                  len(train_rows))))
     columns = []
     for name in features:
         if name in stats:
@@ -272,21 +289,16 @@ def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, whe
     return columns
 
 
-def _numeric_stats(block: np.ndarray) -> list[tuple[float, float, float]]:
-    """(median, mean, std) of each column of `block (n, k)`: the median of its values (0 for a column
-    with none), then the mean and standard deviation once missing values are imputed with it (a
-    constant column's std is 1)."""
-    rows = np.ascontiguousarray(block.T)  # (k, n), a copy: each column contiguous, and free to reorder
-    stats = []
-    for values in rows:
-        missing = np.isnan(values)
-        present = values[~missing] if missing.any() else values
-        median = float(np.median(present, overwrite_input=True)) if len(present) else 0.0  # reorders, in place
-        values[missing] = median
-        # in float64: a float32 sum of a million values loses digits
-        mean, std = float(values.mean(dtype=np.float64)), float(values.std(dtype=np.float64))
-        stats.append((median, mean, std if std > 0 else 1.0))
-    return stats
+def _numeric_stats(values: np.ndarray) -> tuple[float, float, float]:
+    """(median, mean, std) of one column's values: the median of those present (0 for none), then the
+    mean and standard deviation once missing values are imputed with it (a constant column's std is 1)."""
+    missing = np.isnan(values)
+    present = values[~missing] if missing.any() else values
+    median = float(np.median(present)) if len(present) else 0.0
+    filled = np.where(missing, np.float32(median), values) if missing.any() else values
+    # in float64: a float32 sum of a million values loses digits
+    mean, std = float(filled.mean(dtype=np.float64)), float(filled.std(dtype=np.float64))
+    return median, mean, std if std > 0 else 1.0
 
 
 def feature_names(columns: list[dict[str, Any]]) -> list[str]:
@@ -303,36 +315,51 @@ def feature_names(columns: list[dict[str, Any]]) -> list[str]:
 
 
 def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name,
-              block: np.ndarray | None = None) -> np.ndarray:
-    """Model inputs ``(N, features)`` float32 of `frame`'s rows, with the fitted `columns` (`block`: the
-    numeric columns as `numeric_block` gives them, overwritten)."""
+              rows: np.ndarray | None = None) -> np.ndarray:
+    """Model inputs ``(N, features)`` float32 of `frame`'s rows, with the fitted `columns`. `rows`: the
+    numeric columns of those rows as `numeric_rows` gives them (then `frame` needs only the categorical
+    columns)."""
     numeric = [c for c in columns if c["type"] == "numeric"]
-    if block is None:
-        block = numeric_block(frame, [c["name"] for c in numeric], where, row_name)
-    median = np.array([c["median"] for c in numeric], np.float32)
-    missing = np.isnan(block)
-    if missing.any():
-        np.copyto(block, np.broadcast_to(median, block.shape), where=missing)
-    block -= np.array([c["mean"] for c in numeric], np.float32)  # (x - mean) / std, in place
-    block /= np.array([c["std"] for c in numeric], np.float32)
+    if rows is None:
+        rows = numeric_rows(frame, [c["name"] for c in numeric], where, row_name)
+    standardized = _standardized(rows, *(np.array([c[k] for c in numeric], np.float32)[:, None]
+                                         for k in ("median", "mean", "std")))
     if len(numeric) == len(columns):
-        return block
-    pieces, j = [], 0
+        return standardized
+    x = np.zeros((rows.shape[1], len(feature_names(columns))), np.float32)
+    position = 0
+    numeric_positions = []
     for column in columns:
         if column["type"] == "numeric":
-            pieces.append(block[:, j:j + 1])
-            j += 1
+            numeric_positions.append(position)
+            position += 1
             continue
         values = frame[column["name"]]
         codes = pd.Categorical(values.astype(str), categories=column["categories"]).codes.astype(np.int64)
-        width = len(column["categories"]) + column["missing"]
-        missing = values.isna().to_numpy()
-        codes[missing] = len(column["categories"]) if column["missing"] else -1
-        onehot = np.zeros((len(frame), width), np.float32)
+        codes[values.isna().to_numpy()] = len(column["categories"]) if column["missing"] else -1
         seen = np.flatnonzero(codes >= 0)  # unseen categories (code -1) stay all zero
-        onehot[seen, codes[seen]] = 1.0
-        pieces.append(onehot)
-    return np.concatenate(pieces, axis=1)
+        x[seen, position + codes[seen]] = 1.0
+        position += len(column["categories"]) + column["missing"]
+    x[:, numeric_positions] = standardized
+    return x
+
+
+def _standardized(rows: np.ndarray, median: np.ndarray, mean: np.ndarray, std: np.ndarray, chunk: int = 4096
+                  ) -> np.ndarray:
+    """``(x - mean) / std`` of ``rows (k, N)``, missing values imputed with the median, as a C-contiguous
+    ``(N, k)`` array so that a batch gathers whole examples. Done in chunks of examples that stay in
+    cache (a whole-array transposed copy does not), in threads."""
+    x = np.empty(rows.shape[::-1], np.float32)
+
+    def part(i: int) -> None:
+        block = rows[:, i * chunk:(i + 1) * chunk]
+        block = np.where(np.isnan(block), median, block)
+        block -= mean
+        block /= std
+        x[i * chunk:(i + 1) * chunk] = block.T
+
+    in_threads(part, -(-rows.shape[1] // chunk))
+    return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,7 +481,7 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
             _check_columns(other, columns, other_where)
             _check_target_present(other[target], other_where, _row_namer(other_rows))
             # a word where the training table has numbers is refused by its own file and line
-            numeric_block(other, numeric_columns(frame, features), other_where, _row_namer(other_rows))
+            numeric_rows(other, numeric_columns(frame, features), other_where, _row_namer(other_rows))
             start = sum(map(len, frames))
             parts[name] = np.arange(start, start + len(other))
             frames.append(other)
@@ -482,13 +509,12 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
         raise DataError(f"{where}: the {' and '.join(empty)} split(s) have no rows "
                         f"({', '.join(f'{n}={len(parts[n])}' for n in SPLITS)}).")
 
-    # numeric features split first, so that each split is copied once and standardized in place
-    block = numeric_block(frame, numeric_columns(frame, features), where, row_name)
-    blocks = {name: np.take(block, parts[name], axis=0) for name in SPLITS}
-    del block
-    fitted = fit_columns(frame, features, parts["train"], where, blocks["train"])
+    # each split's numeric features gathered once, then standardized in place
+    numeric = numeric_columns(frame, features)
+    rows = {name: numeric_rows(frame, numeric, where, row_name, parts[name]) for name in SPLITS}
+    fitted = fit_columns(frame, features, parts["train"], where, rows["train"])
     categorical = frame[[c["name"] for c in fitted if c["type"] == "categorical"]]
-    xs = {name: transform(categorical.iloc[parts[name]], fitted, where, row_name, blocks[name]) for name in SPLITS}
+    xs = {name: transform(categorical.iloc[parts[name]], fitted, where, row_name, rows[name]) for name in SPLITS}
     preprocess: dict[str, Any] = {"target": target, "target_kind": kind, "columns": fitted,
                                   "feature_names": feature_names(fitted)}
     if kind == "regression":
