@@ -305,6 +305,14 @@ def test_row_with_the_wrong_number_of_fields(tmp_path, text, line, fields):
         load_data(path, target="y")
 
 
+def test_an_empty_last_field_is_a_missing_value_not_a_short_row(tmp_path):
+    lines = [f"{i},{'ab'[i % 2]},n,{'' if i % 5 == 0 else i}" for i in range(40)]
+    path = write(tmp_path, "x,y,note,z\n" + "\n".join(lines) + '\n40,a,"two\nlines",1\n')  # a quoted line break
+    data = load_data(path, target="y")
+    assert data.spec.preprocess["feature_names"] == ["x", "note=n", "note=two\nlines", "z"]
+    assert sum(map(len, data.splits.values())) == 41
+
+
 def test_empty_and_header_only_files(tmp_path):
     with pytest.raises(DataError, match="bad.csv is empty"):
         load_data(write(tmp_path, ""), target="y")

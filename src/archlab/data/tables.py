@@ -12,11 +12,16 @@
   sees none of the column's categories, rather than a crash;
 - the target is a class (text, booleans, integers, or floats holding at most `MAX_FLOAT_CLASSES` whole
   numbers: **classification**) or a number (other floats: **regression**, with the target standardized
-  by its training mean and standard deviation, recorded for the task to undo); ``task`` forces one;
+  by its training mean and standard deviation, recorded for the task to undo); ``task`` forces one.
+  A row without a target is refused (by its line), never dropped silently;
 - the splits come from a ``split_column`` (values ``train``, ``val``, ``test``), or from separate
   ``val`` and ``test`` files of the same columns, else from a seeded 70/15/15 split of the rows
-  (stratified by class for classification); a split neither given nor in the column is carved out of
-  the training rows (15% of them).
+  (for classification, of each class's rows, rounded: a class of one row stays in training); a split
+  neither given nor in the column is carved out of the training rows (15% of them);
+- bad input is refused with one `DataError` line naming the file and the line (a text table's header
+  is line 1), row or column: a row with the wrong number of fields, text that is not UTF-8, an empty
+  file, a missing column (the columns there are are listed), a single class, a word in a numeric
+  column of a new file.
 
 Everything fitted is in ``spec.preprocess`` (JSON), so `table_inputs` reads a new file of the same
 columns for predict, and `table_split` a new labeled one for evaluation.
@@ -28,8 +33,8 @@ import math
 import os
 import re
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,9 +87,10 @@ def _not_utf8(path: Path) -> DataError:
     return DataError(f"{path}: cannot be decoded as UTF-8 text; save the file as UTF-8.")
 
 
-def _check_field_counts(path: Path, sep: str) -> None:
-    """Refuse the first row whose field count differs from the header's, by its line (pyarrow's
-    parser reports short rows too, which pandas' fills with missing values)."""
+def _check_field_counts(path: Path, sep: str, width: int) -> None:
+    """Refuse the first row whose field count differs from the header's `width`, by its line
+    (pyarrow's parser reports short rows too, which pandas' fills with missing values). The file is
+    streamed, every field read as text, so that nothing but the row's length can stop the scan."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -94,10 +100,15 @@ def _check_field_counts(path: Path, sep: str) -> None:
         bad.append(row)
         return "error"
 
-    try:  # one thread, so that the parser knows each row's number
-        pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
-                       parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True,
-                                                        invalid_row_handler=first_bad))
+    names = [f"column{j}" for j in range(width)]
+    try:  # one thread, so that the parser knows each row's number (the header is row 1)
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False, column_names=names,
+                                                                     skip_rows=1),
+                                parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True,
+                                                                 invalid_row_handler=first_bad),
+                                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
+        for _ in reader:
+            pass
     except pa.ArrowInvalid:
         pass
     if bad:
@@ -118,7 +129,7 @@ def _read_csv(path: Path, sep: str, dtype: dict[str, Any] | None = None) -> pd.D
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     except pd.errors.ParserWarning:
-        _check_field_counts(path, sep)
+        _check_field_counts(path, sep, len(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8").columns))
         raise DataError(f"{path}: the rows have more fields than the header names.") from None
     except pd.errors.ParserError as err:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
@@ -127,7 +138,7 @@ def _read_csv(path: Path, sep: str, dtype: dict[str, Any] | None = None) -> pd.D
             raise DataError(f"{path}: line {line} has {saw} fields; the header names {expected}.") from None
         raise DataError(f"{path}: cannot be read as a table ({str(err).strip().splitlines()[0]}).") from None
     if len(frame.columns) and frame.iloc[:, -1].isna().any():
-        _check_field_counts(path, sep)  # a short row leaves the last column missing
+        _check_field_counts(path, sep, len(frame.columns))  # a short row leaves the last column missing
     return frame
 
 
