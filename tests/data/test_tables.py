@@ -78,6 +78,31 @@ def test_mlp_regression_on_diabetes_explains_variance(tmp_path):
     assert {"test_mse", "test_mae", "val_mse"} <= set(result.metrics)
 
 
+def test_a_checkpoint_keeps_what_reads_new_files_and_scores_them(tmp_path):
+    import archlab.jobs
+    from archlab.data import DataSpec
+    from archlab.engine.checkpoint import read_config
+    from archlab.engine.fit import evaluate
+    from archlab.engine.regression import RegressionTask
+    from archlab.models.registry import create_task, load_model
+
+    path = tmp_path / "diabetes.csv"
+    frame = sklearn_frame("diabetes")
+    frame.to_csv(path, index=False)
+    archlab.jobs.train("mlp", load_data(path, target="target"), epochs=3, out=tmp_path / "run", quiet=True)
+    config = read_config(tmp_path / "run")
+    spec = DataSpec.from_dict(config["data"])
+    net = load_model(tmp_path / "run")
+    task = create_task(config["task"], net, spec)
+    assert isinstance(task, RegressionTask)
+    frame.drop(columns="target").head(5).to_csv(tmp_path / "new.csv", index=False)
+    with torch.no_grad():
+        predicted = task.predict(net, {"x": torch.from_numpy(table_inputs(tmp_path / "new.csv", spec))})
+    assert predicted.shape == (5,) and 25 < float(predicted.mean()) < 350  # in the target's units
+    scores = evaluate(net, task, table_split(path, spec))
+    assert set(scores) == {"loss", "mse", "mae", "r2"}
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading and preprocessing
 
