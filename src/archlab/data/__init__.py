@@ -14,6 +14,7 @@ from .registry import dataset_info, list_datasets, load_dataset, register_datase
 from .sources import list_formats, load_data, register_format
 from .graph_files import from_graph  # (registration: graph-tables, edgelist, graphml, gml)
 from .text_files import from_text  # (registration: text-table, text)
+from .tables import from_arrays, from_table  # (registration: csv, tsv, parquet)
 from .fewshot import NWayKShot, TaskBatch
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
@@ -23,6 +24,6 @@ __all__ = [
     "Dataset", "DataSpec", "TensorSplit", "load_dataset", "list_datasets", "dataset_info", "register_dataset",
     "read_idx", "write_idx", "parse_idx", "IDXFormatError", "resolve_data_dir", "default_data_dir", "read_inputs",
 ]
-__all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats"]
+__all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats", "from_table", "from_arrays"]
 __all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]
 __all__ += ["from_graph", "from_text", "from_image_folder"]

@@ -25,25 +25,30 @@ class DataSpec:
     name: str
     kind: str  # image | sequence | tabular | text | graph
     input_shape: tuple[int, ...]
-    num_classes: int
+    num_classes: int  # 0 for a numeric target (``preprocess["target_kind"] == "regression"``)
     class_names: list[str] | None = None
     preprocess: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def num_outputs(self) -> int:
+        """A model's output size: one score per class, or one value for a numeric target."""
+        return 1 if self.preprocess.get("target_kind") == "regression" else self.num_classes
+
     def model_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments that size a model for this data."""
+        """The keyword arguments that size a model for this data (`num_classes` is its output size)."""
         shape = self.input_shape
         if self.kind == "image":
-            return {"in_channels": shape[0], "input_size": list(shape[1:]), "num_classes": self.num_classes}
+            return {"in_channels": shape[0], "input_size": list(shape[1:]), "num_classes": self.num_outputs}
         if self.kind == "sequence":
-            return {"input_dim": shape[-1], "num_classes": self.num_classes}
+            return {"input_dim": shape[-1], "num_classes": self.num_outputs}
         if self.kind == "tabular":
-            return {"in_features": shape[0], "num_classes": self.num_classes}
+            return {"in_features": shape[0], "num_classes": self.num_outputs}
         if self.kind == "graph":
-            return {"in_features": shape[0], "num_classes": self.num_classes}
+            return {"in_features": shape[0], "num_classes": self.num_outputs}
         if self.kind == "text" and "vocab_size" in self.preprocess:
-            return {"vocab_size": self.preprocess["vocab_size"], "num_classes": self.num_classes}
-        return {"num_classes": self.num_classes}
+            return {"vocab_size": self.preprocess["vocab_size"], "num_classes": self.num_outputs}
+        return {"num_classes": self.num_outputs}
 
     def apply_preprocess(self, raw: np.ndarray) -> np.ndarray:
         """Map raw values to model inputs, as the dataset's loader did."""

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import DivergenceError, NonFiniteLossError
+from ..errors import ConfigError, DivergenceError, NonFiniteLossError
 from .metrics import accuracy, confusion_matrix, macro_f1
 
 
@@ -149,6 +149,17 @@ def training_task(name: str) -> Callable:
     return decorate
 
 
+#: the task of a target that is not a class, by ``spec.preprocess["target_kind"]``: ``factory(spec) -> Task``;
+#: engine/regression.py registers ``"regression"`` (the engine package imports it)
+TARGET_TASKS: dict[str, Callable[[Any], Task]] = {}
+
+
 @training_task("classification")
 def classification_task(model, spec, label_smoothing: float = 0.0) -> Task:
+    """Classification into the data's classes; for a numeric target, its kind's task in `TARGET_TASKS`."""
+    kind = spec.preprocess.get("target_kind", "classification")
+    if kind in TARGET_TASKS:
+        if label_smoothing:
+            raise ConfigError(f"label_smoothing applies to class targets; this data's target is numeric ({kind}).")
+        return TARGET_TASKS[kind](spec)
     return ClassificationTask(spec.num_classes, label_smoothing)
