@@ -82,3 +82,40 @@ def test_an_image_folder_trains_evaluates_and_predicts(tmp_path, capsys):
     assert code == 0, err
     table = list(csv.reader(io.StringIO(stdout)))
     assert table[0][:2] == ["row", "prediction"] and len(table) == 2 and len(table[0]) == 12
+
+
+def test_a_regression_table_trains_and_predicts_in_the_targets_units(tmp_path, capsys):
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).frame
+    data.to_csv(tmp_path / "diabetes.csv", index=False)
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "mlp", "--data", str(tmp_path / "diabetes.csv"), "--target", "target",
+                            "--epochs", "30", "--out", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["metrics"]["test_r2"] > 0.2
+    data.drop(columns="target").head(3).to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, err = run(capsys, "predict", str(out), str(tmp_path / "new.csv"))
+    assert code == 0, err
+    table = list(csv.reader(io.StringIO(stdout)))
+    values = np.array([float(r[1]) for r in table[1:]])
+    assert table[0] == ["row", "target"] and len(values) == 3
+    assert 25 < values.mean() < 346  # in the target's units (diabetes progression, 25..346), not standardized
+
+
+def test_a_classification_table_with_categories_and_missing_values(tmp_path, capsys):
+    rows = [{"id": i, "size": ["small", "large"][i % 2], "weight": (i % 7) if i % 5 else "", "label": ["a", "b"][i % 2]}
+            for i in range(120)]
+    with open(tmp_path / "t.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "mlp", "--data", str(tmp_path / "t.csv"), "--target", "label",
+                            "--data-set", 'drop=["id"]', "--epochs", "20", "--out", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["metrics"]["test_accuracy"] == 1.0
+    code, stdout, err = run(capsys, "train", "mlp", "--data", str(tmp_path / "t.csv"), "--target", "colour",
+                            "--out", str(tmp_path / "other"))
+    assert code == 1 and "colour" in err and "label" in err and len(err.strip().splitlines()) == 1

@@ -14,7 +14,7 @@ from ..data.files import check_values
 from ..data.sources import format_info
 from ..engine.checkpoint import read_config
 from ..errors import ConfigError
-from ..models.registry import load_model, model_info
+from ..models.registry import create_task, load_model, model_info
 from ..utils import resolve_device
 from .result import JobResult
 from .runs import single_run
@@ -53,8 +53,10 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
             outputs = net(batch, lengths=lengths)
         else:
             outputs = net(batch)
-    if spec.preprocess.get("target_kind") == "regression":
-        values = outputs.squeeze(-1).cpu()
+    if spec.preprocess.get("target_kind") == "regression":  # the task maps outputs to the target's units
+        task = create_task(config.get("task") or task, net, spec, **config.get("task_options", {}))
+        with torch.no_grad():
+            values = task.predict(net, {"x": batch}).cpu()
         return JobResult({}, str(checkpoint), time.perf_counter() - started,
                          details={"predictions": values.tolist(), "probabilities": None, "labels": None,
                                   "target": spec.options.get("target")})
