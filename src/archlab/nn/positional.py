@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ..validation import check_choice
 
 
 def _check_length(steps: int, offset: int, context_length: int) -> None:
@@ -94,9 +95,8 @@ POSITIONAL = {"sinusoidal": SinusoidalPositionalEncoding, "learned": LearnedPosi
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary")
 
 
-def check_positional(name: str) -> None:
-    if name not in POSITIONAL_KINDS:
-        raise ValueError(f"positional must be one of {POSITIONAL_KINDS}; got '{name}'.")
+def check_positional(owner: str, name: str) -> None:
+    check_choice(owner, "positional", name, POSITIONAL_KINDS)
 
 
 __all__ = ["SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "RotaryEmbedding"]
