@@ -64,8 +64,8 @@ def split_edges(edge_index: torch.Tensor, num_nodes: int, *, val_fraction: float
     among pairs ``i != j`` that are not edges of the full graph; unlike the reference code, the
     validation and test non-edges never coincide.
     """
-    check_float("split_edges", "val_fraction", val_fraction, low=0.0)
-    check_float("split_edges", "test_fraction", test_fraction, low=0.0)
+    check_float("split_edges", "val_fraction", val_fraction, low=0)
+    check_float("split_edges", "test_fraction", test_fraction, low=0)
     if not val_fraction + test_fraction < 1:
         raise fail("split_edges", "test_fraction", f"a float < 1 - val_fraction = {1 - val_fraction:g}", test_fraction)
     rng = np.random.default_rng(seed)

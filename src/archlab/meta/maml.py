@@ -40,7 +40,7 @@ from ..validation import check_choice, check_float, check_int, fail
 
 
 def check_hyperparameters(who: str, inner_lr: Any, inner_steps: Any) -> None:
-    check_float(who, "inner_lr", inner_lr, low=0.0, low_open=True)
+    check_float(who, "inner_lr", inner_lr, low=0, low_open=True)
     check_int(who, "inner_steps", inner_steps, minimum=0)
 
 

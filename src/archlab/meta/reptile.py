@@ -26,7 +26,7 @@ from .functional import (
 )
 from .maml import check_hyperparameters
 from .parallel import cpu_workers, replicas, run_in_threads
-from ..validation import check_choice, check_float, check_int
+from ..validation import check_choice, check_float, check_int, fail
 
 INNER_OPTIMIZERS = ("sgd", "adam")
 STRATEGIES = ("auto", "loop", "threads")  # no vmap: the inner optimizer runs a different number of ops a task
@@ -60,10 +60,11 @@ class Reptile:
         check_hyperparameters("Reptile", inner_lr, inner_steps)
         check_choice("Reptile", "inner_optimizer", inner_optimizer, INNER_OPTIMIZERS)
         for name, value in (("meta_step_size", meta_step_size), ("meta_step_size_final", meta_step_size_final)):
-            check_float("Reptile", name, value, low=0.0, high=1.0)
+            check_float("Reptile", name, value, low=0, high=1)
         check_int("Reptile", "total_iterations", total_iterations, minimum=1, optional=True)
         check_choice("Reptile", "kind", kind, LOSSES)
-        check_choice("Reptile", "strategy", strategy, STRATEGIES)  # not vmap: that is for MAML
+        if strategy not in STRATEGIES:
+            raise fail("Reptile", "strategy", f"one of {', '.join(map(repr, STRATEGIES))} (vmap is for MAML)", strategy)
         self.strategy = strategy
         self.model = model
         self.inner_lr = float(inner_lr)

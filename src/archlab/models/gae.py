@@ -218,7 +218,7 @@ class GCNEncoder(nn.Module):
     def __init__(self, in_features: int, hidden_dim: int = 32, latent_dim: int = 16, dropout: float = 0.0, *,
                  variational: bool = False):
         super().__init__()
-        check_float("GCNEncoder", "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        check_float("GCNEncoder", "dropout", dropout, low=0, high=1, high_open=True)
         self.in_features = in_features
         self.dropout = dropout
         self.variational = variational

@@ -41,7 +41,7 @@ class GCN(nn.Module):
                  dropout: float = 0.5, cached: bool = True):
         super().__init__()
         check_int("GCN", "num_layers", num_layers, minimum=1)
-        check_float("GCN", "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        check_float("GCN", "dropout", dropout, low=0, high=1, high_open=True)
         sizes = [in_features] + [hidden_dim] * (num_layers - 1) + [num_classes]
         self.in_features = in_features
         self.dropout = dropout
@@ -76,7 +76,7 @@ class GAT(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 8, heads: int = 8,
                  output_heads: int = 1, dropout: float = 0.6):
         super().__init__()
-        check_float("GAT", "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        check_float("GAT", "dropout", dropout, low=0, high=1, high_open=True)
         self.in_features = in_features
         self.dropout = dropout
         self.conv1 = GATConv(in_features, hidden_dim, heads, dropout=dropout)

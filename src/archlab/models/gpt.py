@@ -117,9 +117,9 @@ class GPT(nn.Module):
 
 def _check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
     check_int("GPT.generate", "max_new_tokens", max_new_tokens, minimum=0)
-    check_float("GPT.generate", "temperature", temperature, low=0.0)  # 0 is greedy
+    check_float("GPT.generate", "temperature", temperature, low=0)  # 0 is greedy
     check_int("GPT.generate", "top_k", top_k, minimum=1, optional=True)
-    check_float("GPT.generate", "top_p", top_p, low=0.0, high=1.0, low_open=True, optional=True)
+    check_float("GPT.generate", "top_p", top_p, low=0, high=1, low_open=True, optional=True)
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,

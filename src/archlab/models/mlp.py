@@ -45,7 +45,7 @@ class MLPClassifier(nn.Module):
         init_std: float | None = None,
     ):
         super().__init__()
-        check_float("MLPClassifier", "init_std", init_std, low=0.0, low_open=True, optional=True)
+        check_float("MLPClassifier", "init_std", init_std, low=0, low_open=True, optional=True)
         self.input_shape = (in_features,)
         self.mlp = MLP(in_features, num_classes, hidden_dims, activation_name=activation,
                        dropout=dropout, batch_norm=batch_norm)

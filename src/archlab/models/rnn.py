@@ -56,7 +56,7 @@ class RNNClassifier(nn.Module):
         check_choice("RNNClassifier", "cell", cell, sorted(CELLS))
         check_choice("RNNClassifier", "pooling", pooling, POOLINGS)
         self.embedding = None
-        check_float("RNNClassifier", "embed_dropout", embed_dropout, low=0.0, high=1.0, high_open=True)
+        check_float("RNNClassifier", "embed_dropout", embed_dropout, low=0, high=1, high_open=True)
         if vocab_size is not None:
             self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
             input_dim = embed_dim

@@ -77,7 +77,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if embed_dim % num_heads != 0:
             raise fail("MultiHeadAttention", "num_heads", f"a divisor of embed_dim={embed_dim}", num_heads)
-        check_float("MultiHeadAttention", "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        check_float("MultiHeadAttention", "dropout", dropout, low=0, high=1, high_open=True)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads

@@ -96,7 +96,7 @@ class GATConv(MessagePassing):
                  edge_dim: int | None = None, fill_value: float | str = "mean", bias: bool = True):
         super().__init__(aggregation="sum")
         check_int("GATConv", "heads", heads, minimum=1)
-        check_float("GATConv", "dropout", dropout, low=0.0, high=1.0, high_open=True)
+        check_float("GATConv", "dropout", dropout, low=0, high=1, high_open=True)
         check_int("GATConv", "edge_dim", edge_dim, minimum=1, optional=True)
         valid_fill = fill_value in REDUCTIONS if isinstance(fill_value, str) else isinstance(fill_value, numbers.Real)
         if not valid_fill:

@@ -38,7 +38,7 @@ class AE(Autoencoder):
         super().__init__()
         decoder = resolve_decoder(decoder, input_shape)
         check_choices("AE", latent_dim, architecture, decoder, input_shape)
-        check_float("AE", "sparsity", sparsity, low=0.0)  # the L1 weight on the code
+        check_float("AE", "sparsity", sparsity, low=0)  # the L1 weight on the code
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
         self.decoder_kind = decoder

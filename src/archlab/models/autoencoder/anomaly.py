@@ -18,7 +18,7 @@ from ...validation import check_float
 
 
 def check_rate(owner: str, false_positive_rate: float) -> float:
-    check_float(owner, "false_positive_rate", false_positive_rate, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_float(owner, "false_positive_rate", false_positive_rate, low=0, high=1, low_open=True, high_open=True)
     return float(false_positive_rate)
 
 

@@ -178,7 +178,7 @@ class MaskingNoise(nn.Module):
     def __init__(self, p: float):
         super().__init__()
         # the layer is AE's `denoising` option, so its value is refused under that name
-        check_float("AE", "denoising", p, low=0.0, high=1.0, high_open=True)
+        check_float("AE", "denoising", p, low=0, high=1, high_open=True)
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -140,7 +140,7 @@ class AAETask(Task):
 
     def __init__(self, adversarial_lr_scale: float = 1.0, eval_seed: int = 0,
                  adversarial_betas: tuple[float, float] | None = None):
-        check_float("AAETask", "adversarial_lr_scale", adversarial_lr_scale, low=0.0, low_open=True)
+        check_float("AAETask", "adversarial_lr_scale", adversarial_lr_scale, low=0, low_open=True)
         self.adversarial_lr_scale = float(adversarial_lr_scale)
         self.adversarial_betas = _check_betas("AAETask", adversarial_betas)
         self.eval_seed = _check_int("AAETask", "eval_seed", eval_seed, 0)

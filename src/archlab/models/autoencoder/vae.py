@@ -54,7 +54,7 @@ class VAE(PriorSampling, Autoencoder):
         super().__init__()
         decoder = resolve_decoder(decoder, input_shape)
         check_choices("VAE", latent_dim, architecture, decoder, input_shape)
-        check_float("VAE", "beta", beta, low=0.0)  # the KL weight
+        check_float("VAE", "beta", beta, low=0)  # the KL weight
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
         self.decoder_kind = decoder
