@@ -106,8 +106,10 @@ class ResNet(nn.Module):
         depths: Sequence[int] = (1, 1, 1),
     ):
         super().__init__()
-        if len(channels) != len(depths) or not channels:
-            raise ValueError(f"channels and depths must have the same non-zero length; got {channels} and {depths}.")
+        if not channels:
+            raise fail("ResNet", "channels", "a non-empty list of ints", channels)
+        if len(depths) != len(channels):
+            raise fail("ResNet", "depths", f"a list of {len(channels)} ints, one per entry of channels", depths)
         self.input_shape = (in_channels, *_pair(type(self).__name__, input_size))
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from ..validation import check_choice
+from ..validation import check_choice, fail
 
 
 def _check_length(steps: int, offset: int, context_length: int) -> None:
@@ -73,7 +73,7 @@ class RotaryEmbedding(nn.Module):
     def __init__(self, head_dim: int, context_length: int, base: float = 10000.0):
         super().__init__()
         if head_dim % 2:
-            raise ValueError(f"rotary embeddings need an even head dimension; got {head_dim}.")
+            raise fail("RotaryEmbedding", "head_dim", "an even int", head_dim)
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
         angles = torch.arange(context_length, dtype=torch.float64)[:, None] * inv_freq  # (L, D/2)
         angles = torch.cat([angles, angles], dim=-1)  # (L, D)
