@@ -51,3 +51,47 @@ def test_text_that_fits_no_type_is_refused_by_name(text, annotation, expected):
 def test_values_from_python_are_left_to_the_constructors():
     assert coerce("model 'x'", "key", "0.01", float) == "0.01"
     assert coerce("model 'x'", "key", [1, 2], int) == [1, 2]
+
+
+def _library_checks():
+    """Parameter checks across the library that had their own wording before they used this module."""
+    import torch
+
+    from archlab.data.link_split import split_edges
+    from archlab.meta import MAML
+    from archlab.models.cnn import ResNet
+    from archlab.models.gnn import GAT, GCN
+    from archlab.models.gpt import GPT
+    from archlab.models.transformer import TransformerClassifier
+    from archlab.nn.attention import MultiHeadAttention
+    from archlab.nn.gat import GATConv
+    from archlab.nn.positional import RotaryEmbedding
+
+    edges = torch.tensor([[0, 1], [1, 2]])
+    return [
+        (lambda: GCN(4, 2, num_layers=0), "The 'num_layers' parameter of GCN must be an int >= 1. Got 0 instead."),
+        (lambda: GCN(4, 2, dropout=1), "The 'dropout' parameter of GCN must be a float in [0, 1). Got 1 instead."),
+        (lambda: GAT(4, 2, dropout=-0.5), "The 'dropout' parameter of GAT must be a float in [0, 1). Got -0.5 instead."),
+        (lambda: GATConv(4, 2, dropout=1.5),
+         "The 'dropout' parameter of GATConv must be a float in [0, 1). Got 1.5 instead."),
+        (lambda: MultiHeadAttention(8, 2, dropout=2),
+         "The 'dropout' parameter of MultiHeadAttention must be a float in [0, 1). Got 2 instead."),
+        (lambda: RotaryEmbedding(5, 8), "The 'head_dim' parameter of RotaryEmbedding must be an even int. Got 5 instead."),
+        (lambda: GPT(positional="sinusoidal"),
+         "The 'positional' parameter of GPT must be one of 'learned', 'rotary'. Got 'sinusoidal' instead."),
+        (lambda: TransformerClassifier(positional="alibi"), "The 'positional' parameter of TransformerClassifier must be "
+         "one of 'sinusoidal', 'learned', 'rotary'. Got 'alibi' instead."),
+        (lambda: ResNet(channels=(4, 8), depths=(1,)),
+         "The 'depths' parameter of ResNet must be a list of 2 ints, one per entry of channels. Got (1,) instead."),
+        (lambda: split_edges(edges, 3, val_fraction=0.5, test_fraction=0.5),
+         "The 'test_fraction' parameter of split_edges must be a float < 1 - val_fraction = 0.5. Got 0.5 instead."),
+        (lambda: MAML(torch.nn.Linear(2, 2), kind="hinge"),
+         "The 'kind' parameter of MAML must be one of 'classification', 'regression'. Got 'hinge' instead."),
+    ]
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_library_parameter_checks_speak_this_style(index):
+    build, message = _library_checks()[index]
+    with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):
+        build()

@@ -56,7 +56,7 @@ def test_bad_input_names_the_numbers():
         NWayKShot("digits", ways=5, shots=1, query=1, split="test")
     with pytest.raises(ConfigError, match=r"shots \+ query = 100 \+ 100 = 200 examples a class are needed, but class \d of dataset .digits. has only 1\d\d"):
         NWayKShot("digits", ways=2, shots=100, query=100)
-    with pytest.raises(ConfigError, match="'shots' parameter of a few-shot sampler must be an int >= 1. Got 0"):
+    with pytest.raises(ConfigError, match=r"The 'shots' parameter of NWayKShot must be an int >= 1\. Got 0 instead\."):
         NWayKShot("digits", ways=2, shots=0, query=1)
     with pytest.raises(ConfigError, match="no meta-val classes"):
         NWayKShot("digits", 2, 1, 1, split="val")

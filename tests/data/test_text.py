@@ -8,7 +8,7 @@ import torch
 from archlab.data import load_dataset
 from archlab.data.text import TokenStream, pad_sentences
 from archlab.data.tokenizer import CharTokenizer, SubwordTokenizer, tokenizer_from_json
-from archlab.errors import DataError
+from archlab.errors import ConfigError, DataError
 
 from ..conftest import require_dataset
 
@@ -98,7 +98,8 @@ def test_sst2_batches_fit_classification(tmp_path):
     bpe = load_dataset("sst2", tmp_path, vocab_size=300, val_size=10, tokenization="bpe")
     assert bpe.spec.options["tokenization"] == "bpe"
     assert len(tokenizer_from_json(bpe.files["tokenizer.json"]).encode("number")) >= 1
-    with pytest.raises(ValueError, match="tokenization must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'tokenization' parameter of load_sst2 must be one of 'bpe', 'word'\. "
+                                          r"Got 'chars' instead\."):
         load_dataset("sst2", tmp_path, tokenization="chars")
     (root / "dev.tsv").write_text("sentence\tlabel\nfine film\t2\n")
     with pytest.raises(DataError, match=r"dev.tsv:2: expected 'sentence<TAB>0\|1'"):

@@ -153,7 +153,8 @@ def test_several_inputs_that_do_not_fit(model, x):
         FeatureAblation(two).attribute((x, x), 0, feature_mask=(torch.zeros(6, 6, dtype=torch.long),))
     with pytest.raises(ConfigError, match="'sliding_window_shapes' parameter of Occlusion must have one entry per"):
         Occlusion(two).attribute((x, x), 0, sliding_window_shapes=(1, 2, 2))
-    with pytest.raises(ConfigError, match="'stdevs' parameter of SmoothGrad must be a number >= 0"):
+    with pytest.raises(ConfigError, match=r"The 'stdevs' parameter of SmoothGrad must be a float >= 0 or a tuple of them, one per input\. "
+                                          r"Got \(0\.1, -1\.0\) instead\."):
         SmoothGrad(two).attribute((x, x), 0, stdevs=(0.1, -1.0))
 
 

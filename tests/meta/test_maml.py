@@ -188,9 +188,9 @@ def test_bad_arguments():
         import archlab
 
         MAML(archlab.create_model("resnet", input_size=8))
-    with pytest.raises(ConfigError, match="'inner_lr' parameter of MAML must be a finite float > 0. Got -1"):
+    with pytest.raises(ConfigError, match=r"The 'inner_lr' parameter of MAML must be a float > 0\. Got -1 instead\."):
         MAML(tiny_mlp(), inner_lr=-1)
-    with pytest.raises(ConfigError, match="'inner_steps' parameter of MAML must be an int >= 0. Got 1.5"):
+    with pytest.raises(ConfigError, match=r"The 'inner_steps' parameter of MAML must be an int >= 0\. Got 1\.5 instead\."):
         MAML(tiny_mlp(), inner_steps=1.5)
     with pytest.raises(ConfigError, match="'strategy' parameter"):
         MAML(tiny_mlp(), strategy="thread")

@@ -98,7 +98,7 @@ def test_non_finite_inner_loss_leaves_the_model_unchanged():
 def test_bad_arguments():
     with pytest.raises(ConfigError, match="'inner_optimizer' parameter of Reptile must be one of"):
         Reptile(tiny_mlp(), inner_optimizer="rmsprop")
-    with pytest.raises(ConfigError, match="'meta_step_size' parameter of Reptile must be a float in \\[0, 1\\]. Got 2"):
+    with pytest.raises(ConfigError, match=r"The 'meta_step_size' parameter of Reptile must be a float in \[0, 1\]\. Got 2 instead\."):
         Reptile(tiny_mlp(), meta_step_size=2)
     with pytest.raises(ValueError, match="0 trainable"):
         Reptile(tiny_mlp().requires_grad_(False))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from archlab import create_model
-from archlab.errors import DataError
+from archlab.errors import ConfigError, DataError
 from archlab.models.gpt import sample_next
 
 
@@ -65,7 +65,8 @@ def test_bad_input_is_refused():
         model(torch.tensor([[3, 13]]))
     with pytest.raises(DataError, match="integer dtype"):
         model(torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="top_p must be in"):
+    with pytest.raises(ConfigError, match=r"The 'top_p' parameter of GPT\.generate must be a float in \(0, 1\] or None\. "
+                                          r"Got 1\.5 instead\."):
         model.generate(torch.tensor([1]), 3, top_p=1.5)
     with pytest.raises(ValueError, match="prompt must be non-empty"):
         model.generate(torch.zeros(0, dtype=torch.long), 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -51,5 +53,7 @@ def test_init_std_is_recorded_and_survives_a_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("bad", [0, -0.01, float("inf"), float("nan"), True, "0.01"])
 def test_bad_init_std_is_refused_by_name(bad):
-    with pytest.raises(ConfigError, match="'init_std' parameter of mlp must be a finite float > 0 or None"):
+    shown = re.escape(repr(bad) if isinstance(bad, str) else str(bad))
+    with pytest.raises(ConfigError, match=rf"^The 'init_std' parameter of MLPClassifier must be a float > 0 or None\. "
+                                          rf"Got {shown} instead\.$"):
         archlab.create_model("mlp", in_features=1, num_classes=1, init_std=bad)

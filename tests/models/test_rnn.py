@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import archlab
-from archlab.errors import DataError
+from archlab.errors import ConfigError, DataError
 
 
 def make(cell="lstm", **kwargs):
@@ -75,7 +75,8 @@ def test_embed_dropout_zeroes_inputs_in_training_only():
     model.eval()
     torch.testing.assert_close(model(ids), model(ids))
     torch.testing.assert_close(model.embed_dropout(model.embedding(ids)), model.embedding(ids))
-    with pytest.raises(ValueError, match=r"embed_dropout must be in \[0, 1\); got 1.0"):
+    with pytest.raises(ConfigError, match=r"The 'embed_dropout' parameter of RNNClassifier must be a float in "
+                                          r"\[0, 1\)\. Got 1\.0 instead\."):
         archlab.create_model("lstm", vocab_size=11, embed_dropout=1.0)
 
 
@@ -90,7 +91,8 @@ def test_wrong_shapes_are_refused():
 def test_bad_cell_or_pooling_named():
     from archlab.models.rnn import RNNClassifier
 
-    with pytest.raises(ValueError, match="pooling must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'pooling' parameter of RNNClassifier must be one of .*\. Got 'sum' instead\."):
         RNNClassifier(pooling="sum")
-    with pytest.raises(ValueError, match="cell must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'cell' parameter of RNNClassifier must be one of .*\. "
+                                          r"Got 'transformer' instead\."):
         RNNClassifier(cell="transformer")

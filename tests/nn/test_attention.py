@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from archlab.errors import ConfigError
 from archlab.nn import (LearnedPositionalEmbedding, MultiHeadAttention, RotaryEmbedding,
                         SinusoidalPositionalEncoding, TransformerBlock)
 
@@ -48,7 +49,8 @@ def test_mask_of_wrong_shape_is_refused():
 
 
 def test_bad_heads_and_cache_overflow():
-    with pytest.raises(ValueError, match="divisible by num_heads"):
+    with pytest.raises(ConfigError, match=r"The 'num_heads' parameter of MultiHeadAttention must be a divisor of "
+                                          r"embed_dim=10\. Got 3 instead\."):
         MultiHeadAttention(10, 3)
     attn = MultiHeadAttention(8, 2)
     cache = attn.new_cache(1, 3)

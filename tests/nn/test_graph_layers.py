@@ -128,7 +128,8 @@ def test_scatter_matches_loops():
             rows = src[index == i]
             expected = op(rows, 0) if len(rows) else torch.zeros(3)
             torch.testing.assert_close(out[i], expected, **TOL)
-    with pytest.raises(ValueError, match="reduce must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'reduce' parameter of scatter must be one of 'sum', 'mean', 'max', "
+                                          r"'min'\. Got 'median' instead\."):
         scatter(src, index, 6, "median")
 
 
@@ -205,7 +206,7 @@ def test_layers_refuse_bad_edge_index():
         conv(x, torch.tensor([[0, 5], [1, 2]]))
     with pytest.raises(ValueError, match=r"shape \(2, E\)"):
         conv(x, torch.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match="heads must be"):
+    with pytest.raises(ConfigError, match=r"The 'heads' parameter of GATConv must be an int >= 1\. Got 0 instead\."):
         GATConv(4, 3, heads=0)
 
 
@@ -408,7 +409,7 @@ def test_gat_refuses_bad_edge_arguments():
     x, edge_index = graph(24)
     with pytest.raises(DataError, match=r"edge_attr must have shape \(\d+, 3\)"):
         gat_with_edges()(x, edge_index, torch.randn(edge_index.size(1), 2))
-    with pytest.raises(ConfigError, match="'edge_dim' parameter of GATConv must be an int >= 1 or None. Got 0"):
+    with pytest.raises(ConfigError, match="'edge_dim' parameter of GATConv must be an int >= 1 or None. Got 0 instead."):
         GATConv(4, 3, edge_dim=0)
     with pytest.raises(ConfigError, match="'fill_value' parameter of GATConv must be a number or one of"):
         GATConv(4, 3, edge_dim=2, fill_value="add")

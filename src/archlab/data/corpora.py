@@ -14,6 +14,7 @@ from .base import Dataset
 from .registry import register_dataset
 from .text import TokenStream, pad_sentences, text_spec
 from .tokenizer import TOKENIZER_FILE, CharTokenizer, SubwordTokenizer
+from ..validation import check_choice, check_int
 
 DEFAULT_CONTEXT_LENGTH = 256  # longest window of an LM batch; the LM task trims it to the model's context
 TOKENIZATIONS = ("bpe", "word")  # how load_sst2 trains its vocabulary
@@ -51,8 +52,7 @@ def arithmetic_text(num_lines: int, seed: int, max_value: int = 999) -> str:
 @register_dataset("arithmetic", kind="text",
                   description="generated additions 'a+b=c' (operands 0-999), character LM, 80/10/10 split")
 def load_arithmetic(root, seed: int = 0, num_lines: int = 20000, context_length: int = 64) -> Dataset:
-    if num_lines < 100:
-        raise DataError(f"num_lines must be >= 100; got {num_lines}.")
+    check_int("load_arithmetic", "num_lines", num_lines, minimum=100)
     text = arithmetic_text(num_lines, seed)
     # every digit, '+', '=' and newline appear in any corpus of this size, so the vocabulary is fixed
     parts = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
@@ -88,8 +88,7 @@ def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, context_
     (scripts/repro/sst2_from_scratch.py). Validation holds out
     `val_size` training sentences (stratified, by `seed`), or a tenth of a file with fewer
     than ``2 * val_size``."""
-    if tokenization not in TOKENIZATIONS:
-        raise ValueError(f"tokenization must be one of {TOKENIZATIONS}; got '{tokenization}'.")
+    check_choice("load_sst2", "tokenization", tokenization, TOKENIZATIONS)
     if vocab_size is None:
         vocab_size = 30000 if tokenization == "word" else 8000
     sentences, labels = read_glue_tsv(root / "train.tsv")

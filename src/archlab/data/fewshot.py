@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from .base import Dataset
+from ..validation import check_choice, fail
 
 SPLITS = ("train", "val", "test")
 
@@ -54,10 +55,10 @@ class TaskBatch:
         return self.support_x.shape[1] + self.query_x.shape[1]
 
 
-def check_counts(ways: int, shots: int, query: int) -> None:
+def check_counts(owner: str, ways: int, shots: int, query: int) -> None:
     for name, value, low in (("ways", ways, 1), ("shots", shots, 1), ("query", query, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ConfigError(f"The '{name}' parameter of a few-shot sampler must be an int >= {low}. Got {value!r}.")
+            raise fail(owner, name, f"an int >= {low}", value)
 
 
 def episode_labels(n_tasks: int, ways: int, per_class: int) -> torch.Tensor:
@@ -97,13 +98,12 @@ class NWayKShot:
 
     def __init__(self, dataset: Dataset | str, ways: int, shots: int, query: int, *, split: str = "train",
                  classes: Mapping[str, Sequence[int]] | None = None, seed: int = 0, data_dir=None):
-        check_counts(ways, shots, query)
+        check_counts("NWayKShot", ways, shots, query)
         if not isinstance(dataset, Dataset):
             from .sources import load_data  # a registered name, or a labeled file or folder of the user's
 
             dataset = load_data(dataset, data_dir, seed=seed)
-        if split not in SPLITS:
-            raise ConfigError(f"The 'split' parameter of NWayKShot must be one of {SPLITS}. Got {split!r}.")
+        check_choice("NWayKShot", "split", split, SPLITS)
         parts = [dataset[s] for s in SPLITS if s in dataset.splits]
         x = torch.cat([p["x"] for p in parts])
         y = torch.cat([p["y"] for p in parts])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from ..validation import check_float, fail
 
 
 @dataclass
@@ -63,9 +64,10 @@ def split_edges(edge_index: torch.Tensor, num_nodes: int, *, val_fraction: float
     among pairs ``i != j`` that are not edges of the full graph; unlike the reference code, the
     validation and test non-edges never coincide.
     """
-    if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
-        raise ValueError(f"val_fraction and test_fraction must be >= 0 with a sum below 1; "
-                         f"got {val_fraction} and {test_fraction}.")
+    check_float("split_edges", "val_fraction", val_fraction, low=0)
+    check_float("split_edges", "test_fraction", test_fraction, low=0)
+    if not val_fraction + test_fraction < 1:
+        raise fail("split_edges", "test_fraction", f"a float < 1 - val_fraction = {1 - val_fraction:g}", test_fraction)
     rng = np.random.default_rng(seed)
     edges = undirected_edges(edge_index)  # (2, M)
     m = edges.shape[1]

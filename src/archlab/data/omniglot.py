@@ -27,6 +27,7 @@ import torch
 from ..errors import ConfigError, DataError
 from .fewshot import SPLITS, TaskBatch, check_counts, split_episode
 from .paths import resolve_data_dir
+from ..validation import check_choice
 
 ZIPS = ("images_background.zip", "images_evaluation.zip")
 DRAWINGS = 20
@@ -158,9 +159,8 @@ class Omniglot:
 
     def __init__(self, ways: int = 5, shots: int = 1, query: int = 15, *, split: str = "train",
                  data_dir: str | os.PathLike | None = None, rotations: bool = True, image_size: int = IMAGE_SIZE):
-        check_counts(ways, shots, query)
-        if split not in SPLITS:
-            raise ConfigError(f"The 'split' parameter of Omniglot must be one of {SPLITS}. Got {split!r}.")
+        check_counts("Omniglot", ways, shots, query)
+        check_choice("Omniglot", "split", split, SPLITS)
         if shots + query > DRAWINGS:
             raise ConfigError(f"shots + query = {shots} + {query} = {shots + query} examples a class are "
                               f"needed, but an Omniglot character has only {DRAWINGS} drawings.")

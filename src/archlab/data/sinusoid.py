@@ -29,7 +29,7 @@ class Sinusoid:
 
     def __init__(self, shots: int = 10, query: int = 10, *, amplitude: tuple[float, float] = (0.1, 5.0),
                  phase: tuple[float, float] = (0.0, math.pi), x_range: tuple[float, float] = (-5.0, 5.0)):
-        check_counts(1, shots, query)
+        check_counts("Sinusoid", 1, shots, query)
         self.shots, self.query = shots, query
         self.amplitude, self.phase, self.x_range = amplitude, phase, x_range
 

@@ -8,6 +8,7 @@ from .base import Attribution, check_inputs
 from .input_x_gradient import InputXGradient
 from .integrated_gradients import IntegratedGradients
 from .saliency import Saliency
+from ..validation import check_choice
 
 METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "reconstruction_error")
 
@@ -43,9 +44,7 @@ class AnomalyAttribution(Attribution):
         if target is not None:
             raise ValueError(f"{name}: the anomaly score is one value per example; target must be None, "
                              f"got {target!r}.")
-        if method not in METHODS:
-            raise ValueError(f"The 'method' parameter of {name} must be one of {', '.join(METHODS)}. "
-                             f"Got {method!r} instead.")
+        check_choice(name, "method", method, METHODS)
         inputs = check_inputs(inputs, name).detach()
         if isinstance(baselines, str) and baselines != "reconstruction":
             raise ValueError(f"{name}: baselines must be 'reconstruction', None, a number or a tensor; "

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import Attribution, check_inputs
+from ..validation import check_choice, fail
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -26,9 +27,7 @@ def attention_rollout(attentions: Sequence[torch.Tensor], *, head_fusion: str = 
     Shapes:
         attentions: one ``(B, heads, T, T)`` per layer; returns ``(B, T, T)``.
     """
-    if head_fusion not in HEAD_FUSIONS:
-        raise ValueError(f"The 'head_fusion' parameter of attention_rollout must be one of "
-                         f"{', '.join(HEAD_FUSIONS)}. Got {head_fusion!r} instead.")
+    check_choice("attention_rollout", "head_fusion", head_fusion, HEAD_FUSIONS)
     if not attentions or any(not isinstance(a, torch.Tensor) or a.dim() != 4 or a.shape[-1] != a.shape[-2]
                              for a in attentions):
         shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in attentions]
@@ -88,8 +87,7 @@ class AttentionRollout(Attribution):
                 raise ValueError(f"{name}: pooling position {row} is out of range for {size} positions.")
             return flow[:, row, offset:]
         if pooling != "mean":
-            raise ValueError(f"The 'pooling' parameter of {name} must be 'mean', 'cls' or a position. "
-                             f"Got {pooling!r} instead.")
+            raise fail(name, "pooling", "'mean', 'cls' or a position", pooling)
         valid = torch.ones(batch, size, dtype=flow.dtype, device=flow.device)
         if lengths is not None:
             valid[:, offset:] = (torch.arange(steps, device=flow.device)[None] < lengths.to(flow.device)[:, None])

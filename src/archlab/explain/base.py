@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError
+from ..validation import check_int
 
 Target = Union[None, int, Sequence[int], torch.Tensor, tuple, Sequence[tuple]]
 Baselines = Union[None, int, float, torch.Tensor, tuple]
@@ -298,6 +299,5 @@ def find_layer(model: Any, layer: nn.Module | str, method: str) -> nn.Module:
 
 
 def check_positive_int(value: Any, name: str, method: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"The '{name}' parameter of {method} must be an int >= {minimum}. Got {value!r} instead.")
+    check_int(method, name, value, minimum=minimum)
     return value

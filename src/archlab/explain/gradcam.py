@@ -12,6 +12,7 @@ from torch import nn
 from .base import Attribution, Target, as_tuple, find_layer, format_target, select_target
 from .layer_integrated_gradients import (Inputs, batch_dims, check_batch_dim, format_inputs, is_float_tensor, rebuild,
                                          tap_layers)
+from ..validation import check_choice
 
 MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area")
 
@@ -109,9 +110,8 @@ class GradCAM(Attribution):
         inputs, _ = format_inputs(inputs, name)
         batch = inputs[0].shape[0]
         target = format_target(target, batch, name)
-        if upsample and interpolate_mode not in MODES:
-            raise ValueError(f"The 'interpolate_mode' parameter of {name} must be one of {', '.join(MODES)}. "
-                             f"Got {interpolate_mode!r} instead.")
+        if upsample:
+            check_choice(name, "interpolate_mode", interpolate_mode, MODES)
         value, activations, gradients = self._leaves(inputs, target, as_tuple(additional_forward_args),
                                                      attribute_to_layer_input)
         maps: list = []

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ..validation import check_int, fail
 
 SCORINGS = ("accuracy", "neg_log_loss", "neg_mean_squared_error", "r2")
 
@@ -60,11 +61,9 @@ def permutation_importance(model: Callable[[torch.Tensor], torch.Tensor], X, y, 
         X ``(N, n_features)``, y ``(N,)``; importances ``(n_features, n_repeats)``.
     """
     name = "permutation_importance"
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1:
-        raise ValueError(f"The 'n_repeats' parameter of {name} must be an int >= 1. Got {n_repeats!r} instead.")
+    check_int(name, "n_repeats", n_repeats, minimum=1)
     if not callable(scoring) and scoring not in SCORINGS:
-        raise ValueError(f"The 'scoring' parameter of {name} must be one of {', '.join(SCORINGS)} or a callable. "
-                         f"Got {scoring!r} instead.")
+        raise fail(name, "scoring", f"one of {', '.join(map(repr, SCORINGS))} or a callable", scoring)
     if not callable(model):
         raise ValueError(f"{name} needs a torch.nn.Module or a forward function; got {type(model).__name__}.")
     x = torch.as_tensor(X)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from ..validation import check_choice, fail
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -21,13 +22,10 @@ def quadrature(method: str, n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     Shapes:
         returns two tensors of shape ``(n_steps,)``.
     """
-    if method not in METHODS:
-        raise ValueError(f"The 'method' parameter of IntegratedGradients must be one of {', '.join(METHODS)}. "
-                         f"Got {method!r} instead.")
+    check_choice("IntegratedGradients", "method", method, METHODS)
     minimum = 2 if method == "riemann_trapezoid" else 1
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < minimum:
-        raise ValueError(f"The 'n_steps' parameter of IntegratedGradients must be an int >= {minimum} for "
-                         f"{method}. Got {n_steps!r} instead.")
+        raise fail("IntegratedGradients", "n_steps", f"an int >= {minimum} for {method}", n_steps)
     n = n_steps
     k = torch.arange(n, dtype=torch.float64)
     if method == "gausslegendre":

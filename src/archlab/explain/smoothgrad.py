@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from .base import (Attribution, Inputs, Target, check_positive_int, format_inputs, format_output, format_target,
                    per_input)
 from .saliency import Saliency
+from ..validation import check_choice, fail
 
 NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -59,16 +60,13 @@ class SmoothGrad(Attribution):
         name = type(self).__name__
         tensors, is_tuple = format_inputs(inputs, name)
         tensors = tuple(x.detach() for x in tensors)
-        if nt_type not in NT_TYPES:
-            raise ConfigError(f"The 'nt_type' parameter of {name} must be one of {', '.join(NT_TYPES)}. "
-                              f"Got {nt_type!r} instead.")
+        check_choice(name, "nt_type", nt_type, NT_TYPES)
         check_positive_int(nt_samples, "nt_samples", name)
         per_pass = nt_samples if nt_samples_batch_size is None else check_positive_int(
             nt_samples_batch_size, "nt_samples_batch_size", name)
         sigmas = per_input(stdevs, tensors, "stdevs", name)
         if any(isinstance(s, bool) or not isinstance(s, (int, float)) or not s >= 0 for s in sigmas):
-            raise ConfigError(f"The 'stdevs' parameter of {name} must be a number >= 0 (or a tuple of them, one per "
-                              f"input). Got {stdevs!r} instead.")
+            raise fail(name, "stdevs", "a float >= 0 or a tuple of them, one per input", stdevs)
         with_delta = bool(kwargs.get("return_convergence_delta", False))
         if with_delta and not hasattr(self.method, "convergence_delta"):
             raise ConfigError(f"{name}: return_convergence_delta=True needs a method that reports a convergence "

@@ -30,7 +30,7 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
     validation metrics only (``stopped="time_limit"``); `resume=True` continues it."""
     started = time.perf_counter()
-    rate = check_rate(false_positive_rate)
+    rate = check_rate("train_one_class", false_positive_rate)
     dataset = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     one_class, index = one_class_data(dataset, normal_class)
     kwargs = dict(model_kwargs or {})

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from ..errors import ConfigError
 from .functional import Params, default_forward, make_call, task_metric
 from .parallel import replicas, run_in_threads
+from ..validation import check_int, fail
 
 Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 
@@ -31,8 +31,7 @@ def steps_list(inner_steps: int | Sequence[int]) -> list[int]:
     steps = [inner_steps] if isinstance(inner_steps, int) else list(inner_steps)
     bad = [s for s in steps if isinstance(s, bool) or not isinstance(s, int) or s < 0]
     if not steps or bad:
-        raise ConfigError(f"The 'inner_steps' parameter of evaluate must be an int >= 0 or a non-empty list of "
-                          f"them. Got {inner_steps!r}.")
+        raise fail("evaluate", "inner_steps", "an int >= 0 or a non-empty list of them", inner_steps)
     return sorted(set(steps))
 
 
@@ -60,8 +59,7 @@ def evaluate_adaptation(
     A task whose adaptation diverged counts as it is (an infinite MSE makes the mean infinite);
     ``{name}_step{k}_median`` beside each mean is robust to such outliers.
     """
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
-        raise ConfigError(f"The 'n_tasks' parameter of evaluate must be an int >= 1. Got {n_tasks!r}.")
+    check_int("evaluate", "n_tasks", n_tasks, minimum=1)
     steps = steps_list(inner_steps)
     wanted = set(steps)
     first = next(model.parameters())

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
+from ..validation import fail
 
 Params = dict[str, torch.Tensor]
 Batch = Mapping[str, torch.Tensor]
@@ -68,7 +69,7 @@ def task_metric(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.
 def check_model(model: nn.Module, who: str) -> None:
     """Refuse a model the functional core cannot adapt, naming what to change."""
     if not isinstance(model, nn.Module):
-        raise ValueError(f"The 'model' parameter of {who} must be a torch.nn.Module. Got {type(model).__name__}.")
+        raise fail(who, "model", "a torch.nn.Module", type(model).__name__)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if trainable == 0:
         total = sum(p.numel() for p in model.parameters())

@@ -36,20 +36,18 @@ from .functional import (
 )
 from .parallel import cpu_workers, replicas, run_in_threads, worker_count
 from .strategy import check_strategy, choose_strategy
+from ..validation import check_choice, check_float, check_int, fail
 
 
 def check_hyperparameters(who: str, inner_lr: Any, inner_steps: Any) -> None:
-    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not inner_lr > 0 \
-            or inner_lr == float("inf"):
-        raise ConfigError(f"The 'inner_lr' parameter of {who} must be a finite float > 0. Got {inner_lr!r}.")
-    if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 0:
-        raise ConfigError(f"The 'inner_steps' parameter of {who} must be an int >= 0. Got {inner_steps!r}.")
+    check_float(who, "inner_lr", inner_lr, low=0, low_open=True)
+    check_int(who, "inner_steps", inner_steps, minimum=0)
 
 
 def check_flags(who: str, **flags: Any) -> None:
     for name, value in flags.items():
         if not isinstance(value, bool):
-            raise ConfigError(f"The '{name}' parameter of {who} must be a bool. Got {value!r}.")
+            raise fail(who, name, "a bool", value)
 
 
 class MAML(nn.Module):
@@ -86,15 +84,14 @@ class MAML(nn.Module):
         check_flags("MAML", allow_nograd=allow_nograd)
         allow_unused = allow_nograd if allow_unused is None else allow_unused
         check_flags("MAML", allow_unused=allow_unused)
-        if kind not in LOSSES:
-            raise ConfigError(f"The 'kind' parameter of MAML must be one of {LOSSES}. Got {kind!r}.")
+        check_choice("MAML", "kind", kind, LOSSES)
         self.model = model
         self.inner_lr = float(inner_lr)
         self.inner_steps = inner_steps
         self.first_order = bool(first_order)
         self.kind = kind
         self.forward_fn = forward
-        self.strategy = check_strategy(strategy)
+        self.strategy = check_strategy("MAML", strategy)
         self.allow_unused = allow_unused
         self.allow_nograd = allow_nograd
         params, _ = split_state(model)
@@ -393,7 +390,7 @@ class MAMLClone:
         check_flags("MAMLClone.adapt", first_order=first_order, allow_unused=allow_unused, allow_nograd=allow_nograd)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ConfigError(f"The 'loss' parameter of MAMLClone.adapt must be a scalar tensor. Got {shape}.")
+            raise fail("MAMLClone.adapt", "loss", "a scalar tensor", shape)
         if not loss.requires_grad:
             raise ConfigError("The 'loss' given to MAMLClone.adapt does not depend on the fast weights: compute it "
                               "from the clone's outputs, clone(x), with gradients enabled.")

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from ..data.fewshot import TaskBatch
-from ..errors import ConfigError
 from .evaluate import evaluate_adaptation
 from .functional import (
     LOSSES, Forward, Params, check_finite, check_model, default_forward, make_call, split_state, task_loss,
@@ -27,6 +26,7 @@ from .functional import (
 )
 from .maml import check_hyperparameters
 from .parallel import cpu_workers, replicas, run_in_threads
+from ..validation import check_choice, check_float, check_int, fail
 
 INNER_OPTIMIZERS = ("sgd", "adam")
 STRATEGIES = ("auto", "loop", "threads")  # no vmap: the inner optimizer runs a different number of ops a task
@@ -58,20 +58,13 @@ class Reptile:
                  forward: Forward = default_forward, strategy: str = "auto"):
         check_model(model, "Reptile")
         check_hyperparameters("Reptile", inner_lr, inner_steps)
-        if inner_optimizer not in INNER_OPTIMIZERS:
-            raise ConfigError(f"The 'inner_optimizer' parameter of Reptile must be one of {INNER_OPTIMIZERS}. "
-                              f"Got {inner_optimizer!r}.")
+        check_choice("Reptile", "inner_optimizer", inner_optimizer, INNER_OPTIMIZERS)
         for name, value in (("meta_step_size", meta_step_size), ("meta_step_size_final", meta_step_size_final)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"The '{name}' parameter of Reptile must be a float in [0, 1]. Got {value!r}.")
-        if total_iterations is not None and (not isinstance(total_iterations, int) or total_iterations < 1):
-            raise ConfigError(f"The 'total_iterations' parameter of Reptile must be an int >= 1 or None. "
-                              f"Got {total_iterations!r}.")
-        if kind not in LOSSES:
-            raise ConfigError(f"The 'kind' parameter of Reptile must be one of {LOSSES}. Got {kind!r}.")
+            check_float("Reptile", name, value, low=0, high=1)
+        check_int("Reptile", "total_iterations", total_iterations, minimum=1, optional=True)
+        check_choice("Reptile", "kind", kind, LOSSES)
         if strategy not in STRATEGIES:
-            raise ConfigError(f"The 'strategy' parameter of Reptile must be one of {STRATEGIES} (vmap is for MAML). "
-                              f"Got {strategy!r}.")
+            raise fail("Reptile", "strategy", f"one of {', '.join(map(repr, STRATEGIES))} (vmap is for MAML)", strategy)
         self.strategy = strategy
         self.model = model
         self.inner_lr = float(inner_lr)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..validation import check_choice
 
 STRATEGIES = ("auto", "loop", "threads", "vmap")
 
@@ -46,9 +47,8 @@ def vmap_unsupported(model: nn.Module) -> str | None:
     return None
 
 
-def check_strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"The 'strategy' parameter must be one of {STRATEGIES}. Got {strategy!r}.")
+def check_strategy(owner: str, strategy: str) -> str:
+    check_choice(owner, "strategy", strategy, STRATEGIES)
     return strategy
 
 
@@ -58,7 +58,7 @@ def choose_strategy(model: nn.Module, device: torch.device, examples_per_task: i
     and tasks (`VMAP_MAX_WORK_CPU`), when the model supports it; else, on a CPU with more
     than one intra-op thread, the threaded loop for a batch of small tasks
     (`THREADS_MAX_WORK_CPU`); else the loop."""
-    check_strategy(requested)
+    check_strategy("choose_strategy", requested)
     reason = vmap_unsupported(model)
     if requested == "vmap":
         if reason:

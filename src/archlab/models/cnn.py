@@ -10,14 +10,15 @@ from torch import nn
 from ..nn import MLP, BasicBlock, ConvBlock
 from .registry import register_model
 from .base import check_input
+from ..validation import fail
 
 
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+def _pair(owner: str, size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(size, int):
         return (size, size)
     size = tuple(int(s) for s in size)
     if len(size) != 2:
-        raise ValueError(f"input_size must be an int or (height, width); got {size}.")
+        raise fail(owner, "input_size", "an int or (height, width)", size)
     return size  # type: ignore[return-value]
 
 
@@ -54,7 +55,7 @@ class ConvNet(nn.Module):
         super().__init__()
         if not channels:
             raise ValueError("channels must name at least one convolution block.")
-        self.input_shape = (in_channels, *_pair(input_size))
+        self.input_shape = (in_channels, *_pair(type(self).__name__, input_size))
         paddings = list(padding) if isinstance(padding, (list, tuple)) else [padding] * len(channels)
         blocks = []
         width = in_channels
@@ -105,9 +106,11 @@ class ResNet(nn.Module):
         depths: Sequence[int] = (1, 1, 1),
     ):
         super().__init__()
-        if len(channels) != len(depths) or not channels:
-            raise ValueError(f"channels and depths must have the same non-zero length; got {channels} and {depths}.")
-        self.input_shape = (in_channels, *_pair(input_size))
+        if not channels:
+            raise fail("ResNet", "channels", "a non-empty list of ints", channels)
+        if len(depths) != len(channels):
+            raise fail("ResNet", "depths", f"a list of {len(channels)} ints, one per entry of channels", depths)
+        self.input_shape = (in_channels, *_pair(type(self).__name__, input_size))
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
         )

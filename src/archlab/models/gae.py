@@ -25,6 +25,7 @@ from ..nn.gaussian import gaussian_kl
 from ..nn.gaussian import reparameterize as gaussian_sample
 from .graph_tasks import inner_product_logits, link_prediction_task
 from .registry import register_model
+from ..validation import check_float
 
 # PyG's bound on log sigma: exp(2 * 10) is about 5e8, far from overflow.
 MAX_LOG_STD = 10.0
@@ -217,8 +218,7 @@ class GCNEncoder(nn.Module):
     def __init__(self, in_features: int, hidden_dim: int = 32, latent_dim: int = 16, dropout: float = 0.0, *,
                  variational: bool = False):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        check_float("GCNEncoder", "dropout", dropout, low=0, high=1, high_open=True)
         self.in_features = in_features
         self.dropout = dropout
         self.variational = variational

@@ -15,6 +15,7 @@ from ..nn import GATConv, GCNConv
 from ..nn import sparse
 from .graph_tasks import node_classification_task
 from .registry import register_model
+from ..validation import check_float, check_int
 
 
 def _check_x(x: torch.Tensor, in_features: int, model: str) -> None:
@@ -39,10 +40,8 @@ class GCN(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 16, num_layers: int = 2,
                  dropout: float = 0.5, cached: bool = True):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be an int >= 1; got {num_layers}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        check_int("GCN", "num_layers", num_layers, minimum=1)
+        check_float("GCN", "dropout", dropout, low=0, high=1, high_open=True)
         sizes = [in_features] + [hidden_dim] * (num_layers - 1) + [num_classes]
         self.in_features = in_features
         self.dropout = dropout
@@ -78,8 +77,7 @@ class GAT(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 8, num_heads: int = 8,
                  output_heads: int = 1, dropout: float = 0.6):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        check_float("GAT", "dropout", dropout, low=0, high=1, high_open=True)
         self.in_features = in_features
         self.dropout = dropout
         self.conv1 = GATConv(in_features, hidden_dim, num_heads, dropout=dropout)

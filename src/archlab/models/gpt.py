@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..nn import KVCache, LearnedPositionalEmbedding, RotaryEmbedding, TransformerBlock
-from ..validation import check_int
+from ..validation import check_choice, check_float, check_int
 from .language_modeling import language_modeling_task
 from .registry import register_model
 from .text_inputs import check_token_ids
@@ -35,8 +35,7 @@ class GPT(nn.Module):
         for name, value in (("vocab_size", vocab_size), ("num_layers", num_layers), ("num_heads", num_heads),
                             ("embed_dim", embed_dim), ("context_length", context_length)):
             check_int("GPT", name, value, minimum=1)
-        if positional not in ("learned", "rotary"):
-            raise ValueError(f"positional must be 'learned' or 'rotary'; got '{positional}'.")
+        check_choice("GPT", "positional", positional, ("learned", "rotary"))
         self.vocab_size = vocab_size
         self.context_length = context_length
         self.embedding = nn.Embedding(vocab_size, embed_dim)
@@ -117,14 +116,10 @@ class GPT(nn.Module):
 
 
 def _check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an int >= 0; got {max_new_tokens!r}.")
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 is greedy); got {temperature}.")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be an int >= 1; got {top_k!r}.")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1]; got {top_p}.")
+    check_int("GPT.generate", "max_new_tokens", max_new_tokens, minimum=0)
+    check_float("GPT.generate", "temperature", temperature, low=0)  # 0 is greedy
+    check_int("GPT.generate", "top_k", top_k, minimum=1, optional=True)
+    check_float("GPT.generate", "top_p", top_p, low=0, high=1, low_open=True, optional=True)
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..engine.tasks import Task, training_task
 from ..errors import ConfigError
+from ..validation import check_int
 
 
 class LanguageModelingTask(Task):
@@ -30,8 +31,7 @@ class LanguageModelingTask(Task):
     mode = "min"
 
     def __init__(self, eval_batches: int | None = None):
-        if eval_batches is not None and (not isinstance(eval_batches, int) or eval_batches < 1):
-            raise ConfigError(f"eval_batches must be an int >= 1 or None; got {eval_batches!r}.")
+        check_int("LanguageModelingTask", "eval_batches", eval_batches, minimum=1, optional=True)
         self.eval_batches = eval_batches
 
     @staticmethod

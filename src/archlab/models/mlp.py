@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..errors import ConfigError
 from ..nn import MLP
 from .registry import register_model
 from .base import check_input
+from ..validation import check_float
 
 
 def truncated_normal_init(module: nn.Module, std: float) -> None:
@@ -45,10 +45,7 @@ class MLPClassifier(nn.Module):
         init_std: float | None = None,
     ):
         super().__init__()
-        if init_std is not None and (isinstance(init_std, bool) or not isinstance(init_std, (int, float))
-                                     or not 0 < init_std < float("inf")):
-            raise ConfigError(f"The 'init_std' parameter of mlp must be a finite float > 0 or None. "
-                              f"Got {init_std!r}.")
+        check_float("MLPClassifier", "init_std", init_std, low=0, low_open=True, optional=True)
         self.input_shape = (in_features,)
         self.mlp = MLP(in_features, num_classes, hidden_dims, activation_name=activation,
                        dropout=dropout, batch_norm=batch_norm)

@@ -25,7 +25,7 @@ from torch import nn
 from ..engine.checkpoint import load_weights, read_config, read_weights
 from ..engine.tasks import Task, classification_task
 from ..errors import CheckpointError, ConfigError, DataError, unknown_name
-from ..validation import coerce_kwargs
+from ..validation import check_choice, coerce_kwargs
 from .model_size import check_model_size
 
 DATA_KINDS = ("image", "sequence", "tabular", "text", "graph")
@@ -81,8 +81,8 @@ def register_model(
     bad = [k for k in data_kinds if k not in DATA_KINDS]
     if bad:
         raise ValueError(f"data kinds {bad} are not among {DATA_KINDS}")
-    if generates is not None and generates not in GENERATES:
-        raise ValueError(f"generates must be one of {GENERATES}; got {generates!r}")
+    if generates is not None:
+        check_choice("register_model", "generates", generates, GENERATES)
     if not hasattr(task, "task_name"):
         raise ValueError(f"the task of model '{name}' must be a factory decorated with @training_task")
 

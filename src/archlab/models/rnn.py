@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import DataError
 from ..nn import MLP
-from ..validation import check_int
+from ..validation import check_choice, check_float, check_int
 from .registry import register_model
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -53,13 +53,10 @@ class RNNClassifier(nn.Module):
     ):
         super().__init__()
         check_int("RNNClassifier", "embed_dim", embed_dim, minimum=1)
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}; got '{cell}'.")
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}; got '{pooling}'.")
+        check_choice("RNNClassifier", "cell", cell, sorted(CELLS))
+        check_choice("RNNClassifier", "pooling", pooling, POOLINGS)
         self.embedding = None
-        if not 0.0 <= embed_dropout < 1.0:
-            raise ValueError(f"embed_dropout must be in [0, 1); got {embed_dropout}.")
+        check_float("RNNClassifier", "embed_dropout", embed_dropout, low=0, high=1, high_open=True)
         if vocab_size is not None:
             self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
             input_dim = embed_dim

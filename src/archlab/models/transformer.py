@@ -8,7 +8,7 @@ from torch import nn
 from ..errors import DataError
 from ..nn import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, TransformerBlock
 from ..nn.positional import check_positional
-from ..validation import check_int
+from ..validation import check_choice, check_int
 from .registry import register_model
 from .text_inputs import check_token_ids, padding_mask
 
@@ -40,9 +40,8 @@ class TransformerClassifier(nn.Module):
                  padding_idx: int = 0):
         super().__init__()
         check_int("TransformerClassifier", "num_layers", num_layers, minimum=1)
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}; got '{pooling}'.")
-        check_positional(positional)
+        check_choice("TransformerClassifier", "pooling", pooling, POOLINGS)
+        check_positional("TransformerClassifier", positional)
         self.vocab_size = vocab_size
         self.input_dim = input_dim
         self.context_length = context_length

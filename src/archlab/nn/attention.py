@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..validation import check_float, fail
 
 
 class KVCache:
@@ -75,10 +76,8 @@ class MultiHeadAttention(nn.Module):
                  rotary: nn.Module | None = None):
         super().__init__()
         if embed_dim % num_heads != 0:
-            raise ValueError(f"embed_dim must be divisible by num_heads; got embed_dim={embed_dim}, "
-                             f"num_heads={num_heads}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+            raise fail("MultiHeadAttention", "num_heads", f"a divisor of embed_dim={embed_dim}", num_heads)
+        check_float("MultiHeadAttention", "dropout", dropout, low=0, high=1, high_open=True)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads

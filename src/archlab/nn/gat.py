@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from .gcn import check_edge_index
 from .init import glorot_
 from .message_passing import MessagePassing
 from .scatter import REDUCTIONS, edge_softmax, scatter
 from .sparse import adjacency_to_edge_index, check_adjacency, is_sparse, linear
+from ..validation import check_float, check_int, fail
 
 
 def replace_self_loops(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nodes: int,
@@ -94,17 +95,12 @@ class GATConv(MessagePassing):
                  negative_slope: float = 0.2, dropout: float = 0.0, add_self_loops: bool = True,
                  edge_dim: int | None = None, fill_value: float | str = "mean", bias: bool = True):
         super().__init__(aggregation="sum")
-        if heads < 1:
-            raise ValueError(f"heads must be an int >= 1; got {heads}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
-        if edge_dim is not None and (not isinstance(edge_dim, int) or isinstance(edge_dim, bool) or edge_dim < 1):
-            raise ConfigError(f"The 'edge_dim' parameter of GATConv must be an int >= 1 or None. Got {edge_dim!r} "
-                              "instead.")
+        check_int("GATConv", "heads", heads, minimum=1)
+        check_float("GATConv", "dropout", dropout, low=0, high=1, high_open=True)
+        check_int("GATConv", "edge_dim", edge_dim, minimum=1, optional=True)
         valid_fill = fill_value in REDUCTIONS if isinstance(fill_value, str) else isinstance(fill_value, numbers.Real)
         if not valid_fill:
-            raise ConfigError(f"The 'fill_value' parameter of GATConv must be a number or one of {REDUCTIONS}. "
-                              f"Got {fill_value!r} instead.")
+            raise fail("GATConv", "fill_value", f"a number or one of {', '.join(map(repr, REDUCTIONS))}", fill_value)
         self.in_features = in_features
         self.out_features = out_features
         self.heads = heads

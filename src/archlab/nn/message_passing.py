@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .scatter import REDUCTIONS, scatter
+from ..validation import check_choice
 
 
 class MessagePassing(nn.Module):
@@ -30,8 +31,7 @@ class MessagePassing(nn.Module):
 
     def __init__(self, aggregation: str = "sum"):
         super().__init__()
-        if aggregation not in REDUCTIONS:
-            raise ValueError(f"aggregation must be one of {REDUCTIONS}; got {aggregation!r}.")
+        check_choice(type(self).__name__, "aggregation", aggregation, REDUCTIONS)
         self.aggregation = aggregation
 
     def propagate(self, edge_index: torch.Tensor, x: torch.Tensor, edge_weight: torch.Tensor | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ..validation import check_choice, fail
 
 
 def _check_length(steps: int, offset: int, context_length: int) -> None:
@@ -72,7 +73,7 @@ class RotaryEmbedding(nn.Module):
     def __init__(self, head_dim: int, context_length: int, base: float = 10000.0):
         super().__init__()
         if head_dim % 2:
-            raise ValueError(f"rotary embeddings need an even head dimension; got {head_dim}.")
+            raise fail("RotaryEmbedding", "head_dim", "an even int", head_dim)
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
         angles = torch.arange(context_length, dtype=torch.float64)[:, None] * inv_freq  # (L, D/2)
         angles = torch.cat([angles, angles], dim=-1)  # (L, D)
@@ -94,9 +95,8 @@ POSITIONAL = {"sinusoidal": SinusoidalPositionalEncoding, "learned": LearnedPosi
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary")
 
 
-def check_positional(name: str) -> None:
-    if name not in POSITIONAL_KINDS:
-        raise ValueError(f"positional must be one of {POSITIONAL_KINDS}; got '{name}'.")
+def check_positional(owner: str, name: str) -> None:
+    check_choice(owner, "positional", name, POSITIONAL_KINDS)
 
 
 __all__ = ["SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "RotaryEmbedding"]

@@ -7,6 +7,7 @@ output, which has `num_nodes` rows. Rows that receive nothing are zero.
 from __future__ import annotations
 
 import torch
+from ..validation import check_choice
 
 REDUCTIONS = ("sum", "mean", "max", "min")
 
@@ -22,8 +23,7 @@ def scatter(src: torch.Tensor, index: torch.Tensor, num_nodes: int, reduce: str 
     Shapes:
         src ``(E, *)``, index ``(E,)`` -> ``(num_nodes, *)``.
     """
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {REDUCTIONS}; got {reduce!r}.")
+    check_choice("scatter", "reduce", reduce, REDUCTIONS)
     out = src.new_zeros((num_nodes, *src.shape[1:]))
     if reduce == "sum":
         return out.index_add_(0, index, src)

@@ -23,7 +23,7 @@ def test_threshold_keeps_the_false_positive_rate_on_normal_data(rate):
 
 
 def test_threshold_and_auroc_refuse_bad_input():
-    with pytest.raises(ConfigError, match=r"false_positive_rate must be a number in \(0, 1\); got 1.5"):
+    with pytest.raises(ConfigError, match=r"The 'false_positive_rate' parameter of fit_threshold must be a float in \(0, 1\)\. Got 1\.5 instead\."):
         fit_threshold(np.ones(3), 1.5)
     with pytest.raises(DataError, match="non-empty"):
         fit_threshold(np.array([]))

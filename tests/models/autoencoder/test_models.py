@@ -142,24 +142,26 @@ def test_latent_size_must_be_positive(name, bad):
 
 
 def test_bad_hyperparameters_name_what_was_expected():
-    with pytest.raises(ConfigError, match="architecture must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'architecture' parameter of AE must be one of 'mlp', 'conv'\. "
+                                          r"Got 'transformer' instead\."):
         archlab.create_model("ae", architecture="transformer")
     with pytest.raises(ConfigError, match="needs image inputs"):
         archlab.create_model("vae", in_features=5, architecture="conv")
-    with pytest.raises(ConfigError, match="decoder must be"):
+    with pytest.raises(ConfigError, match=r"The 'decoder' parameter of VAE must be 'auto' or one of .*\. Got 'poisson'"):
         archlab.create_model("vae", decoder="poisson")
-    with pytest.raises(ConfigError, match="prior must be one of"):
+    with pytest.raises(ConfigError, match=r"The 'prior' parameter of AAE must be one of .*\. Got 'laplace' instead\."):
         archlab.create_model("aae", prior="laplace")
-    with pytest.raises(ConfigError, match="beta must be"):
+    with pytest.raises(ConfigError, match=r"The 'beta' parameter of VAE must be a float >= 0\. Got -1\.0 instead\."):
         archlab.create_model("vae", beta=-1.0)
-    with pytest.raises(ConfigError, match="denoising must be a probability"):
+    with pytest.raises(ConfigError, match=r"The 'denoising' parameter of AE must be a float in \[0, 1\)\. "
+                                          r"Got 1\.5 instead\."):
         archlab.create_model("ae", denoising=1.5)
     with pytest.raises(ConfigError, match="too small"):
         archlab.create_model("ae", input_size=[4, 4], architecture="conv", channels=[4, 4, 4])
     model = archlab.create_model("vae", input_size=[4, 4], hidden_dims=[8], latent_dim=2)
-    with pytest.raises(ConfigError, match="k must be an int >= 1"):
+    with pytest.raises(ConfigError, match=r"The 'k' parameter of VAE\.log_likelihood must be an int >= 1\. Got 0 instead\."):
         model.log_likelihood(torch.rand(2, 1, 4, 4), k=0)
-    with pytest.raises(ConfigError, match="steps must be an int >= 2"):
+    with pytest.raises(ConfigError, match=r"The 'steps' parameter of VAE\.interpolate must be an int >= 2\. Got 1 instead\."):
         model.interpolate(torch.rand(1, 4, 4), torch.rand(1, 4, 4), steps=1)
     with pytest.raises(DataError, match=r"expects input of shape \(batch, 1, 4, 4\)"):
         model.encode(torch.rand(2, 1, 5, 5))

@@ -3,6 +3,7 @@ with their own optimizers, and a diverging adversarial phase that leaves the che
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import numpy as np
@@ -71,12 +72,15 @@ def test_vae_beta_weights_the_kl():
 
 def test_task_options_are_checked():
     spec = _data().spec
-    with pytest.raises(ConfigError, match="iw_samples must be an int >= 0"):
+    with pytest.raises(ConfigError, match=r"The 'iw_samples' parameter of VAETask must be an int >= 0\. Got -1 instead\."):
         create_task("vae", _model("vae"), spec, iw_samples=-1)
-    with pytest.raises(ConfigError, match="adversarial_lr_scale must be a number > 0"):
+    with pytest.raises(ConfigError, match=r"The 'adversarial_lr_scale' parameter of AAETask must be a float > 0\. "
+                                          r"Got 0 instead\."):
         create_task("aae", _model("aae"), spec, adversarial_lr_scale=0)
     for betas in ((0.5,), (0.5, 1.0), (-0.1, 0.9), "0.5"):
-        with pytest.raises(ConfigError, match="adversarial_betas must be two numbers in \\[0, 1\\)"):
+        shown = re.escape(repr(betas) if isinstance(betas, str) else str(betas))
+        with pytest.raises(ConfigError, match=rf"The 'adversarial_betas' parameter of AAETask must be two floats in "
+                                              rf"\[0, 1\) or None\. Got {shown} instead\."):
             create_task("aae", _model("aae"), spec, adversarial_betas=betas)
 
 

@@ -47,8 +47,8 @@ class AAE(PriorSampling, Autoencoder):
                  standardize_code: bool = False):
         super().__init__()
         decoder = resolve_decoder(decoder, input_shape)
-        check_choices(latent_dim, architecture, decoder, input_shape)
-        check_prior(prior, num_components)
+        check_choices("AAE", latent_dim, architecture, decoder, input_shape)
+        check_prior("AAE", prior, num_components)
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
         self.decoder_kind = decoder
@@ -124,6 +124,6 @@ def aae(
 ) -> AAE:
     """Adversarial autoencoder: a discriminator matches the codes to a Gaussian or mixture prior;
     optionally the encoder ends with a standardizing layer (`standardize_code`)."""
-    return AAE(input_shape_of(in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
+    return AAE(input_shape_of("AAE", in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
                channels, activation, decoder, prior, num_components, discriminator_dims, batch_norm,
                standardize_code)

@@ -7,11 +7,11 @@ from typing import NamedTuple
 
 import torch
 
-from ...errors import ConfigError
 from ..registry import register_model
 from .tasks import autoencoder_task
 from .base import Autoencoder
 from .networks import MaskingNoise, build_decoder, build_encoder, check_choices, input_shape_of, resolve_decoder
+from ...validation import check_float
 
 
 class AEOutput(NamedTuple):
@@ -37,9 +37,8 @@ class AE(Autoencoder):
                  sparsity: float = 0.0, batch_norm: bool = False):
         super().__init__()
         decoder = resolve_decoder(decoder, input_shape)
-        check_choices(latent_dim, architecture, decoder, input_shape)
-        if not sparsity >= 0:
-            raise ConfigError(f"sparsity must be a number >= 0 (the L1 weight on the code); got {sparsity!r}.")
+        check_choices("AE", latent_dim, architecture, decoder, input_shape)
+        check_float("AE", "sparsity", sparsity, low=0)  # the L1 weight on the code
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
         self.decoder_kind = decoder
@@ -78,5 +77,5 @@ def ae(
     batch_norm: bool = False,
 ) -> AE:
     """Autoencoder (MLP or convolutional); optional denoising (masking noise) and L1 code sparsity."""
-    return AE(input_shape_of(in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
+    return AE(input_shape_of("AE", in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
               channels, activation, decoder, denoising, sparsity, batch_norm)

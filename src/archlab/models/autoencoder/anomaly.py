@@ -14,18 +14,18 @@ from ...data import Dataset
 from ...engine.ranking import auroc
 from ...errors import ConfigError, DataError
 from .base import inference
+from ...validation import check_float
 
 
-def check_rate(false_positive_rate: float) -> float:
-    if not (isinstance(false_positive_rate, (int, float)) and 0.0 < false_positive_rate < 1.0):
-        raise ConfigError(f"false_positive_rate must be a number in (0, 1); got {false_positive_rate!r}.")
+def check_rate(owner: str, false_positive_rate: float) -> float:
+    check_float(owner, "false_positive_rate", false_positive_rate, low=0, high=1, low_open=True, high_open=True)
     return float(false_positive_rate)
 
 
 def fit_threshold(normal_scores: np.ndarray | torch.Tensor, false_positive_rate: float = 0.05) -> float:
     """The score above which an example is called anomalous, chosen so that at most a
     `false_positive_rate` fraction of `normal_scores` lies above it (their upper quantile)."""
-    rate = check_rate(false_positive_rate)
+    rate = check_rate("fit_threshold", false_positive_rate)
     scores = np.asarray(normal_scores.detach().cpu() if torch.is_tensor(normal_scores) else normal_scores,
                         dtype=np.float64).ravel()
     if scores.size == 0 or not np.isfinite(scores).all():
@@ -51,7 +51,7 @@ class AnomalyDetector:
 
     def __init__(self, model: nn.Module, false_positive_rate: float = 0.05, batch_size: int = 512):
         self.model = model
-        self.false_positive_rate = check_rate(false_positive_rate)
+        self.false_positive_rate = check_rate("AnomalyDetector", false_positive_rate)
         self.batch_size = batch_size
 
     def fit(self, X_normal: Any) -> AnomalyDetector:

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ConfigError, DataError
+from ...errors import DataError
 from ..base import check_input
 from .losses import bernoulli_log_likelihood, check_unit_interval, gaussian_log_likelihood, squared_error
+from ...validation import check_int
 
 
 @contextlib.contextmanager
@@ -136,8 +137,7 @@ class Autoencoder(nn.Module, abc.ABC):
         Shapes:
             `a`, `b` ``(*input_shape)`` or ``(1, *input_shape)``; output ``(steps, *input_shape)``.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ConfigError(f"steps must be an int >= 2 (both end points included); got {steps!r}.")
+        check_int(f"{type(self).__name__}.interpolate", "steps", steps, minimum=2)  # both end points included
         ends = []
         for end in (a, b):
             end = torch.as_tensor(end, dtype=torch.float32) if not torch.is_tensor(end) else end
@@ -158,7 +158,6 @@ class PriorSampling:
         Shapes:
             output ``(n, *input_shape)``.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"n must be an int >= 1; got {n!r}.")
+        check_int(f"{type(self).__name__}.sample", "n", n, minimum=1)
         with inference(self):
             return self.output_mean(self.decode(self.sample_prior(n, generator)))

@@ -11,6 +11,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...nn import MLP, ConvBlock, activation
+from ...validation import check_choice, check_float, check_int, fail
 
 ARCHITECTURES = ("mlp", "conv")
 DECODERS = ("bernoulli", "gaussian")
@@ -23,27 +24,28 @@ def resolve_decoder(decoder: str, input_shape: tuple[int, ...]) -> str:
     return decoder
 
 
-def input_shape_of(in_channels: int, input_size: int | Sequence[int], in_features: int | None) -> tuple[int, ...]:
+def input_shape_of(owner: str, in_channels: int, input_size: int | Sequence[int], in_features: int | None
+                   ) -> tuple[int, ...]:
     """``(in_features,)`` for feature vectors, else ``(in_channels, H, W)``."""
     if in_features is not None:
         if not isinstance(in_features, int) or in_features < 1:
-            raise ConfigError(f"in_features must be an int >= 1; got {in_features!r}.")
+            raise fail(owner, "in_features", "an int >= 1", in_features)
         return (in_features,)
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(int(s) for s in input_size)
-    if len(size) != 2 or min(size) < 1 or in_channels < 1:
-        raise ConfigError(f"input_size must be an int or (height, width) >= 1 and in_channels >= 1; "
-                          f"got {input_size!r} and {in_channels!r}.")
+    if len(size) != 2 or min(size) < 1:
+        raise fail(owner, "input_size", "an int >= 1 or (height, width) of them", input_size)
+    if in_channels < 1:
+        raise fail(owner, "in_channels", "an int >= 1", in_channels)
     return (in_channels, *size)
 
 
-def check_choices(latent_dim: int, architecture: str, decoder: str, input_shape: tuple[int, ...]) -> None:
-    """Validate the hyperparameters every autoencoder shares."""
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ConfigError(f"latent_dim must be an int >= 1 (the size of the code); got {latent_dim!r}.")
-    if architecture not in ARCHITECTURES:
-        raise ConfigError(f"architecture must be one of {ARCHITECTURES}; got {architecture!r}.")
+def check_choices(owner: str, latent_dim: int, architecture: str, decoder: str, input_shape: tuple[int, ...]
+                  ) -> None:
+    """Validate the hyperparameters every autoencoder shares (`owner` is the model's class name)."""
+    check_int(owner, "latent_dim", latent_dim, minimum=1)  # the size of the code
+    check_choice(owner, "architecture", architecture, ARCHITECTURES)
     if decoder not in DECODERS:
-        raise ConfigError(f"decoder must be 'auto' or one of {DECODERS}; got {decoder!r}.")
+        raise fail(owner, "decoder", f"'auto' or one of {', '.join(map(repr, DECODERS))}", decoder)
     if architecture == "conv" and len(input_shape) != 3:
         raise ConfigError(f"architecture='conv' needs image inputs (channels, height, width); "
                           f"got input shape {input_shape}. Use architecture='mlp' for feature vectors.")
@@ -175,8 +177,8 @@ class MaskingNoise(nn.Module):
 
     def __init__(self, p: float):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ConfigError(f"denoising must be a probability in [0, 1); got {p!r}.")
+        # the layer is AE's `denoising` option, so its value is refused under that name
+        check_float("AE", "denoising", p, low=0, high=1, high_open=True)
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

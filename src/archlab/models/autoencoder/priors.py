@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ...errors import ConfigError
+from ...validation import check_choice, check_int
 
 PRIORS = ("gaussian", "mixture")
 MIXTURE_RADIUS = 4.0  # distance of the component means from the origin
@@ -29,11 +29,9 @@ def mixture_means(num_components: int, dim: int) -> torch.Tensor:
     return means
 
 
-def check_prior(prior: str, num_components: int) -> None:
-    if prior not in PRIORS:
-        raise ConfigError(f"prior must be one of {PRIORS}; got {prior!r}.")
-    if isinstance(num_components, bool) or not isinstance(num_components, int) or num_components < 1:
-        raise ConfigError(f"num_components must be an int >= 1; got {num_components!r}.")
+def check_prior(owner: str, prior: str, num_components: int) -> None:
+    check_choice(owner, "prior", prior, PRIORS)
+    check_int(owner, "num_components", num_components, minimum=1)
 
 
 def sample_prior(prior: str, n: int, dim: int, num_components: int = 10, generator: torch.Generator | None = None,
@@ -44,7 +42,7 @@ def sample_prior(prior: str, n: int, dim: int, num_components: int = 10, generat
     Shapes:
         output ``(n, dim)``.
     """
-    check_prior(prior, num_components)
+    check_prior("sample_prior", prior, num_components)
     noise = torch.randn(n, dim, generator=generator, device=device)
     if prior == "gaussian":
         return noise

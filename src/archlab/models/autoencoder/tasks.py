@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from ...engine.tasks import Task, training_task
-from ...errors import ConfigError, NonFiniteLossError
+from ...errors import NonFiniteLossError
 from ...nn.gaussian import gaussian_kl
 from .losses import code_sparsity, discriminator_loss, elbo, generator_loss, squared_error
+from ...validation import check_float, check_int, fail
 
 
 def _generator(split: Any, batch_size: int, seed: int) -> torch.Generator:
@@ -26,18 +27,17 @@ def _generator(split: Any, batch_size: int, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"task option {name} must be an int >= {minimum}; got {value!r}.")
+def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
+    check_int(owner, name, value, minimum=minimum)
     return value
 
 
-def _check_betas(betas: Any) -> tuple[float, float] | None:
+def _check_betas(owner: str, betas: Any) -> tuple[float, float] | None:
     if betas is None:
         return None
     if (not isinstance(betas, (tuple, list)) or len(betas) != 2
             or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-        raise ConfigError(f"task option adversarial_betas must be two numbers in [0, 1); got {betas!r}.")
+        raise fail(owner, "adversarial_betas", "two floats in [0, 1) or None", betas)
     return float(betas[0]), float(betas[1])
 
 
@@ -86,8 +86,8 @@ class VAETask(Task):
     mode = "min"
 
     def __init__(self, iw_samples: int = 0, eval_seed: int = 0):
-        self.iw_samples = _check_int("iw_samples", iw_samples, 0)
-        self.eval_seed = _check_int("eval_seed", eval_seed, 0)
+        self.iw_samples = _check_int("VAETask", "iw_samples", iw_samples, 0)
+        self.eval_seed = _check_int("VAETask", "eval_seed", eval_seed, 0)
 
     @staticmethod
     def inputs(model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -140,12 +140,10 @@ class AAETask(Task):
 
     def __init__(self, adversarial_lr_scale: float = 1.0, eval_seed: int = 0,
                  adversarial_betas: tuple[float, float] | None = None):
-        if not (isinstance(adversarial_lr_scale, (int, float)) and adversarial_lr_scale > 0
-                and math.isfinite(adversarial_lr_scale)):
-            raise ConfigError(f"task option adversarial_lr_scale must be a number > 0; got {adversarial_lr_scale!r}.")
+        check_float("AAETask", "adversarial_lr_scale", adversarial_lr_scale, low=0, low_open=True)
         self.adversarial_lr_scale = float(adversarial_lr_scale)
-        self.adversarial_betas = _check_betas(adversarial_betas)
-        self.eval_seed = _check_int("eval_seed", eval_seed, 0)
+        self.adversarial_betas = _check_betas("AAETask", adversarial_betas)
+        self.eval_seed = _check_int("AAETask", "eval_seed", eval_seed, 0)
 
     @staticmethod
     def phase_losses(model: nn.Module, x: torch.Tensor, prior_codes: torch.Tensor

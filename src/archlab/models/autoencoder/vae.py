@@ -9,13 +9,13 @@ from typing import NamedTuple
 
 import torch
 
-from ...errors import ConfigError
 from ..registry import register_model
 from .tasks import vae_task
 from .base import Autoencoder, PriorSampling
 from ...nn.gaussian import gaussian_kl
 from .losses import elbo, log_normal, log_standard_normal
 from .networks import build_decoder, build_encoder, check_choices, input_shape_of, resolve_decoder
+from ...validation import check_float, check_int
 
 # Decoder outputs held at once while estimating the log-likelihood (elements, ~32 MB of float32).
 IW_CHUNK_ELEMENTS = 1 << 23
@@ -28,9 +28,8 @@ class VAEOutput(NamedTuple):
     z: torch.Tensor  # reparameterized sample, (B, latent_dim)
 
 
-def _check_samples(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1; got {value!r}.")
+def _check_samples(owner: str, name: str, value: int) -> None:
+    check_int(owner, name, value, minimum=1)
 
 
 class VAE(PriorSampling, Autoencoder):
@@ -54,9 +53,8 @@ class VAE(PriorSampling, Autoencoder):
                  batch_norm: bool = False):
         super().__init__()
         decoder = resolve_decoder(decoder, input_shape)
-        check_choices(latent_dim, architecture, decoder, input_shape)
-        if not (isinstance(beta, (int, float)) and beta >= 0 and math.isfinite(beta)):
-            raise ConfigError(f"beta must be a finite number >= 0 (the KL weight); got {beta!r}.")
+        check_choices("VAE", latent_dim, architecture, decoder, input_shape)
+        check_float("VAE", "beta", beta, low=0)  # the KL weight
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
         self.decoder_kind = decoder
@@ -100,7 +98,7 @@ class VAE(PriorSampling, Autoencoder):
     def elbo(self, x: torch.Tensor, num_samples: int = 1, generator: torch.Generator | None = None,
              beta: float = 1.0, shared_noise: bool = False) -> torch.Tensor:
         """Monte-Carlo ELBO per example (analytic KL, `num_samples` reconstruction samples), shape ``(B,)``."""
-        _check_samples("num_samples", num_samples)
+        _check_samples(f"{type(self).__name__}.elbo", "num_samples", num_samples)
         self.check_targets(x)
         mu, logvar = self.encode_distribution(x)
         z = self.reparameterize(mu, logvar, num_samples, generator, shared_noise)  # (S, B, D)
@@ -116,7 +114,7 @@ class VAE(PriorSampling, Autoencoder):
 
         Samples are processed in chunks, so k = 5000 fits in memory. Shapes: output ``(B,)``.
         """
-        _check_samples("k", k)
+        _check_samples(f"{type(self).__name__}.log_likelihood", "k", k)
         self.check_targets(x)
         mu, logvar = self.encode_distribution(x)
         chunk = max(1, IW_CHUNK_ELEMENTS // max(1, len(x) * math.prod(self.input_shape)))
@@ -157,5 +155,5 @@ def vae(
     batch_norm: bool = False,
 ) -> VAE:
     """Variational autoencoder (beta-VAE): Gaussian encoder, Bernoulli-logits or Gaussian decoder."""
-    return VAE(input_shape_of(in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
+    return VAE(input_shape_of("VAE", in_channels, input_size, in_features), latent_dim, architecture, hidden_dims,
                channels, activation, decoder, beta, binarize, batch_norm)
