@@ -95,3 +95,12 @@ def test_library_parameter_checks_speak_this_style(index):
     build, message = _library_checks()[index]
     with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):
         build()
+
+
+def test_numpy_scalars_are_numbers():
+    import numpy as np
+
+    check_float("X", "rate", np.float32(0.5), low=0, high=1)
+    check_int("X", "count", np.int64(3), minimum=1)
+    with pytest.raises(ConfigError, match="Got 0 instead"):
+        check_int("X", "count", np.int64(0), minimum=1)

@@ -14,6 +14,7 @@ import collections.abc
 import inspect
 import json
 import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -31,7 +32,8 @@ def fail(owner: str, name: str, rule: str, value: Any) -> ConfigError:
 def check_int(owner: str, name: str, value: Any, *, minimum: int | None = None, optional: bool = False) -> None:
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+    # numbers.Integral takes NumPy's integers too
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (minimum is not None and value < minimum):
         rule = "an int" + (f" >= {minimum}" if minimum is not None else "") + (" or None" if optional else "")
         raise fail(owner, name, rule, value)
 
@@ -41,7 +43,7 @@ def check_float(owner: str, name: str, value: Any, *, low: float | None = None, 
     """`value` is a finite real number within the bounds (open or closed)."""
     if optional and value is None:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
