@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: venv
-	$(BIN)/archlab train cnn --data digits --out runs/cnn-digits
+	$(BIN)/archlab train cnn --data digits --out runs/cnn-digits --overwrite
 
 test: venv
 	$(BIN)/python -m pytest -q
