@@ -43,3 +43,21 @@ def test_resume_may_extend_the_run_and_says_so(tmp_path, capsys):
     assert "epochs 1 -> 3" in captured.err
     assert json.loads(captured.out)["checkpoint"] == str(out)
     assert read_training_state(out)["step"] == 12
+
+
+def test_evaluate_finds_the_data_directory_the_run_recorded(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    from archlab.data import load_dataset
+
+    shared = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    if not (shared / "planetoid").is_dir():
+        pytest.skip(f"needs the Planetoid files under {shared}")
+    load_dataset("cora", shared)  # the files are readable
+    monkeypatch.delenv("ARCHLAB_DATA", raising=False)
+    out = tmp_path / "run"
+    assert main(["train", "gcn", "--data", "cora", "--data-dir", str(shared), "--epochs", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["test_accuracy"] > 0

@@ -27,8 +27,10 @@ def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | os.PathLike 
                          target: str | None = None, data_format: str | None = None,
                          data_options: dict[str, Any] | None = None) -> tuple[dict, Dataset]:
     """The checkpoint's config and a dataset to score it on: `data` when given (a name, a file or
-    folder of the training schema, or a `Dataset`), else the one it was trained on, rebuilt."""
+    folder of the training schema, or a `Dataset`), else the one it was trained on, rebuilt. The data
+    directory is `data_dir`, else the one the run recorded."""
     config = read_config(checkpoint)
+    data_dir = data_dir if data_dir is not None else config.get("data_dir")  # the run's, unless given
     spec = DataSpec.from_dict(config["data"]) if config.get("data") else None
     if data is None:
         if spec is None:

@@ -181,7 +181,9 @@ def train(
     net = create_model(model, **kwargs)
     task_options = check_task_options(info.task_factory, dict(task_options or {}))
     task = create_task(info.task_factory, net, data.spec, **task_options)
-    meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options}
+    meta = {**default_meta(net, data, config), "task": info.task, "task_options": task_options,
+            # where the data was read from, so evaluate and explain find it again without --data-dir
+            "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None}
     device = resolve_device(config.device)
 
     def final_metrics(net, result) -> dict[str, Any]:
