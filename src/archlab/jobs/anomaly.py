@@ -8,7 +8,9 @@ import time
 from typing import Any
 
 from ..data import Dataset
+from ..errors import ConfigError
 from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_threshold, one_class_data
+from ..models.registry import list_models, model_info
 from .data import open_data
 from .result import JobResult
 from .train import train
@@ -30,6 +32,11 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
     validation metrics only (``stopped="time_limit"``); `resume=True` continues it."""
     started = time.perf_counter()
+    able = list_models("autoencoder")  # their anomaly_score is what the detector thresholds
+    if model not in able:
+        model_info(model)  # an unknown name is refused as such first
+        raise ConfigError(f"anomaly detection trains an autoencoder; '{model}' is not one. Autoencoders: "
+                          f"{', '.join(able)}.")
     rate = check_rate("train_one_class", false_positive_rate)
     dataset = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     one_class, index = one_class_data(dataset, normal_class)
