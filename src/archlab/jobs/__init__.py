@@ -1,34 +1,16 @@
 """Jobs: every end-to-end run — train, evaluate, predict, generate, explain, anomaly, meta-train,
-meta-eval — above the libraries, each returning a `JobResult`. The command line calls only these.
+meta-eval — above the libraries, each returning a `JobResult`. The command line calls only these."""
 
-Each job's module is imported when the job is first used, so that a command pays only for its own
-(``archlab list`` does not import the attribution methods or the meta-learners).
-"""
+from .anomaly import train_one_class
+from .catalog import dataset_summaries, format_summaries, model_summaries
+from .evaluate import evaluate_checkpoint
+from .explain import explain
+from .generate import generate
+from .meta import MetaConfig, meta_evaluate, meta_train
+from .predict import predict
+from .result import JobResult
+from .train import train, train_seeds
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-# public name -> the module of this package that defines it
-_JOBS = {
-    "JobResult": "result", "train": "train", "train_seeds": "train", "evaluate_checkpoint": "evaluate",
-    "predict": "predict", "generate": "generate", "explain": "explain",
-    "train_one_class": "anomaly", "meta_train": "meta", "meta_evaluate": "meta", "MetaConfig": "meta",
-    "model_summaries": "catalog", "dataset_summaries": "catalog", "format_summaries": "catalog",
-}
-
-__all__ = sorted(_JOBS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _JOBS:
-        raise AttributeError(f"module 'archlab.jobs' has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_JOBS[name]}")
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = ["JobResult", "train", "train_seeds", "evaluate_checkpoint", "predict", "generate", "explain",
+           "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries",
+           "format_summaries"]
