@@ -119,3 +119,18 @@ def test_a_classification_table_with_categories_and_missing_values(tmp_path, cap
     code, stdout, err = run(capsys, "train", "mlp", "--data", str(tmp_path / "t.csv"), "--target", "colour",
                             "--out", str(tmp_path / "other"))
     assert code == 1 and "colour" in err and "label" in err and len(err.strip().splitlines()) == 1
+
+
+def test_explain_reads_an_input_of_the_training_schema(tmp_path, capsys):
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True).frame
+    data.to_csv(tmp_path / "wine.csv", index=False)
+    out = tmp_path / "run"
+    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs", "5",
+               "--out", str(out), "--quiet")[0] == 0
+    data.drop(columns="target").head(2).to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, err = run(capsys, "explain", str(out), "--input", str(tmp_path / "new.csv"), "--index", "1",
+                            "--json")
+    assert code == 0, err
+    assert len(json.loads(stdout)["attributions"]) == 13  # one per column of the table

@@ -19,6 +19,7 @@ from ..errors import ConfigError, DataError, unknown_name
 from ..models.registry import load_model, model_info
 from ..utils import resolve_device
 from .evaluate import load_checkpoint_data
+from .predict import format_inputs
 from .result import JobResult
 from .runs import single_run
 from ..explain.anomaly import AnomalyAttribution
@@ -83,7 +84,8 @@ def _example(checkpoint, data, split, index, input_file, data_dir, device, sourc
     """The spec, one example as a batch of one (``x`` and, for text, ``lengths``), and the dataset split."""
     if input_file is not None:
         spec = DataSpec.from_dict(read_config(checkpoint)["data"])
-        x = torch.from_numpy(read_inputs(input_file, spec))
+        reader = format_inputs(spec)  # a file of the training schema, read as the model was trained
+        x = torch.from_numpy(reader(Path(input_file), spec) if reader is not None else read_inputs(input_file, spec))
         if not 0 <= index < len(x):
             raise ConfigError(f"--index {index} is out of range: {input_file} holds {len(x)} inputs.")
         return spec, {"x": x[index:index + 1].to(device)}, None

@@ -32,7 +32,7 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
     config = read_config(checkpoint)
     spec = DataSpec.from_dict(config["data"])
     task = model_info(config["model"]["name"]).task
-    reader = _format_inputs(spec)
+    reader = format_inputs(spec)
     if task != "classification" or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
         raise ConfigError(f"predict reads inputs for classifiers and regressors; {checkpoint} holds a "
                           f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
@@ -69,7 +69,7 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
                               "class_names": names or [str(c) for c in range(probs.shape[-1])]})
 
 
-def _format_inputs(spec: DataSpec):
+def format_inputs(spec: DataSpec):
     """The reader of new inputs that the data's format registered, when it was read from a file."""
     fmt = spec.options.get("format") if "source" in spec.options else None
     return format_info(fmt).inputs if fmt is not None else None
