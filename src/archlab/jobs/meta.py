@@ -170,8 +170,9 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     One step of the run is one outer update on `meta_batch` tasks; the history logs the training
     statistics' means every `log_every` steps, and a checkpoint is written every `checkpoint_every`.
     `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
-    or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit` (seconds) stops early, saved and resumable,
-    without the meta-test (``stopped="time_limit"``). `callbacks` go to `fit`.
+    or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit`
+    (seconds) stops early, saved and resumable, without the meta-test (``stopped="time_limit"``).
+    `callbacks` go to `fit`.
     """
     started = time.perf_counter()
     config = config.resolved()
