@@ -94,6 +94,21 @@ def per_input(value: Any, inputs: tuple[torch.Tensor, ...], name: str, method: s
     return value
 
 
+def check_baseline(baseline: Any, inputs: torch.Tensor, method: str) -> None:
+    """Refuse a baseline that is not a tensor broadcastable to `inputs` (a number is made one first)."""
+    if not isinstance(baseline, torch.Tensor):
+        raise ConfigError(f"{method}: baselines must be None, a number or a tensor broadcastable to the inputs "
+                          f"{tuple(inputs.shape)}; got {type(baseline).__name__}.")
+    try:
+        shape = torch.broadcast_shapes(baseline.shape, inputs.shape)
+    except RuntimeError:
+        shape = None
+    if shape != inputs.shape:
+        raise ConfigError(f"{method}: baselines of shape {tuple(baseline.shape)} do not broadcast to the inputs "
+                          f"of shape {tuple(inputs.shape)}; give one baseline per example, one for all "
+                          f"{tuple(inputs.shape[1:])}, or a number.")
+
+
 def format_baselines_per_input(inputs: tuple[torch.Tensor, ...], baselines: Baselines,
                                method: str) -> tuple[torch.Tensor, ...]:
     """`format_baselines` for each input: one number (or ``None``) for all, or a tuple of them."""
@@ -108,17 +123,7 @@ def format_baselines(inputs: torch.Tensor, baselines: Baselines, method: str) ->
         return torch.zeros_like(inputs)
     if isinstance(baselines, (int, float)) and not isinstance(baselines, bool):
         return torch.full_like(inputs, float(baselines))
-    if not isinstance(baselines, torch.Tensor):
-        raise ValueError(f"{method}: baselines must be None, a number or a tensor broadcastable to the inputs "
-                         f"{tuple(inputs.shape)}; got {type(baselines).__name__}.")
-    try:
-        shape = torch.broadcast_shapes(baselines.shape, inputs.shape)
-    except RuntimeError:
-        shape = None
-    if shape != inputs.shape:
-        raise ValueError(f"{method}: baselines of shape {tuple(baselines.shape)} do not broadcast to the inputs "
-                         f"of shape {tuple(inputs.shape)}; give one baseline per example, one for all "
-                         f"{tuple(inputs.shape[1:])}, or a number.")
+    check_baseline(baselines, inputs, method)
     return baselines.to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)
 
 

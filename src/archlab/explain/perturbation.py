@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from ..errors import ConfigError, DataError
-from .base import Target, check_positive_int, expand_args, per_input, repeat_target, select_target
+from .base import Target, check_baseline, check_positive_int, expand_args, per_input, repeat_target, select_target
 
 # Rows per forward pass when `perturbations_per_eval` is not given (fast on CPU).
 CHUNK_ELEMENTS = 2**18
@@ -41,17 +41,7 @@ def perturbation_baselines(inputs: tuple[torch.Tensor, ...], baselines, method: 
             continue
         if isinstance(b, (bool, int, float)):
             b = torch.tensor(b, dtype=torch.result_type(x, b), device=x.device)
-        elif not isinstance(b, torch.Tensor):
-            raise ConfigError(f"{method}: baselines must be None, a number or a tensor broadcastable to the inputs "
-                              f"{tuple(x.shape)}; got {type(b).__name__}.")
-        try:
-            shape = torch.broadcast_shapes(b.shape, x.shape)
-        except RuntimeError:
-            shape = None
-        if shape != x.shape:
-            raise ConfigError(f"{method}: baselines of shape {tuple(b.shape)} do not broadcast to the inputs of shape "
-                              f"{tuple(x.shape)}; give one baseline per example, one for all {tuple(x.shape[1:])}, "
-                              "or a number.")
+        check_baseline(b, x, method)
         formatted.append(b.to(device=x.device, dtype=torch.result_type(x, b)).expand_as(x))
     return tuple(formatted)
 
