@@ -94,16 +94,20 @@ def per_input(value: Any, inputs: tuple[torch.Tensor, ...], name: str, method: s
     return value
 
 
+def broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    """Whether a tensor of `shape` broadcasts to exactly `target` (neither larger nor incompatible)."""
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
 def check_baseline(baseline: Any, inputs: torch.Tensor, method: str) -> None:
     """Refuse a baseline that is not a tensor broadcastable to `inputs` (a number is made one first)."""
     if not isinstance(baseline, torch.Tensor):
         raise ConfigError(f"{method}: baselines must be None, a number or a tensor broadcastable to the inputs "
                           f"{tuple(inputs.shape)}; got {type(baseline).__name__}.")
-    try:
-        shape = torch.broadcast_shapes(baseline.shape, inputs.shape)
-    except RuntimeError:
-        shape = None
-    if shape != inputs.shape:
+    if not broadcasts_to(baseline.shape, inputs.shape):
         raise ConfigError(f"{method}: baselines of shape {tuple(baseline.shape)} do not broadcast to the inputs "
                           f"of shape {tuple(inputs.shape)}; give one baseline per example, one for all "
                           f"{tuple(inputs.shape[1:])}, or a number.")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import torch
 
 from ..errors import ConfigError
-from .base import (Attribution, Baselines, Inputs, Target, as_tuple, format_inputs, format_output, format_target,
-                   per_input)
+from .base import (Attribution, Baselines, Inputs, Target, as_tuple, broadcasts_to, format_inputs, format_output,
+                   format_target, per_input)
 from .perturbation import Perturbation, ablate, perturbation_baselines
 
 
@@ -68,11 +68,7 @@ class FeatureAblation(Attribution):
             if not isinstance(mask, torch.Tensor) or mask.is_floating_point() or mask.dtype == torch.bool:
                 raise ConfigError(f"{method}: feature_mask must be an integer tensor of feature ids (one per input); "
                                   f"got {getattr(mask, 'dtype', type(mask).__name__)}.")
-            try:
-                shape = torch.broadcast_shapes(mask.shape, x.shape)
-            except RuntimeError:
-                shape = None
-            if shape != x.shape:
+            if not broadcasts_to(mask.shape, x.shape):
                 raise ConfigError(f"{method}: feature_mask of shape {tuple(mask.shape)} does not broadcast to "
                                   f"the inputs of shape {tuple(x.shape)}.")
             masks.append(mask.to(x.device).reshape((1,) * (x.dim() - mask.dim()) + tuple(mask.shape)))

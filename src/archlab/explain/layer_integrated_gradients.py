@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .base import (Attribution, Target, as_tuple, check_inputs, check_positive_int, find_layer, format_target,
-                   repeat_target, select_target)
+from .base import (Attribution, Target, as_tuple, broadcasts_to, check_inputs, check_positive_int, find_layer,
+                   format_target, repeat_target, select_target)
 from .integrated_gradients import CPU_CHUNK_ELEMENTS, expand_args
 from .quadrature import quadrature
 
@@ -149,11 +149,7 @@ def format_layer_baselines(inputs: tuple[torch.Tensor, ...], baselines: Any, is_
         elif isinstance(b, (int, float)) and not isinstance(b, bool):
             formatted.append(torch.full_like(x, b))
         elif isinstance(b, torch.Tensor):
-            try:
-                shape = torch.broadcast_shapes(b.shape, x.shape)
-            except RuntimeError:
-                shape = None
-            if shape != x.shape:
+            if not broadcasts_to(b.shape, x.shape):
                 raise ValueError(f"{method}: baselines of shape {tuple(b.shape)} do not broadcast to the inputs of "
                                  f"shape {tuple(x.shape)}; give one baseline per example, one for all "
                                  f"(e.g. {(1, *x.shape[1:])}), or a number.")
