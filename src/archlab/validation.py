@@ -179,16 +179,19 @@ def annotations_of(function: Callable) -> dict[str, Any]:
     class, those of its constructor. An annotation that cannot be resolved here (a type imported only
     for type checking, such as a DataFrame) is `Any`: its values are taken as given."""
     target = function.__init__ if isinstance(function, type) else function
-    namespace = dict(getattr(target, "__globals__", {}))
+    namespace = getattr(target, "__globals__", {})
     hints: dict[str, Any] = {}
     for name, parameter in inspect.signature(target).parameters.items():
         annotation = parameter.annotation
-        if isinstance(annotation, str):
-            try:
-                annotation = eval(annotation, namespace)  # noqa: S307 (an annotation of our own code)
-            except Exception:
-                annotation = Any
-        hints[name] = Any if annotation is inspect.Parameter.empty else annotation
+        if annotation is inspect.Parameter.empty:
+            hints[name] = Any
+            continue
+        # one parameter at a time, so that one unresolvable annotation leaves the others typed
+        holder = types.SimpleNamespace(__annotations__={name: annotation})
+        try:
+            hints[name] = typing.get_type_hints(holder, globalns=namespace)[name]
+        except Exception:
+            hints[name] = Any
     return hints
 
 
