@@ -50,10 +50,15 @@ class Task(abc.ABC):
     monitor: str = "val_loss"
     mode: str = "min"
 
-    def training_step(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        """The loss of one training batch, which the default `optimization_step` minimizes."""
-        raise NotImplementedError(f"{type(self).__name__} must define training_step, or override "
-                                  "optimization_step with an update of its own.")
+    # ``training_step(model, batch) -> loss``: the loss of one training batch, which the default
+    # `optimization_step` minimizes. A task whose update is not one optimizer stepping on one loss
+    # (Reptile) defines `optimization_step` instead and no loss.
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        if not hasattr(cls, "training_step") and cls.optimization_step is Task.optimization_step:
+            raise TypeError(f"{cls.__name__} must define training_step, or override optimization_step with an "
+                            "update of its own.")
+        return super().__new__(cls)
 
     def configure_optimizers(self, model: nn.Module, make_optimizer: Callable) -> list[torch.optim.Optimizer]:
         """Optimizers for the run; `make_optimizer(params)` builds the configured one."""
