@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -31,8 +32,8 @@ _IMAGE_DEFAULTS = {"epochs": 30, "batch_size": 32, "lr": 2e-3, "schedule": "cosi
 class ConvNet(nn.Module):
     """Conv -> ReLU -> max-pool blocks and an MLP head.
 
-    The flatten size is derived from `input_size` by running the feature blocks
-    once on an empty batch, so it always matches the input it is built for.
+    The flatten size is derived from `input_size` by each block's `output_size` (arithmetic, no
+    trial forward: building on the meta device, as a checkpoint's size check does, stays cheap).
 
     Shapes:
         input ``(B, in_channels, H, W)`` with ``(H, W) == input_size``; output ``(B, num_classes)``.
@@ -66,15 +67,16 @@ class ConvNet(nn.Module):
             )
             width = out_channels
         self.features = nn.Sequential(*blocks)
-        with torch.no_grad():
-            try:
-                flat = self.features.eval()(torch.zeros(2, *self.input_shape)).flatten(1).shape[1]
-            except RuntimeError as err:
-                raise ValueError(
-                    f"input_size {self.input_shape[1:]} is too small for {len(channels)} blocks of "
-                    f"kernel {kernel_size} with pooling {pool}: {err}"
-                ) from err
-        self.features.train()
+        size = self.input_shape[1:]
+        try:
+            for block in blocks:
+                size = block.output_size(size)
+        except ValueError as err:
+            raise ValueError(
+                f"input_size {self.input_shape[1:]} is too small for {len(channels)} blocks of "
+                f"kernel {kernel_size} with pooling {pool}: {err}"
+            ) from err
+        flat = width * math.prod(size)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = MLP(flat, num_classes, hidden_dims, dropout=dropout)
         self.num_features = flat

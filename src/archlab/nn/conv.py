@@ -36,6 +36,25 @@ class ConvBlock(nn.Sequential):
         if dropout > 0:
             layers.append(nn.Dropout2d(dropout))
         super().__init__(*layers)
+        self.kernel_size, self.padding, self.pool = kernel_size, padding, pool
+
+    def output_size(self, size: tuple[int, ...]) -> tuple[int, ...]:
+        """The spatial size ``(H', W')`` of the output for an input of spatial size `size`, without
+        running the block; `ValueError` when a dimension would vanish.
+
+        .. math:: H_{conv} = H + 2p - k + 1, \qquad H' = \lfloor (H_{conv} - s) / s \rfloor + 1 \text{ (pool } s)
+        """
+        out = []
+        for n in size:
+            n = n + 2 * self.padding - self.kernel_size + 1  # the stride-1 convolution
+            if self.pool > 1:
+                n = (n - self.pool) // self.pool + 1 if n >= self.pool else 0  # max-pool, kernel = stride = pool
+            if n < 1:
+                k, s = self.kernel_size, self.pool
+                raise ValueError(f"a {tuple(size)} input leaves no output after a {k}x{k} convolution "
+                                 f"(padding {self.padding}) and {s}x{s} pooling")
+            out.append(n)
+        return tuple(out)
 
 
 class BasicBlock(nn.Module):
