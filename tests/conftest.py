@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -24,3 +25,13 @@ def require_dataset(folder: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not found; CI has ../shared/data")
     return path
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: tests of many tiny ops (meta-learning) only spin-wait with several threads
+    on a shared 2-core machine (70x slower measured here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

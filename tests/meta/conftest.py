@@ -1,15 +1,10 @@
-"""The meta-learning tests run many tiny ops; with several threads they spin-wait badly when the
-2 CPU cores are shared (70x slower measured here), so they run single-threaded."""
+"""The meta-learning tests run many tiny ops, so they run single-threaded (see `single_thread`)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_threaded(single_thread):
     yield
-    torch.set_num_threads(threads)

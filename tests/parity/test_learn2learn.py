@@ -25,13 +25,7 @@ HIDDEN_SIZE = 20
 NUM_INPUTS = 7
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny ops: several threads only spin-wait on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny ops (tests/conftest.py)
 
 
 def l2l_model(seed: int = 0) -> nn.Sequential:
