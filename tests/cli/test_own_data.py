@@ -38,6 +38,73 @@ def test_a_graph_from_node_and_edge_tables(tmp_path, capsys):
     assert code == 0, err
     assert json.loads(stdout)["metrics"]["test_accuracy"] == trained["test_accuracy"]
 
+    # predict on a new graph of the same schema: the karate graph with new ids, its nodes in another
+    # order and no label column; a GCN is permutation-equivariant, so each node keeps its class
+    order = list(reversed(list(g.nodes)))
+    new = tmp_path / "renamed"
+    new.mkdir()
+    with open(new / "nodes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "degree"])
+        w.writerows([f"n{n}", g.degree(n)] for n in order)
+    with open(new / "edges.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["source", "target"])
+        w.writerows((f"n{a}", f"n{b}") for a, b in g.edges)
+    code, stdout, err = run(capsys, "predict", str(out), str(folder))
+    assert code == 0, err
+    original = {row["node"]: row for row in csv.DictReader(io.StringIO(stdout))}
+    code, stdout, err = run(capsys, "predict", str(out), str(new))
+    assert code == 0, err
+    renamed = list(csv.DictReader(io.StringIO(stdout)))
+    assert [row["node"] for row in renamed] == [f"n{n}" for n in order]
+    assert set(renamed[0]) == {"node", "prediction", "p_Mr. Hi", "p_Officer"}
+    for row in renamed:
+        before = original[row["node"][1:]]
+        assert row["prediction"] == before["prediction"]
+        assert abs(float(row["p_Officer"]) - float(before["p_Officer"])) < 1e-5
+
+    # a nodes table whose feature columns are not the training graph's
+    with open(new / "nodes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "size"])
+        w.writerows([f"n{n}", 1] for n in order)
+    code, stdout, err = run(capsys, "predict", str(out), str(new))
+    assert code == 1
+    assert "missing ['degree'], extra ['size']" in err and "Traceback" not in err
+
+
+def test_a_featureless_graph_model_cannot_predict_on_another_graph(tmp_path, capsys):
+    g = nx.karate_club_graph()
+    nx.set_node_attributes(g, {n: g.nodes[n]["club"] for n in g.nodes}, "label")
+    for n in g.nodes:
+        del g.nodes[n]["club"]
+    path = tmp_path / "karate.graphml"
+    nx.write_graphml(g, path)
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "gcn", "--data", str(path), "--epochs", "2", "--out", str(out), "--json")
+    assert code == 0, err
+    code, _, err = run(capsys, "predict", str(out), str(path))
+    assert code == 1
+    assert "features='identity'" in err and "features='degree'" in err
+    out = tmp_path / "degree"
+    code, _, err = run(capsys, "train", "gcn", "--data", str(path), "--data-set", "features=degree", "--epochs", "2",
+                       "--out", str(out), "--json")
+    assert code == 0, err
+    code, stdout, err = run(capsys, "predict", str(out), str(path), "--json")
+    assert code == 0, err
+    answer = json.loads(stdout)
+    assert answer["ids"] == [str(n) for n in g.nodes] and len(answer["predictions"]) == g.number_of_nodes()
+
+
+def test_predict_on_a_built_in_graph_checkpoint_points_to_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "gcn", "--data", "karate", "--epochs", "1", "--out", str(out), "--json")
+    assert code == 0, err
+    code, _, err = run(capsys, "predict", str(out), str(tmp_path))
+    assert code == 2
+    assert "built-in 'karate'" in err and "archlab evaluate" in err
+
 
 def test_a_text_table_trains_evaluates_and_predicts(tmp_path, capsys):
     rows = [("a fine good film", "pos"), ("a bad dull film", "neg")] * 40

@@ -146,15 +146,16 @@ def run_predict(args) -> int:
     details = result.details
     if args.json:
         emit_json({"predictions": details["predictions"], "probabilities": details["probabilities"],
-                   "labels": details["labels"], "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
+                   "labels": details["labels"], **({"ids": details["ids"]} if "ids" in details else {}),
+                   "checkpoint": result.checkpoint, "seconds": round(result.seconds, 3)})
         return 0
     write_predictions(details, args.out)
     return 0
 
 
 def write_predictions(details: dict, out: str | None) -> None:
-    """One CSV row per input: its index, the prediction (the class name for a classifier) and, for a
-    classifier, each class's probability."""
+    """One CSV row per input: its index (a graph's node id), the prediction (the class name for a
+    classifier) and, for a classifier, each class's probability."""
     import csv
     import sys
 
@@ -166,10 +167,11 @@ def write_predictions(details: dict, out: str | None) -> None:
             writer.writerows([i, value] for i, value in enumerate(details["predictions"]))
             return
         names = details["class_names"]
-        writer.writerow(["row", "prediction", *(f"p_{name}" for name in names)])
+        rows = details.get("ids") or range(len(details["probabilities"]))
+        writer.writerow(["node" if "ids" in details else "row", "prediction", *(f"p_{name}" for name in names)])
         labels = details["labels"] or details["predictions"]
-        for i, probabilities in enumerate(details["probabilities"]):
-            writer.writerow([i, labels[i], *(f"{p:.6g}" for p in probabilities)])
+        for i, (row, probabilities) in enumerate(zip(rows, details["probabilities"])):
+            writer.writerow([row, labels[i], *(f"{p:.6g}" for p in probabilities)])
     finally:
         if out is not None:
             stream.close()

@@ -30,12 +30,11 @@ built-in Cora has. Feature matrices at most 10% non-zero (bag-of-words) are kept
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is read, not with the packa
 
 from ..errors import ConfigError, DataError
 from ..validation import check_choice
-from .base import Dataset
+from .base import Dataset, DataSpec
 from .graph import Graph, graph_dataset, index_mask
 from .sources import load_data, register_format
 from .splits import stratified_split
@@ -178,7 +177,7 @@ def _edges(edges: pd.DataFrame, index: dict[str, int], *, source: str, target: s
                  for count, what, mask in ((dropped["self_loops"], "self-loop(s)", loops),
                                            (dropped["duplicates"], "duplicate edge(s)", duplicates)) if count]
         warnings.warn(f"{file}: dropped {' and '.join(parts)}; edges are undirected and simple.", UserWarning,
-                      stacklevel=4)
+                      stacklevel=5)
     keep = first & ~loops
     if not keep.any():
         raise DataError(f"{file} has no edge between two distinct nodes.")
@@ -216,18 +215,14 @@ def _masks(y: list[str | None], split: list[str | None] | None, where: Locate, s
     return {name: index_mask(labelled[part], n).numpy() for name, part in zip(SPLITS, parts)}
 
 
-def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_id: str = "id", label: str = "label",
-                      source_column: str = "source", target_column: str = "target", weight: str | None = None,
-                      split_column: str | None = None, link_prediction: bool = False, features: str = "identity",
-                      seed: int = 0, name: str = "graph", nodes_file: str = "the nodes table",
-                      edges_file: str = "the edges table", node_where: Locate | None = None,
-                      edge_where: Locate | None = None) -> Dataset:
-    """The graph dataset of a nodes table (or None) and an edges table (see the module docstring);
-    `nodes_file`/`edges_file` and the locators name the sources in error messages."""
+def _structure(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_id: str, source_column: str,
+               target_column: str, weight: str | None, nodes_file: str, edges_file: str, node_where: Locate,
+               edge_where: Locate, check_nodes: Callable[[pd.DataFrame], None] | None = None
+               ) -> tuple[pd.DataFrame, list[str], torch.Tensor, torch.Tensor | None, dict[str, int]]:
+    """The nodes (a table of ids alone when `nodes` is None: the ends of the edges, in order), their
+    ids, and the edges of the checked tables: what training and prediction read alike. `check_nodes`
+    checks the nodes table's other columns once its ids are known good, before the edges are read."""
     import pandas as pd
-    check_choice("from_graph", "features", features, FEATURES)
-    node_where = node_where or _lines(nodes_file)
-    edge_where = edge_where or _lines(edges_file)
     if len(edges) == 0:
         raise DataError(f"{edges_file} has no edges: expected a header and one edge a row.")
     for column, what in ((source_column, "source"), (target_column, "target")):
@@ -236,14 +231,10 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
     if weight is not None:
         _need_column(edges, weight, "edge weight", edges_file)
     if nodes is None:
-        if not link_prediction:
-            raise DataError(f"{edges_file} alone gives nodes without labels: give a nodes table with a '{label}' "
-                            "column for node classification (gcn, gat), or link_prediction=True for link prediction "
-                            "(gae, vgae).")
         order = np.stack([_text(edges, source_column), _text(edges, target_column)], 1).ravel()
         ids = list(dict.fromkeys(v for v in order if v is not None))
         nodes = pd.DataFrame({node_id: ids})
-        nodes_file = None
+        known_nodes = None
     else:
         if len(nodes) == 0:
             raise DataError(f"{nodes_file} has no nodes: expected a header and one node a row.")
@@ -258,15 +249,50 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
                 raise DataError(f"{node_where(i)}: duplicate node id '{v}' (first at "
                                 f"{node_where(seen[v]).split(', ', 1)[-1]}); node ids must be unique.")
             seen[v] = i
-    if label not in nodes.columns and not link_prediction:
-        _need_column(nodes, label, "label", nodes_file or edges_file,
-                     " Name it with the 'label' option, or set link_prediction=True for link prediction only.")
-    if split_column is not None:
-        _need_column(nodes, split_column, "split", nodes_file or edges_file)
+        known_nodes = nodes_file
+    if check_nodes is not None:
+        check_nodes(nodes)
     index = {v: i for i, v in enumerate(ids)}
-    n = len(ids)
     edge_index, edge_weight, dropped = _edges(edges, index, source=source_column, target=target_column, weight=weight,
-                                              where=edge_where, file=edges_file, nodes_file=nodes_file)
+                                              where=edge_where, file=edges_file, nodes_file=known_nodes)
+    return nodes, ids, edge_index, edge_weight, dropped
+
+
+def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_id: str = "id", label: str = "label",
+                      source_column: str = "source", target_column: str = "target", weight: str | None = None,
+                      split_column: str | None = None, link_prediction: bool = False, features: str = "identity",
+                      seed: int = 0, name: str = "graph", nodes_file: str = "the nodes table",
+                      edges_file: str = "the edges table", node_where: Locate | None = None,
+                      edge_where: Locate | None = None) -> Dataset:
+    """The graph dataset of a nodes table (or None) and an edges table (see the module docstring);
+    `nodes_file`/`edges_file` and the locators name the sources in error messages."""
+    import pandas as pd
+    check_choice("from_graph", "features", features, FEATURES)
+    node_where = node_where or _lines(nodes_file)
+    edge_where = edge_where or _lines(edges_file)
+    if nodes is None and not link_prediction:
+        _structure(None, edges, node_id=node_id, source_column=source_column, target_column=target_column,
+                   weight=weight, nodes_file=nodes_file, edges_file=edges_file, node_where=node_where,
+                   edge_where=edge_where)  # the edges' own errors first
+        raise DataError(f"{edges_file} alone gives nodes without labels: give a nodes table with a '{label}' "
+                        "column for node classification (gcn, gat), or link_prediction=True for link prediction "
+                        "(gae, vgae).")
+    where = nodes_file if nodes is not None else edges_file
+
+    def check_columns(frame: pd.DataFrame) -> None:
+        if label not in frame.columns and not link_prediction:
+            _need_column(frame, label, "label", where,
+                         " Name it with the 'label' option, or set link_prediction=True for link prediction only.")
+        if split_column is not None:
+            _need_column(frame, split_column, "split", where)
+
+    if nodes is None:
+        nodes_file = None
+    nodes, ids, edge_index, edge_weight, dropped = _structure(
+        nodes, edges, node_id=node_id, source_column=source_column, target_column=target_column, weight=weight,
+        nodes_file=nodes_file, edges_file=edges_file, node_where=node_where, edge_where=edge_where,
+        check_nodes=check_columns)
+    n = len(ids)
     feature_columns = [c for c in nodes.columns if c not in (node_id, label, split_column)]
     if feature_columns:
         x = _features(nodes, feature_columns, node_where, nodes_file)
@@ -299,7 +325,65 @@ def _detect_tables(path: Path) -> bool:
     return (path / NODES_FILE).is_file() and (path / EDGES_FILE).is_file()
 
 
-@register_format("graph-tables", detect=_detect_tables,
+def graph_inputs(path: str | os.PathLike, spec: DataSpec) -> dict[str, Any]:
+    """A new graph of the training graph's schema, for `predict`: ``{"x", "edge_index",
+    "edge_weight", "ids"}``, read with the options the training graph was read with. A nodes table
+    must hold the training graph's feature columns, no more and no fewer (its label and split
+    columns, if any, are ignored). A graph trained without feature columns gave each node its
+    one-hot row (``features="identity"``), which names only the training graph's nodes: such a model
+    cannot predict on another graph (``features="degree"`` can)."""
+    path = Path(path)
+    options, features = spec.options, spec.preprocess.get("features")
+    fmt = options["format"]
+    if features == "identity":
+        raise DataError(f"{path}: the checkpoint's graph had no feature columns, so each node's input was its own "
+                        "one-hot row (features='identity'), which exists only for the training graph's nodes. To "
+                        "predict on a new graph, train on node feature columns or with features='degree'.")
+    label, split_column, weight = options.get("label", "label"), options.get("split_column"), options.get("weight")
+    if fmt == "graph-tables":
+        node_id, source, target = options["node_id"], options["source_column"], options["target_column"]
+        if path.is_dir():
+            if not (path / EDGES_FILE).is_file():
+                raise DataError(f"{path} has no {EDGES_FILE}: a graph folder holds {NODES_FILE} and {EDGES_FILE}.")
+            nodes_path = path / NODES_FILE if (path / NODES_FILE).is_file() else None
+            edges_path = path / EDGES_FILE
+        else:
+            nodes_path, edges_path = None, path
+        if isinstance(features, list) and nodes_path is None:
+            raise DataError(f"{path}: the model takes the node feature columns {features}; expected a folder holding "
+                            f"{NODES_FILE} (with them) and {EDGES_FILE}.")
+        text = (node_id, label, source, target) + ((split_column,) if split_column else ())
+        nodes = read_table(nodes_path, text) if nodes_path is not None else None
+        edges = read_table(edges_path, text)
+        nodes_file, edges_file = str(nodes_path) if nodes_path else None, str(edges_path)
+        node_where, edge_where = _lines(str(nodes_file)), _lines(edges_file)
+        weight_column = weight
+    else:
+        nodes, edges, node_where, edge_where = _networkx_frames(path, fmt, label, split_column, weight)
+        node_id, source, target, weight_column = "id", "source", "target", "weight" if weight is not None else None
+        nodes_file = edges_file = str(path)
+
+    def check_columns(frame: pd.DataFrame) -> None:
+        if not isinstance(features, list):
+            return
+        present = [c for c in frame.columns if c not in (node_id, label, split_column)]
+        missing, extra = [c for c in features if c not in present], [c for c in present if c not in features]
+        if missing or extra:
+            raise DataError(f"{nodes_file}: its feature columns differ from the training graph's {features}: "
+                            f"missing {missing or 'none'}, extra {extra or 'none'}.")
+
+    nodes, ids, edge_index, edge_weight, _ = _structure(
+        nodes, edges, node_id=node_id, source_column=source, target_column=target, weight=weight_column,
+        nodes_file=nodes_file, edges_file=edges_file, node_where=node_where, edge_where=edge_where,
+        check_nodes=check_columns)
+    if isinstance(features, list):
+        x = _features(nodes, features, node_where, nodes_file)
+    else:
+        x = _featureless("degree", len(ids), edge_index)
+    return {"x": x, "edge_index": edge_index, "edge_weight": edge_weight, "ids": ids}
+
+
+@register_format("graph-tables", detect=_detect_tables, inputs=graph_inputs,
                  description="a graph as a nodes table (id, features, label) and an edges table (source, target)")
 def read_graph_tables(path: Path, *, seed: int = 0, edges: str | None = None, node_id: str = "id",
                       label: str = "label", source_column: str = "source", target_column: str = "target",
@@ -361,40 +445,48 @@ def _read_networkx(path: Path, fmt: str, weight: str | None):
         raise
 
 
+def _networkx_frames(path: Path, fmt: str, label: str, split_column: str | None, weight: str | None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, Locate, Locate]:
+    """The nodes and edges tables of a networkx-readable file (ids, `label` and `split_column` from
+    node attributes, `weight` from an edge attribute) and the locators of its nodes and edges."""
+    import pandas as pd
+    g = _read_networkx(path, fmt, weight)
+    node_list = list(g.nodes)
+    ids = [str(v) for v in node_list]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{path}: two nodes have the same name once written as text; node names must be "
+                        "unique.")
+    if not ids:
+        raise DataError(f"{path} has no nodes.")
+    columns: dict[str, list] = {"id": ids}
+    for attribute in (label, split_column):
+        if attribute is None:
+            continue
+        values = [g.nodes[v].get(attribute) for v in node_list]
+        if any(v is not None for v in values):
+            columns[attribute] = [None if v is None else str(v) for v in values]
+    edge_rows = [(str(s), str(t), attrs.get(weight) if weight is not None else None)
+                 for s, t, attrs in g.edges(data=True)]
+    if weight is not None and edge_rows and all(w is None for *_, w in edge_rows):
+        raise DataError(f"{path}: no edge has the weight attribute '{weight}'.")
+    edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight"])
+    if weight is not None and edges["weight"].isna().any():
+        raise DataError(f"{path}, edge {int(np.flatnonzero(edges['weight'].isna())[0]) + 1} (in file order): "
+                        f"no weight attribute '{weight}'.")
+    return (pd.DataFrame(columns), edges, lambda i: f"{path}, node '{ids[i]}'",
+            lambda i: f"{path}, edge {i + 1} (in file order)")
+
+
 def _networkx_reader(fmt: str):
     def read(path: Path, *, seed: int = 0, label: str = "label", weight: str | None = None,
              split_column: str | None = None, link_prediction: bool = False, features: str = "identity") -> Dataset:
-        import pandas as pd
         path = Path(path)
-        g = _read_networkx(path, fmt, weight)
-        node_list = list(g.nodes)
-        ids = [str(v) for v in node_list]
-        if len(set(ids)) != len(ids):
-            raise DataError(f"{path}: two nodes have the same name once written as text; node names must be "
-                            "unique.")
-        if not ids:
-            raise DataError(f"{path} has no nodes.")
-        columns: dict[str, list] = {"id": ids}
-        for attribute in (label, split_column):
-            if attribute is None:
-                continue
-            values = [g.nodes[v].get(attribute) for v in node_list]
-            if any(v is not None for v in values):
-                columns[attribute] = [None if v is None else str(v) for v in values]
-        edge_rows = [(str(s), str(t), attrs.get(weight) if weight is not None else None)
-                     for s, t, attrs in g.edges(data=True)]
-        if weight is not None and edge_rows and all(w is None for *_, w in edge_rows):
-            raise DataError(f"{path}: no edge has the weight attribute '{weight}'.")
-        edges = pd.DataFrame(edge_rows, columns=["source", "target", "weight"])
-        if weight is not None and edges["weight"].isna().any():
-            raise DataError(f"{path}, edge {int(np.flatnonzero(edges['weight'].isna())[0]) + 1} (in file order): "
-                            f"no weight attribute '{weight}'.")
+        nodes, edges, node_where, edge_where = _networkx_frames(path, fmt, label, split_column, weight)
         dataset = graph_from_frames(
-            pd.DataFrame(columns), edges, node_id="id", label=label, source_column="source", target_column="target",
+            nodes, edges, node_id="id", label=label, source_column="source", target_column="target",
             weight="weight" if weight is not None else None, split_column=split_column,
             link_prediction=link_prediction, features=features, seed=seed, name=path.stem, nodes_file=str(path),
-            edges_file=str(path), node_where=lambda i: f"{path}, node '{ids[i]}'",
-            edge_where=lambda i: f"{path}, edge {i + 1} (in file order)")
+            edges_file=str(path), node_where=node_where, edge_where=edge_where)
         dataset.spec.options = {"source": str(path.resolve()), "format": fmt, "seed": seed, "label": label,
                                 "weight": weight, "split_column": split_column, "link_prediction": link_prediction,
                                 "features": features}
@@ -406,7 +498,7 @@ def _networkx_reader(fmt: str):
 
 
 for _suffix, _fmt in NETWORKX_FORMATS.items():
-    register_format(_fmt, suffixes=(_suffix,))(_networkx_reader(_fmt))
+    register_format(_fmt, suffixes=(_suffix,), inputs=graph_inputs)(_networkx_reader(_fmt))
 
 
 def from_graph(nodes: str | os.PathLike | pd.DataFrame | None, edges: str | os.PathLike | pd.DataFrame | None = None,

@@ -33,6 +33,8 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
     spec = DataSpec.from_dict(config["data"])
     task = model_info(config["model"]["name"]).task
     reader = format_inputs(spec)
+    if task == "node-classification":
+        return predict_nodes(checkpoint, config, spec, reader, inputs, device=device, verify=verify, started=started)
     if task != "classification" or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
         raise ConfigError(f"predict reads inputs for classifiers and regressors; {checkpoint} holds a "
                           f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
@@ -67,6 +69,31 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
                      details={"predictions": classes, "probabilities": probs.tolist(),
                               "labels": [names[c] for c in classes] if names else None,
                               "class_names": names or [str(c) for c in range(probs.shape[-1])]})
+
+
+def predict_nodes(checkpoint: Path, config: dict, spec: DataSpec, reader, inputs, *, device: str, verify: bool,
+                  started: float) -> JobResult:
+    """The class of every node of a new graph in the training graph's format and schema;
+    ``details["ids"]`` names the nodes."""
+    if reader is None or isinstance(inputs, np.ndarray):
+        where = f"the built-in '{spec.name}' graph" if reader is None else "a graph"
+        raise ConfigError(f"predict on a node classifier reads a new graph in the format of the training graph's files "
+                          f"(a folder of nodes.csv and edges.csv, GraphML, ...); {checkpoint} was trained on {where}"
+                          f"{'' if reader is None else ', and an array was given'}. Use `archlab evaluate` for the "
+                          "training graph.")
+    graph = reader(Path(inputs), spec)
+    device = resolve_device(device)
+    net = load_model(checkpoint, device, verify=verify)
+    weight = graph["edge_weight"]
+    with torch.no_grad():
+        outputs = net(graph["x"].to(device), graph["edge_index"].to(device),
+                      None if weight is None else weight.to(device))
+    probs = torch.softmax(outputs, -1).cpu()
+    classes = probs.argmax(-1).tolist()
+    names = spec.class_names or [str(c) for c in range(probs.shape[-1])]
+    return JobResult({}, str(checkpoint), time.perf_counter() - started,
+                     details={"predictions": classes, "probabilities": probs.tolist(),
+                              "labels": [names[c] for c in classes], "class_names": names, "ids": graph["ids"]})
 
 
 def format_inputs(spec: DataSpec):
