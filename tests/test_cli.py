@@ -171,4 +171,4 @@ def test_predict_refuses_models_it_cannot_feed(capsys, tmp_path):
     assert main(["train", "gcn", "--data", "karate", "--epochs", "2", "--out", str(ck), "--quiet"]) == 0
     np.save(tmp_path / "x.npy", np.zeros((1, 34)))
     code, _, err = run(capsys, "predict", str(ck), str(tmp_path / "x.npy"))
-    assert code == 2 and "trained on graph data" in err and "archlab evaluate" in err
+    assert code == 2 and "built-in 'karate' graph" in err and "archlab evaluate" in err

@@ -97,15 +97,6 @@ def test_a_featureless_graph_model_cannot_predict_on_another_graph(tmp_path, cap
     assert answer["ids"] == [str(n) for n in g.nodes] and len(answer["predictions"]) == g.number_of_nodes()
 
 
-def test_predict_on_a_built_in_graph_checkpoint_points_to_evaluate(tmp_path, capsys):
-    out = tmp_path / "run"
-    code, _, err = run(capsys, "train", "gcn", "--data", "karate", "--epochs", "1", "--out", str(out), "--json")
-    assert code == 0, err
-    code, _, err = run(capsys, "predict", str(out), str(tmp_path))
-    assert code == 2
-    assert "built-in 'karate'" in err and "archlab evaluate" in err
-
-
 def test_a_text_table_trains_evaluates_and_predicts(tmp_path, capsys):
     rows = [("a fine good film", "pos"), ("a bad dull film", "neg")] * 40
     with open(tmp_path / "reviews.csv", "w", newline="") as f:
