@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data import Dataset, DataSpec, load_dataset
 from ..data.registry import dataset_info, list_datasets
+from ..data.sources import detect_format, format_info
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import default_meta, evaluate, scalars
@@ -101,9 +102,13 @@ def resumed_config(model_name: str, out: Path, saved: dict[str, Any], options: d
 
 
 def pretrained_setup(model: str, data: str | Dataset, folder: str | os.PathLike, model_kwargs: dict[str, Any],
-                     data_dir) -> tuple[str | Dataset, dict[str, Any]]:
-    """The data (tokenized with the folder's vocabulary when it has one) and the hyperparameters of
-    a run that starts from the pretrained weights in `folder`; the user's own hyperparameters win."""
+                     data_dir, data_options: dict[str, Any] | None = None, data_format: str | None = None
+                     ) -> tuple[str | Dataset, dict[str, Any], dict[str, Any] | None]:
+    """The data (tokenized with the folder's vocabulary when it has one), the hyperparameters and the
+    data options of a run that starts from the pretrained weights in `folder`; the user's own
+    hyperparameters win. A registered text dataset is loaded with the folder's tokenizer; a user's
+    text table gets it as its reader's `tokenizer` option, and texts are cut at the model's context
+    when its reader's default context is longer."""
     info = model_info(model)
     if info.pretrained is None:
         loaders = [n for n in list_models() if model_info(n).pretrained is not None]
@@ -115,11 +120,23 @@ def pretrained_setup(model: str, data: str | Dataset, folder: str | os.PathLike,
     kwargs, tokenizer = info.pretrained(path)
     model_kwargs = {**kwargs, **model_kwargs}
     if tokenizer is None:
-        return data, model_kwargs
+        return data, model_kwargs, data_options
+    if isinstance(data, (str, os.PathLike)) and Path(data).exists():  # a user's file: its reader tokenizes
+        options = dict(data_options or {})
+        if options.get("tokenizer", tokenizer) != tokenizer:
+            raise ConfigError(f"--pretrained {folder} brings its own tokenizer; --data-set "
+                              f"tokenizer={options['tokenizer']!r} would give the model other token ids. Leave it out.")
+        options["tokenizer"] = tokenizer
+        reader = inspect.signature(format_info(data_format or detect_format(Path(data))).reader).parameters
+        context = model_kwargs.get("context_length")
+        if "context_length" in reader and context is not None and "context_length" not in options:
+            options["context_length"] = min(int(reader["context_length"].default), int(context))
+        return data, model_kwargs, options
     if not isinstance(data, str) or "tokenizer" not in inspect.signature(dataset_info(data).loader).parameters:
         raise ConfigError(f"pretrained weights with a vocabulary need text data that can be tokenized with it "
-                          f"(sst2); '{data if isinstance(data, str) else data.spec.name}' cannot.")
-    return load_dataset(data, data_dir, tokenizer=tokenizer), model_kwargs
+                          f"(sst2, or a text table: --data-format text-table); "
+                          f"'{data if isinstance(data, str) else data.spec.name}' cannot.")
+    return load_dataset(data, data_dir, tokenizer=tokenizer), model_kwargs, data_options
 
 
 def train(
@@ -169,7 +186,8 @@ def train(
     else:
         config = train_config(model, **options)
     if pretrained is not None:
-        data, model_kwargs = pretrained_setup(model, data, pretrained, model_kwargs, data_dir)
+        data, model_kwargs, data_options = pretrained_setup(model, data, pretrained, model_kwargs, data_dir,
+                                                            data_options, data_format)
     data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
