@@ -7,7 +7,7 @@ import torch
 
 from archlab import create_model
 from archlab.errors import ConfigError, DataError
-from archlab.models.gpt import sample_next
+from archlab.models.gpt import GPT, sample_next
 
 
 def small_gpt(**kwargs):
@@ -70,3 +70,18 @@ def test_bad_input_is_refused():
         model.generate(torch.tensor([1]), 3, top_p=1.5)
     with pytest.raises(ValueError, match="prompt must be non-empty"):
         model.generate(torch.zeros(0, dtype=torch.long), 3)
+
+
+def test_generate_never_samples_suppressed_tokens():
+    torch.manual_seed(0)
+    model = GPT(vocab_size=5, num_layers=1, num_heads=1, embed_dim=8, context_length=8)
+    prompt = torch.tensor([0, 1])
+    out = model.generate(prompt, 20, generator=torch.Generator().manual_seed(0), suppress_tokens=[0, 1, 2, 3])
+    assert (out[2:] == 4).all()  # the only token left, sampled and past the context
+    free = model.generate(prompt, 20, generator=torch.Generator().manual_seed(0))
+    assert (free[2:] != 4).any()
+    greedy = model.generate(prompt, 5, temperature=0.0)
+    banned = int(greedy[2])
+    assert banned not in model.generate(prompt, 5, temperature=0.0, suppress_tokens=[banned])[2:].tolist()
+    with pytest.raises(ValueError, match="suppress_tokens"):
+        model.generate(prompt, 1, suppress_tokens=[5])

@@ -36,10 +36,13 @@ class DataSpec:
         return 1 if self.preprocess.get("target_kind") == "regression" else self.num_classes
 
     def model_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments that size a model for this data (`num_classes` is its output size)."""
+        """The keyword arguments that size a model for this data (`num_classes` is its output size).
+        Images standardized per channel (an image folder's default) are real values, not intensities
+        in [0, 1]: an autoencoder models them with a Gaussian `decoder`."""
         shape = self.input_shape
         if self.kind == "image":
-            return {"in_channels": shape[0], "input_size": list(shape[1:]), "num_classes": self.num_outputs}
+            sizes = {"in_channels": shape[0], "input_size": list(shape[1:]), "num_classes": self.num_outputs}
+            return {**sizes, "decoder": "gaussian"} if "mean" in self.preprocess else sizes
         if self.kind == "sequence":
             return {"input_dim": shape[-1], "num_classes": self.num_outputs}
         if self.kind == "tabular":

@@ -3,7 +3,7 @@
 A **nodes table** (CSV, or TSV by its ``.tsv`` suffix) has one row per node: its id (`node_id`),
 its features (every other numeric column) and its class (`label`); an **edges table** has one
 row per edge: the ids of its two ends (`source_column`, `target_column`) and optionally a `weight`.
-Give them as a folder holding ``nodes.csv`` and ``edges.csv`` (format ``graph-tables``), as
+Give them as a folder holding ``nodes.csv`` and ``edges.csv`` (or ``edges.csv`` alone; format ``graph-tables``), as
 ``load_data("nodes.csv", format="graph-tables", edges="edges.csv")``, or in Python as
 ``from_graph(nodes, edges)`` with paths or pandas DataFrames. A nodes table without feature
 columns, an edges table alone, an edge list (``.edgelist``), GraphML (``.graphml``) and GML
@@ -322,7 +322,7 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
 
 
 def _detect_tables(path: Path) -> bool:
-    return (path / NODES_FILE).is_file() and (path / EDGES_FILE).is_file()
+    return (path / EDGES_FILE).is_file()  # with NODES_FILE, or the edges alone (link prediction)
 
 
 def graph_inputs(path: str | os.PathLike, spec: DataSpec) -> dict[str, Any]:

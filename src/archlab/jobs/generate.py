@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.text_files import PAD, UNKNOWN
 from ..data.tokenizer import load_tokenizer
 from ..engine.checkpoint import read_config
 from ..errors import ConfigError
@@ -34,6 +35,13 @@ def decoding_threads(model: torch.nn.Module, device: torch.device, threads: int)
     return 1
 
 
+def stand_in_tokens(tokenizer) -> list[int]:
+    """The ids of a character vocabulary's padding and unseen-character stand-in (a text file's
+    tokenizer has them): no text holds them, so generation never samples them."""
+    index = getattr(tokenizer, "index", {})
+    return [index[c] for c in (PAD, UNKNOWN) if c in index]
+
+
 def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new_tokens: int, temperature: float,
           top_k: int | None, top_p: float | None, seed: int, verify: bool = True, **_) -> JobResult:
     """Continue a prompt with a language model and its saved tokenizer."""
@@ -50,7 +58,8 @@ def _text(checkpoint: Path, device: torch.device, *, prompt: str | None, max_new
     started = time.perf_counter()
     try:
         torch.set_num_threads(decoding_threads(model, device, threads))
-        out = model.generate(ids, max_new_tokens, temperature, top_k, top_p, generator=generator)
+        out = model.generate(ids, max_new_tokens, temperature, top_k, top_p, generator=generator,
+                             suppress_tokens=stand_in_tokens(tokenizer))
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - started

@@ -14,6 +14,7 @@ from ..data.files import check_values
 from ..data.sources import format_info
 from ..engine.checkpoint import read_config
 from ..errors import ConfigError
+from ..models.autoencoder.anomaly import anomaly_scores
 from ..models.registry import create_task, load_model, model_info
 from ..utils import resolve_device
 from .result import JobResult
@@ -24,19 +25,24 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
             verify: bool = True) -> JobResult:
     """Class predictions for inputs in a file (.npy, .csv, image) or an array of model inputs:
     ``details["predictions"]`` (class indices), ``details["probabilities"]`` and ``details["labels"]``
-    (class names, when the data has them). Inputs must be real and finite; the first value that is not
+    (class names, when the data has them). A regressor predicts values in the target's units, an
+    autoencoder each input's anomaly score (its `anomaly_score`: reconstruction error, or a VAE's
+    negative ELBO; compare it with the ``threshold`` that `archlab anomaly` reports), a node
+    classifier the class of every node of a new graph. Inputs must be real and finite; the first value that is not
     is named by its row. Given the folder of a ``train --seeds`` run, the lowest seed's run predicts
     (a `RunNote` says so; the result's checkpoint names it)."""
     started = time.perf_counter()
     checkpoint = single_run(checkpoint, "predict")
     config = read_config(checkpoint)
     spec = DataSpec.from_dict(config["data"])
-    task = model_info(config["model"]["name"]).task
+    info = model_info(config["model"]["name"])
+    task = info.task
     reader = format_inputs(spec)
     if task == "node-classification":
         return predict_nodes(checkpoint, config, spec, reader, inputs, device=device, verify=verify, started=started)
-    if task != "classification" or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
-        raise ConfigError(f"predict reads inputs for classifiers and regressors; {checkpoint} holds a "
+    scores = info.family == "autoencoder"  # an autoencoder's prediction is each input's anomaly score
+    if not (task == "classification" or scores) or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
+        raise ConfigError(f"predict reads inputs for classifiers, regressors and autoencoders; {checkpoint} holds a "
                           f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
                           "Use `archlab evaluate` (or `generate`) for it.")
     if isinstance(inputs, np.ndarray):
@@ -47,6 +53,10 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
         x = read_inputs(inputs, spec)
     device = resolve_device(device)
     net = load_model(checkpoint, device, verify=verify)
+    if scores:
+        return JobResult({}, str(checkpoint), time.perf_counter() - started,
+                         details={"predictions": anomaly_scores(net, np.asarray(x)).tolist(), "probabilities": None,
+                                  "labels": None, "target": "anomaly_score"})
     batch = torch.from_numpy(np.asarray(x)).to(device)
     with torch.no_grad():
         if spec.kind == "text":  # token ids padded like training: each row's length is up to its first pad

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -84,8 +85,8 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, *, generator: torch.Generator | None = None, use_cache: bool = True
-                 ) -> torch.Tensor:
+                 top_p: float | None = None, *, generator: torch.Generator | None = None, use_cache: bool = True,
+                 suppress_tokens: Sequence[int] = ()) -> torch.Tensor:
         """Continue `prompt` ``(T,)`` or ``(B, T)`` by `max_new_tokens` sampled tokens.
 
         `temperature` 0 is greedy decoding; `top_k` keeps the k likeliest tokens and
@@ -102,6 +103,10 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         cache = None
+        suppressed = torch.tensor(sorted({int(t) for t in suppress_tokens}), dtype=torch.long, device=idx.device)
+        if len(suppressed) and (int(suppressed.min()) < 0 or int(suppressed.max()) >= self.vocab_size):
+            raise ValueError(f"suppress_tokens must be token ids in [0, {self.vocab_size}); got "
+                             f"{suppressed.tolist()}.")
         for _ in range(max_new_tokens):
             if not use_cache:
                 logits = self(idx[:, -self.context_length:])
@@ -110,7 +115,10 @@ class GPT(nn.Module):
                 logits = self(idx[:, -self.context_length:], cache=cache)
             else:
                 logits = self(idx[:, -1:], cache=cache)
-            idx = torch.cat([idx, sample_next(logits[:, -1], temperature, top_k, top_p, generator)], dim=1)
+            last = logits[:, -1]
+            if len(suppressed):
+                last = last.index_fill(-1, suppressed, float("-inf"))
+            idx = torch.cat([idx, sample_next(last, temperature, top_k, top_p, generator)], dim=1)
         self.train(was_training)
         return idx[0] if squeeze else idx
 
