@@ -13,7 +13,9 @@ from ..data import DataSpec, read_inputs
 from ..data.files import check_values
 from ..data.sources import format_info
 from ..engine.checkpoint import read_config
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
+from ..export import check_format
+from ..export.onnx import OnnxModel
 from ..models.registry import create_task, load_model, model_info
 from ..utils import resolve_device
 from .result import JobResult
@@ -26,12 +28,24 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
     ``details["predictions"]`` (class indices), ``details["probabilities"]`` and ``details["labels"]``
     (class names, when the data has them). Inputs must be real and finite; the first value that is not
     is named by its row. Given the folder of a ``train --seeds`` run, the lowest seed's run predicts
-    (a `RunNote` says so; the result's checkpoint names it)."""
+    (a `RunNote` says so; the result's checkpoint names it). Given an ``.onnx`` file written by
+    `archlab export`, onnxruntime runs it on the CPU, reading inputs as its checkpoint did."""
     started = time.perf_counter()
-    checkpoint = single_run(checkpoint, "predict")
-    config = read_config(checkpoint)
+    exported = Path(checkpoint).suffix.lower() == ".onnx" and not Path(checkpoint).is_dir()
+    if exported:
+        check_format("onnx")
+        session = OnnxModel(checkpoint)
+        config = session.metadata
+        if config is None or "data" not in config:
+            raise CheckpointError(f"{checkpoint} was not written by `archlab export` (it carries no archlab "
+                                  "metadata); predict reads only such ONNX files.")
+        config = {"model": {"name": config["model"]}, "data": config["data"], "task": config["task"],
+                  "task_options": config.get("task_options", {})}
+    else:
+        checkpoint = single_run(checkpoint, "predict")
+        config = read_config(checkpoint)
     spec = DataSpec.from_dict(config["data"])
-    task = model_info(config["model"]["name"]).task
+    task = config.get("task") or model_info(config["model"]["name"]).task
     reader = format_inputs(spec)
     if task != "classification" or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
         raise ConfigError(f"predict reads inputs for classifiers and regressors; {checkpoint} holds a "
@@ -43,20 +57,25 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
         x = reader(Path(inputs), spec)
     else:
         x = read_inputs(inputs, spec)
-    device = resolve_device(device)
-    net = load_model(checkpoint, device, verify=verify)
+    device = torch.device("cpu") if exported else resolve_device(device)
+    net = session if exported else load_model(checkpoint, device, verify=verify)
     batch = torch.from_numpy(np.asarray(x)).to(device)
-    with torch.no_grad():
-        if spec.kind == "text":  # token ids padded like training: each row's length is up to its first pad
-            pad = int(spec.preprocess.get("pad_id", 0))
-            lengths = (batch != pad).long().cumprod(1).sum(1).clamp_min(1)
-            outputs = net(batch, lengths=lengths)
-        else:
-            outputs = net(batch)
-    if spec.preprocess.get("target_kind") == "regression":  # the task maps outputs to the target's units
-        task = create_task(config.get("task") or task, net, spec, **config.get("task_options", {}))
+    lengths = None
+    if spec.kind == "text":  # token ids padded like training: each row's length is up to its first pad
+        pad = int(spec.preprocess.get("pad_id", 0))
+        lengths = (batch != pad).long().cumprod(1).sum(1).clamp_min(1)
+    if exported:
+        if session.input_names == ["x", "lengths"] and lengths is None:  # a sequence: every step is valid
+            lengths = torch.full((len(batch),), batch.shape[1], dtype=torch.long)
+        outputs = torch.from_numpy(session.run(batch, *([lengths] if lengths is not None else []))[0])
+    else:
         with torch.no_grad():
-            values = task.predict(net, {"x": batch}).cpu()
+            outputs = net(batch, lengths=lengths) if lengths is not None else net(batch)
+    if spec.preprocess.get("target_kind") == "regression":  # the task maps outputs to the target's units
+        model = net if not exported else _Outputs(outputs)
+        task = create_task(config.get("task") or task, model, spec, **config.get("task_options", {}))
+        with torch.no_grad():
+            values = task.predict(model, {"x": batch}).cpu()
         return JobResult({}, str(checkpoint), time.perf_counter() - started,
                          details={"predictions": values.tolist(), "probabilities": None, "labels": None,
                                   "target": spec.options.get("target")})
@@ -67,6 +86,17 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
                      details={"predictions": classes, "probabilities": probs.tolist(),
                               "labels": [names[c] for c in classes] if names else None,
                               "class_names": names or [str(c) for c in range(probs.shape[-1])]})
+
+
+class _Outputs(torch.nn.Module):
+    """The outputs an exported model computed, as a module the task can ask for them."""
+
+    def __init__(self, outputs: torch.Tensor):
+        super().__init__()
+        self.outputs = outputs
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.outputs
 
 
 def format_inputs(spec: DataSpec):
