@@ -139,7 +139,7 @@ def _as_tuple(value) -> tuple:
 class OnnxModel:
     """An exported ``.onnx`` file in an onnxruntime CPU session, with the metadata archlab wrote."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, threads: int | None = None):
         import onnxruntime
 
         self.path = Path(path)
@@ -147,6 +147,8 @@ class OnnxModel:
             raise FileNotFoundError(f"exported model not found: {self.path}")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        if threads is not None:  # intra-op threads (default: onnxruntime's, one per core)
+            options.intra_op_num_threads = threads
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options,
                                                         providers=["CPUExecutionProvider"])
