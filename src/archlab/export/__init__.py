@@ -101,7 +101,8 @@ def export_model(model_name: str, task: str, model: nn.Module, dataset: Dataset,
                  out: str | os.PathLike, *, atol: float = 1e-4, rtol: float = 1e-4,
                  metadata: dict[str, Any] | None = None) -> list[ExportedFile]:
     """Export `model` (registered as `model_name`, trained for `task` on `dataset`) to `fmt` at `out`,
-    checked on `dataset`'s test split. Returns the files written (an autoencoder writes two).
+    checked on `dataset`'s test split (in float32: the model is cast in place and put in eval mode).
+    Returns the files written (an autoencoder writes two).
     `metadata` joins what each file records about its model (``data``: the data spec, ``task``, ...)."""
     check_format(fmt)
     model = model.float().eval()

@@ -1,11 +1,12 @@
 """ONNX export with torch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``),
 and `OnnxModel`, an exported file run in onnxruntime.
 
-Why not ``dynamo=True``: on torch 2.13 it needs the ``onnxscript`` package besides ``onnx``, and it
-traces through `torch.export`, which refuses the data-dependent checks archlab's forwards make on
-their inputs (token ids in range, lengths within the steps). The tracer records the ops one example
-runs; the checks run on that example, and each export is checked against torch on test inputs of
-other batch sizes and lengths before it is kept.
+Why not ``dynamo=True`` (torch's default since 2.9, which marks this exporter deprecated): on torch
+2.13 it needs the ``onnxscript`` package besides ``onnx``, and it traces through `torch.export`, which
+refuses the data-dependent checks archlab's forwards make on their inputs (``int(x.min())`` for token
+ids in range: ``GuardOnDataDependentSymNode``). The TorchScript-based tracer records the ops one
+example runs; the checks run on that example, and each export is checked against torch on test inputs
+of another batch size and length before it is kept, so a change in the exporter cannot pass unseen.
 
 What archlab needs to read an export again (the model, its task and its data spec: input kind,
 preprocessing, class names, tokenizer) is stored as JSON in the file's ``metadata_props`` under
@@ -116,7 +117,7 @@ def write_onnx(graph: ExportGraph, path: Path, metadata: dict[str, Any]) -> None
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapped, graph.example, str(path), dynamo=False, opset_version=OPSET,
                               input_names=list(graph.input_names), output_names=output_names,
-                              dynamic_axes=graph.dynamic_axes, do_constant_folding=True)
+                              dynamic_axes=graph.dynamic_axes)
     finally:
         for name in _SYMBOLICS:
             torch.onnx.unregister_custom_op_symbolic(name, OPSET)
