@@ -14,8 +14,8 @@ import torch
 
 import archlab.export as export_lib
 from archlab.cli import main
-from archlab.data import load_dataset
-from archlab.errors import CheckpointError, ConfigError, ExportError
+from archlab.data import Dataset, load_dataset
+from archlab.errors import CheckpointError, ConfigError, DataError, ExportError
 from archlab.export import UNEXPORTABLE
 from archlab.export.graphs import export_graphs
 from archlab.export.onnx import OnnxModel
@@ -243,3 +243,12 @@ def test_predict_on_an_exported_regressor_is_in_the_targets_units(tmp_path):
     assert onnx_side["probabilities"] is None and onnx_side["target"] == "target"
     np.testing.assert_allclose(onnx_side["predictions"], torch_side["predictions"], rtol=1e-5)
     assert 50 < np.mean(onnx_side["predictions"]) < 150  # the target's units, not standardized
+
+
+def test_data_without_a_test_split_is_refused(workdir):
+    ckpt = checkpoint(workdir, "mlp")
+    _, full = load_checkpoint_data(ckpt, None, None)
+    dataset = Dataset(full.spec, {k: v for k, v in full.splits.items() if k != "test"})
+    with pytest.raises(DataError, match="has no test split \\(it has train, val\\)"):
+        export_lib.export_model("mlp", "classification", load_model(ckpt), dataset, "onnx", workdir / "none.onnx")
+    assert not (workdir / "none.onnx").exists()

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..data import Dataset
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..models.autoencoder import Autoencoder
 
 #: Rows of the test split each export is checked on.
@@ -136,6 +136,9 @@ def export_graphs(model_name: str, task: str, model: nn.Module, dataset: Dataset
     """The graphs that export `model` (in eval mode), checked on `dataset`'s test split."""
     refuse_unexportable(model_name, task)
     spec = dataset.spec
+    if "test" not in dataset.splits or not len(dataset["test"]):
+        raise DataError(f"an export is checked on the test inputs of its model's data, and dataset '{spec.name}' "
+                        f"has no test split (it has {', '.join(sorted(dataset.splits)) or 'none'}).")
     batch = next(dataset["test"].batches(CHECK_ROWS))  # the first test inputs (the whole graph of a graph)
     x = batch["x"]
     if task == "node-classification":
