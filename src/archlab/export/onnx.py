@@ -72,13 +72,17 @@ def _index_add(g, self, dim, index, source, alpha):
     shape[axis] = -1
     index = g.op("Reshape", index, g.op("Constant", value_t=torch.tensor(shape)))
     index = g.op("Expand", index, g.op("Shape", source))
+    scale = symbolic_helper._maybe_get_const(alpha, "f")
+    if not (isinstance(scale, (int, float)) and scale == 1):
+        source = g.op("Mul", source, alpha)
     return g.op("ScatterElements", self, index, source, axis_i=axis, reduction_s="add")
 
 
 def _scatter_reduce(g, self, dim, index, src, reduce, include_self):
     """``aten::scatter_reduce`` for amax / amin without the initial values (``include_self=False``),
     as the message-passing layers reduce: the scatter starts from -inf (+inf), and the rows no index
-    reaches keep their initial values."""
+    reaches keep their initial values (so would a row whose every value is -inf: the export's check
+    against torch would catch it)."""
     from torch.onnx import symbolic_helper
 
     reduce = symbolic_helper._maybe_get_const(reduce, "s")
@@ -90,8 +94,7 @@ def _scatter_reduce(g, self, dim, index, src, reduce, include_self):
     if keep:
         return g.op("ScatterElements", self, index, src, axis_i=axis, reduction_s=onnx_reduce)
     start = float("-inf") if reduce == "amax" else float("inf")
-    filled = g.op("Add", g.op("Mul", self, g.op("Constant", value_t=torch.tensor(0.0))),
-                  g.op("Constant", value_t=torch.tensor(start)))
+    filled = g.op("ConstantOfShape", g.op("Shape", self), value_t=torch.tensor([start]))
     reduced = g.op("ScatterElements", filled, index, src, axis_i=axis, reduction_s=onnx_reduce)
     untouched = g.op("IsInf", reduced, detect_negative_i=int(reduce == "amax"), detect_positive_i=int(reduce == "amin"))
     return g.op("Where", untouched, self, reduced)
