@@ -1,8 +1,8 @@
 """The package's import graph: no cycles, and no library imports upward.
 
 Layers, lowest first: the root leaf modules (`errors`, `utils`, `_version`), `nn`, `data`, `engine`,
-`models`, then `meta`, `explain` and `report` side by side, then `jobs`, then `cli`. A module may
-import its own layer or a lower one; the three side-by-side libraries may not import each other.
+`models`, then `meta`, `explain`, `report` and `export` side by side, then `jobs`, then `cli`. A module may
+import its own layer or a lower one; the side-by-side libraries may not import each other.
 The package root re-exports the public API and is imported by nothing inside the package.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "archlab"
 LEVEL = {"errors": 0, "utils": 0, "_version": 0, "validation": 0, "nn": 1, "data": 2, "engine": 3, "models": 4,
-         "meta": 5, "explain": 5, "report": 5, "jobs": 6, "cli": 7, "__main__": 8}
+         "meta": 5, "explain": 5, "report": 5, "export": 5, "jobs": 6, "cli": 7, "__main__": 8}
 SIDE_BY_SIDE = 5
 
 

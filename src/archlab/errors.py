@@ -22,6 +22,10 @@ class CheckpointError(ValueError):
     """A checkpoint folder is missing, corrupt, or was not written by archlab."""
 
 
+class ExportError(RuntimeError):
+    """An exported model could not be written, or does not reproduce torch's outputs; nothing was kept."""
+
+
 class DiskFullError(RuntimeError):
     """The disk cannot hold a checkpoint; the previous one is kept."""
 
