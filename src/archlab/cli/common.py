@@ -97,6 +97,13 @@ def add_verify(parser: argparse.ArgumentParser) -> None:
                         help="skip the check of the weights against the SHA-256 recorded in config.json")
 
 
+def add_log(parser: argparse.ArgumentParser) -> None:
+    """``--log KIND:DIR`` (repeatable); the job checks the kind and the folder."""
+    parser.add_argument("--log", action="append", default=None, metavar="KIND:DIR",
+                        help="also log the run for a viewer: tensorboard:DIR writes TensorBoard event files "
+                             "(curves, hyperparameters, final metrics) into DIR (repeatable)")
+
+
 def add_common(parser: argparse.ArgumentParser, *, data_dir: bool = True, device: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress output")

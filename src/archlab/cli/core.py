@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import (DATA_HELP, add_common, add_data_options, add_verify, data_arguments, data_label, duration,
+from .common import (DATA_HELP, add_common, add_data_options, add_log, add_verify, data_arguments, data_label, duration,
                      emit_json, key_value, non_negative_float, positive_float, positive_int, print_rows, report)
 
 
@@ -70,6 +70,7 @@ def add_train(sub) -> None:
     p.add_argument("--pretrained", default=None, metavar="DIR",
                    help="start from pretrained weights in DIR, for models that can load them "
                         "(bert: a Hugging Face folder with config.json, weights and vocab.txt)")
+    add_log(p)
     add_common(p)
     p.set_defaults(run=run_train)
 
@@ -86,7 +87,7 @@ def run_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
-        device=args.device,
+        device=args.device, log=args.log,
         quiet=args.quiet or args.json,
     )
     if args.seeds is not None:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ..data import Dataset
+from ..engine.loggers import closing, make_loggers
 from ..errors import ConfigError
 from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_threshold, one_class_data
 from ..models.registry import list_models, model_info
@@ -18,20 +19,26 @@ from .train import train
 # One-class training defaults (about 40 s a digit of MNIST on one CPU core), used where not given.
 ONE_CLASS_TRAINING = {"epochs": 8, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"}
 ONE_CLASS_IMAGE_MODEL = {"architecture": "conv", "channels": [16, 32]}
+#: the training options of a one-class run that are logged as its hyperparameters
+TRAINING_HPARAMS = ("epochs", "steps", "batch_size", "lr", "schedule", "optimizer", "weight_decay", "seed")
 
 
 def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_class: int | str = 0, *,
                     false_positive_rate: float = 0.05, model_kwargs: dict[str, Any] | None = None,
                     out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                     target: str | None = None, data_format: str | None = None,
-                    data_options: dict[str, Any] | None = None, **options: Any) -> JobResult:
+                    data_options: dict[str, Any] | None = None, log: Any = None, callbacks: tuple = (),
+                    **options: Any) -> JobResult:
     """One-class anomaly detection: train `model` on the normal class's training images, fit the
     threshold at `false_positive_rate` on its validation images, and score the whole test set
     (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
     lr, seed, ...); those not given come from `ONE_CLASS_TRAINING`, and an image model defaults to
     `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
-    validation metrics only (``stopped="time_limit"``); `resume=True` continues it."""
+    validation metrics only (``stopped="time_limit"``); `resume=True` continues it. `log`
+    (``"tensorboard:DIR"``, see `archlab.engine.loggers`) also writes the curves, the hyperparameters,
+    the final metrics, the test scores' histograms and their precision-recall curve."""
     started = time.perf_counter()
+    loggers = make_loggers(log, overwrite=bool(options.get("overwrite")))
     able = list_models("autoencoder")  # their anomaly_score is what the detector thresholds
     if model not in able:
         model_info(model)  # an unknown name is refused as such first
@@ -46,19 +53,30 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     for key, value in ONE_CLASS_TRAINING.items():
         if options.get(key) is None and not (key == "epochs" and options.get("steps") is not None):
             options[key] = value
-    run = train(model, one_class, model_kwargs=kwargs, out=out, **options)
-    if run.stopped == "time_limit":  # not trained to the end: nothing to score yet
-        return JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
-                         history=run.history, stopped=run.stopped)
-    net = run.model
-    test = dataset["test"]
-    scores = anomaly_scores(net, test["x"])
-    is_anomaly = (test["y"] != index).cpu().numpy()
-    threshold = fit_threshold(anomaly_scores(net, one_class["val"]["x"]), rate)
-    flagged = scores > threshold
-    metrics = {**{k: v for k, v in run.metrics.items() if k.startswith("val_")},
-               "test_auroc": auroc(scores, is_anomaly), "threshold": threshold,
-               "test_detection_rate": float(flagged[is_anomaly].mean()),
-               "test_false_positive_rate": float(flagged[~is_anomaly].mean())}
+    with closing(loggers):
+        run = train(model, one_class, model_kwargs=kwargs, out=out, callbacks=(*callbacks, *loggers), **options)
+        hparams = {"model": model, "data": dataset.spec.name, "normal_class": str(normal_class),
+                   "false_positive_rate": rate, **{k: v for k, v in options.items() if k in TRAINING_HPARAMS},
+                   **{f"model.{k}": v for k, v in run.model.archlab_config["kwargs"].items()}}
+        if run.stopped == "time_limit":  # not trained to the end: nothing to score yet
+            for logger in loggers:
+                logger.log_final(run.metrics, hparams)
+            return JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
+                             history=run.history, stopped=run.stopped)
+        net = run.model
+        test = dataset["test"]
+        scores = anomaly_scores(net, test["x"])
+        is_anomaly = (test["y"] != index).cpu().numpy()
+        threshold = fit_threshold(anomaly_scores(net, one_class["val"]["x"]), rate)
+        flagged = scores > threshold
+        metrics = {**{k: v for k, v in run.metrics.items() if k.startswith("val_")},
+                   "test_auroc": auroc(scores, is_anomaly), "threshold": threshold,
+                   "test_detection_rate": float(flagged[is_anomaly].mean()),
+                   "test_false_positive_rate": float(flagged[~is_anomaly].mean())}
+        for logger in loggers:
+            logger.log_histogram("test_scores/normal", scores[~is_anomaly])
+            logger.log_histogram("test_scores/anomalous", scores[is_anomaly])
+            logger.log_pr_curve("test_anomaly", is_anomaly, scores)
+            logger.log_final(metrics, hparams)
     return JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
                      details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)

@@ -12,6 +12,7 @@ rebuilds the meta-trained model, `fit` resumes it); the meta-learner's settings 
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..data import EpisodeSplit, task_sampler
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import evaluate
+from ..engine.loggers import closing, make_loggers
 from ..errors import CheckpointError, ConfigError
 from ..meta.maml import MAML
 from ..meta.reptile import Reptile
@@ -164,7 +166,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
                data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
                checkpoint_every: int = 100, time_limit: float | None = None, log_every: int = 10,
-               quiet: bool = False, callbacks: tuple = ()) -> JobResult:
+               quiet: bool = False, callbacks: tuple = (), log: Any = None) -> JobResult:
     """Meta-train with `fit`, checkpoint to `out`, and score the meta-test split.
 
     One step of the run is one outer update on `meta_batch` tasks; the history logs the training
@@ -172,9 +174,11 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
     or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit`
     (seconds) stops early, saved and resumable, without the meta-test (``stopped="time_limit"``).
-    `callbacks` go to `fit`.
+    `callbacks` go to `fit`. `log` (``"tensorboard:DIR"``, see `archlab.engine.loggers`) also writes
+    the curves, the hyperparameters, the final metrics and the meta-test scores against adaptation steps.
     """
     started = time.perf_counter()
+    loggers = make_loggers(log, overwrite=overwrite)
     config = config.resolved()
     out = Path(out)
     dev = resolve_device(device)
@@ -215,10 +219,28 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         metrics["iterations"] = result.steps
         return {"metrics": metrics, "details": {}}
 
-    result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
-                 overwrite=overwrite, meta=meta, callbacks=callbacks, final_metrics=final_metrics)
+    with closing(loggers):
+        result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
+                     overwrite=overwrite, meta=meta, callbacks=(*callbacks, *loggers), final_metrics=final_metrics)
+        hparams = {**{k: v for k, v in asdict(config).items() if k != "model_kwargs"}, "eval_tasks": eval_tasks,
+                   **{f"model.{k}": v for k, v in config.model_kwargs.items()}}
+        for logger in loggers:
+            for name, curve in adaptation_curves(result.metrics["metrics"]).items():
+                logger.log_scalars(f"adaptation/{name}", curve)
+            logger.log_final(result.metrics["metrics"], hparams)
     return JobResult(result.metrics["metrics"], str(out), time.perf_counter() - started, model=learner.model,
                      history=result.history, stopped=result.stopped)
+
+
+def adaptation_curves(metrics: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """The meta-test scores against the inner steps taken: ``test_accuracy_step5`` is the point
+    (5, value) of the curve ``test_accuracy``."""
+    curves: dict[str, dict[int, float]] = {}
+    for key, value in metrics.items():
+        match = re.fullmatch(r"(.+)_step(\d+)", key)
+        if match is not None:
+            curves.setdefault(match[1], {})[int(match[2])] = value
+    return curves
 
 
 def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, ways: int | None = None,

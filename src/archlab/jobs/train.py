@@ -18,6 +18,7 @@ from ..data.sources import detect_format, format_info
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import default_meta, evaluate, scalars
+from ..engine.loggers import closing, make_loggers
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
                                model_info)
@@ -154,6 +155,7 @@ def train(
     target: str | None = None,
     data_format: str | None = None,
     data_options: dict[str, Any] | None = None,
+    log: Any = None,
     **options: Any,
 ) -> JobResult:
     """Train a registered model on a dataset and score it on the test split.
@@ -168,9 +170,11 @@ def train(
     `task_options` go to the model's training task (see `ModelInfo.task_options`). `pretrained` names a
     folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
     its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
-    vocabulary.
+    vocabulary. `log` (``"tensorboard:DIR"``, a logger, or a list; see `archlab.engine.loggers`) also
+    writes the curves, the hyperparameters and the final metrics for a viewer.
     """
     started = time.perf_counter()
+    loggers = make_loggers(log, overwrite=overwrite)
     model_kwargs = dict(model_kwargs or {})
     info = model_info(model)
     model_kwargs = check_model_kwargs(model, model_kwargs)
@@ -217,17 +221,49 @@ def train(
         metrics = {**last_val, **scalars(test)}
         return {"metrics": metrics, "details": {k: v for k, v in test.items() if k not in metrics}}
 
-    result = fit(net, task, data, config, out=out, resume=resume, overwrite=overwrite, meta=meta,
-                 callbacks=callbacks, extra_files=data.files, final_metrics=final_metrics)
+    with closing(loggers):
+        result = fit(net, task, data, config, out=out, resume=resume, overwrite=overwrite, meta=meta,
+                     callbacks=(*callbacks, *loggers), extra_files=data.files, final_metrics=final_metrics)
+        for logger in loggers:
+            log_results(logger, result.metrics, data.spec)
+            logger.log_final(result.metrics["metrics"], run_hparams(model, data.spec.name, kwargs, config,
+                                                                   task_options, pretrained))
     return JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
                      details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
+
+
+#: training options that do not change what a run learns, left out of its logged hyperparameters
+NOT_HPARAMS = ("device", "quiet", "time_limit", "checkpoint_every", "checkpoint_interval", "eval_batch_size")
+
+
+def run_hparams(model: str, data: str, model_kwargs: dict[str, Any], config: TrainConfig,
+                task_options: dict[str, Any], pretrained=None) -> dict[str, Any]:
+    """What a run was trained with, as a logger's hyperparameters: the model and its
+    hyperparameters (``model.NAME``), the data, the training options and the task's (``task.NAME``)."""
+    train = {f.name: getattr(config, f.name) for f in fields(TrainConfig) if f.name not in NOT_HPARAMS}
+    return {"model": model, "data": data, **({"pretrained": str(pretrained)} if pretrained is not None else {}),
+            **train, **{f"model.{k}": v for k, v in model_kwargs.items()},
+            **{f"task.{k}": v for k, v in task_options.items()}}
+
+
+def log_results(logger, metrics: dict[str, Any], spec: DataSpec) -> None:
+    """A classifier's test confusion matrix, as a text table (rows: true class, columns: predicted)."""
+    confusion = metrics["details"].get("test_confusion_matrix")
+    if not confusion:
+        return
+    names = spec.class_names or [str(i) for i in range(len(confusion))]
+    head = "| true \\ predicted | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+    rows = "\n".join(f"| {name} | " + " | ".join(str(int(c)) for c in row) + " |"
+                     for name, row in zip(names, confusion))
+    logger.log_text("test_confusion_matrix", f"{head}\n{rows}")
 
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
                 data_dir: str | os.PathLike | None = None, target: str | None = None, data_format: str | None = None,
                 data_options: dict[str, Any] | None = None, **kwargs: Any) -> JobResult:
     """Train once per seed (data loaded once); metrics are the mean and standard deviation
-    over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``."""
+    over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``, and each
+    seed's logs (`log`) are in ``DIR/seed-N``."""
     if not seeds:
         raise ConfigError("seeds must name at least one seed.")
     started = time.perf_counter()
@@ -235,8 +271,11 @@ def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str |
         data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     else:
         kwargs.update(data_dir=data_dir, target=target, data_format=data_format, data_options=data_options)
-    runs = [train(model, data, out=None if out is None else Path(out) / f"seed-{s}", seed=s, **kwargs)
-            for s in seeds]
+    log = kwargs.pop("log", None)
+    overwrite = kwargs.get("overwrite", False)
+    make_loggers(log)  # refused before the first seed trains
+    runs = [train(model, data, out=None if out is None else Path(out) / f"seed-{s}", seed=s,
+                  log=make_loggers(log, run=f"seed-{s}", overwrite=overwrite), **kwargs) for s in seeds]
     metrics: dict[str, float] = {}
     for key in [k for k in runs[0].metrics if all(k in r.metrics for r in runs)]:  # time-limited runs lack test_
         values = np.array([r.metrics[key] for r in runs], dtype=np.float64)
