@@ -205,6 +205,17 @@ def test_the_commands_refuse_a_bad_log_in_one_line(tmp_path, capsys, spec, messa
     assert not (tmp_path / "run").exists()
 
 
+def test_the_commands_refuse_logs_inside_the_checkpoint_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    for argv in (["train", "mlp", "--data", "iris"], ["anomaly", "--data", "digits", "--normal-class", "0"],
+                 ["meta-train", "maml", "--data", "sinusoid"]):
+        for log_dir in (out, out / "tb"):
+            assert main([*argv, "--out", str(out), "--log", f"tensorboard:{log_dir}"]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"is inside the checkpoint folder {out}" in err
+    assert not out.exists()
+
+
 def test_the_anomaly_command(tmp_path, capsys):
     out, log_dir = tmp_path / "run", tmp_path / "tb"
     assert main(["anomaly", "--data", "digits", "--normal-class", "0", "--epochs", "1", "--batch-size", "32",

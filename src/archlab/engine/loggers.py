@@ -233,6 +233,18 @@ def make_loggers(log: Any, *, run: str | None = None, overwrite: bool = False) -
     return [lg.for_run(run) for lg in loggers] if run is not None else loggers
 
 
+def check_outside(loggers: list[Any], out: str | os.PathLike | None) -> None:
+    """Refuse a log folder in the checkpoint folder `out`, which each checkpoint replaces whole."""
+    if out is None:
+        return
+    out = Path(out).resolve()
+    for logger in loggers:
+        folder = getattr(logger, "log_dir", None)
+        if folder is not None and (Path(folder).resolve() == out or out in Path(folder).resolve().parents):
+            raise ConfigError(f"--log {getattr(logger, 'kind', 'KIND')}:{folder} is inside the checkpoint folder "
+                              f"{out}, which every checkpoint replaces; write the logs outside it, e.g. beside it.")
+
+
 @contextmanager
 def closing(loggers: list[Any]) -> Iterator[list[Any]]:
     """Close every logger at the end of the block, also when it raised (`log_final` closes too)."""

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..data import Dataset
-from ..engine.loggers import closing, make_loggers
+from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import ConfigError
 from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_threshold, one_class_data
 from ..models.registry import list_models, model_info
@@ -39,6 +39,7 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     the final metrics, the test scores' histograms and their precision-recall curve."""
     started = time.perf_counter()
     loggers = make_loggers(log, overwrite=bool(options.get("overwrite")))
+    check_outside(loggers, out)
     able = list_models("autoencoder")  # their anomaly_score is what the detector thresholds
     if model not in able:
         model_info(model)  # an unknown name is refused as such first

@@ -25,7 +25,7 @@ from ..data import EpisodeSplit, task_sampler
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import evaluate
-from ..engine.loggers import closing, make_loggers
+from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import CheckpointError, ConfigError
 from ..meta.maml import MAML
 from ..meta.reptile import Reptile
@@ -179,6 +179,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     """
     started = time.perf_counter()
     loggers = make_loggers(log, overwrite=overwrite)
+    check_outside(loggers, out)
     config = config.resolved()
     out = Path(out)
     dev = resolve_device(device)

@@ -18,7 +18,7 @@ from ..data.sources import detect_format, format_info
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import default_meta, evaluate, scalars
-from ..engine.loggers import closing, make_loggers
+from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
                                model_info)
@@ -175,6 +175,7 @@ def train(
     """
     started = time.perf_counter()
     loggers = make_loggers(log, overwrite=overwrite)
+    check_outside(loggers, out)
     model_kwargs = dict(model_kwargs or {})
     info = model_info(model)
     model_kwargs = check_model_kwargs(model, model_kwargs)
