@@ -135,3 +135,94 @@ def test_gradient_shap_bad_input(kwargs, message):
     model = nn.Linear(4, 2)
     with pytest.raises(ConfigError, match=message):
         GradientShap(model).attribute(torch.randn(2, 4), 0, **kwargs)
+
+
+def test_surrogates_of_a_linear_model_recover_its_weights():
+    """A linear model is fitted exactly: each feature group gets the sum of w_i (x_i - b_i) over its elements."""
+    from archlab.explain import KernelShap, Lime
+
+    torch.manual_seed(0)
+    linear = nn.Linear(6, 2).double()
+    x, b = torch.randn(3, 6, dtype=torch.float64), torch.randn(1, 6, dtype=torch.float64)
+    mask = torch.tensor([0, 0, 1, 2, 2, 3])
+    with torch.no_grad():
+        contribution = (x - b) * linear.weight[1]
+    expected = torch.zeros(3, 4, dtype=torch.float64).index_add_(1, mask, contribution)
+    for method in (KernelShap(linear), Lime(linear, interpretable_model="linear")):
+        coefficients = method.attribute(x, 1, baselines=b, feature_mask=mask, n_samples=30, return_input_shape=False)
+        assert_close(coefficients, expected, atol=1e-8, rtol=0.0)
+        spread = method.attribute(x, 1, baselines=b, feature_mask=mask, n_samples=30)
+        assert_close(spread, expected[:, mask], atol=1e-8, rtol=0.0)
+
+
+def exact_shapley(f, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Shapley values of the features of one example x (M,) against baseline b, by enumerating coalitions."""
+    import itertools
+    import math
+
+    m = x.numel()
+    values = torch.zeros(m, dtype=torch.float64)
+    for j in range(m):
+        others = [i for i in range(m) if i != j]
+        for size in range(m):
+            for coalition in itertools.combinations(others, size):
+                on = torch.zeros(m, dtype=torch.bool)
+                on[list(coalition)] = True
+                without = torch.where(on, x, b)
+                on[j] = True
+                weight = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
+                values[j] += weight * (f(torch.where(on, x, b)) - f(without))
+    return values
+
+
+def test_kernel_shap_converges_to_the_shapley_values_and_sums_to_the_change():
+    from archlab.explain import KernelShap
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    x, b = torch.randn(2, 3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    attr = KernelShap(model).attribute(x, baselines=b, n_samples=3000, seed=0)
+    with torch.no_grad():
+        for row, example in zip(attr, x):
+            exact = exact_shapley(lambda v: model(v[None])[0, 0], example, b)
+            assert_close(row, exact, atol=2e-2, rtol=0.0)
+            change = model(example[None])[0, 0] - model(b[None])[0, 0]
+            assert abs(float(row.sum() - change)) < 1e-4  # the full and empty coalitions' weight 1e6
+
+
+def test_surrogates_are_seeded():
+    from archlab.explain import KernelShap, Lime
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.randn(2, 5)
+    for method in (KernelShap(model), Lime(model)):
+        first = method.attribute(x, 0, n_samples=40, seed=1)
+        assert_close(method.attribute(x, 0, n_samples=40, seed=1, perturbations_per_eval=3), first)
+        assert not torch.equal(method.attribute(x, 0, n_samples=40, seed=2), first)
+        generator = torch.Generator().manual_seed(1)
+        assert torch.equal(method.attribute(x, 0, n_samples=40, generator=generator), first)
+
+
+def test_kernel_shap_warns_with_more_features_than_samples():
+    from archlab.explain import KernelShap
+
+    model = nn.Linear(30, 2)
+    with pytest.warns(UserWarning, match="30 features but only 25 samples"):
+        KernelShap(model).attribute(torch.randn(1, 30), 0)
+
+
+@pytest.mark.parametrize("make,kwargs,message", [
+    (lambda m: __import__("archlab.explain", fromlist=["Lime"]).Lime(m, interpretable_model="ridge"), {},
+     "'interpretable_model' parameter of Lime"),
+    (lambda m: __import__("archlab.explain", fromlist=["Lime"]).Lime(m, kernel_width=0.0), {},
+     "'kernel_width' parameter of Lime"),
+    (lambda m: __import__("archlab.explain", fromlist=["KernelShap"]).KernelShap(m),
+     {"feature_mask": torch.zeros(4)}, "feature_mask must be an integer tensor"),
+    (lambda m: __import__("archlab.explain", fromlist=["KernelShap"]).KernelShap(m), {"n_samples": 0},
+     "'n_samples' parameter of KernelShap must be an int >= 1"),
+])
+def test_surrogate_bad_input(make, kwargs, message):
+    model = nn.Linear(4, 2)
+    with pytest.raises(ConfigError, match=message):
+        make(model).attribute(torch.randn(2, 4), 0, **kwargs)

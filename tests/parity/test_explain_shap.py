@@ -142,3 +142,69 @@ def test_deep_lift_counts_adjacent_nonlinearities_right():
     _, delta = DeepLift(model).attribute(x, 1, baselines=x0, return_convergence_delta=True)
     _, their_delta = captum.DeepLift(model).attribute(x, x0, target=1, return_convergence_delta=True)
     assert delta.abs().max() < 1e-12 and their_delta.abs().max() > 1e-3
+
+
+@pytest.fixture
+def captum_surrogates_in_float64(monkeypatch):
+    """Captum 0.9 casts the outputs, the weights and the distances of Lime and KernelShap to float32
+    (`.float()`) before fitting; this keeps float64 tensors as they are during the call, so the
+    algorithms can be compared (its result is still returned in float32)."""
+    original = torch.Tensor.float
+    monkeypatch.setattr(torch.Tensor, "float", lambda self, *args, **kwargs: self if self.dtype == torch.float64
+                        else original(self, *args, **kwargs))
+
+
+def feed(samples: torch.Tensor):
+    """A Captum perturbation generator yielding archlab's draws: example after example, one row at a time."""
+    examples = iter(samples)
+
+    def perturb(original_inputs, **kwargs):
+        for row in next(examples):
+            yield row[None].long()
+
+    return perturb
+
+
+def surrogate_case(which: str, mlp):
+    if which == "mlp":
+        model, x, y = mlp
+        return model, x[:3], y[:3], torch.tensor([[0, 0, 1, 1, 2, 3, 3, 4, 5, 5, 6, 7, 7]]), x.mean(0, keepdim=True)
+    model, g = small_cnn(), torch.Generator().manual_seed(4)
+    x = torch.rand(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    patches = (torch.arange(8)[:, None] // 2 * 4 + torch.arange(8)[None] // 2)[None]  # 16 patches of 2 x 2
+    return model, x, torch.tensor([1, 3]), patches, 0.25
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+@pytest.mark.parametrize("surrogate", ["lasso", "linear"])
+def test_lime_matches_captum_given_the_same_samples(which, surrogate, mlp, captum_surrogates_in_float64):
+    from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression
+
+    from archlab.explain import Lime
+
+    model, x, y, mask, baselines = surrogate_case(which, mlp)
+    n = 60
+    lime = Lime(model, interpretable_model=surrogate, alpha=0.01)
+    ours = lime.attribute(x, y, baselines=baselines, feature_mask=mask, n_samples=n, seed=5)
+    features = int(mask.max()) + 1
+    samples = lime.draw_samples(len(x), n, features, torch.Generator().manual_seed(5))
+    fitted = SkLearnLasso(alpha=0.01, tol=1e-9, max_iter=100_000) if surrogate == "lasso" else \
+        SkLearnLinearRegression()
+    theirs = captum.Lime(model, interpretable_model=fitted, perturb_func=feed(samples)).attribute(
+        x, baselines, target=y, feature_mask=mask, n_samples=n)
+    assert_close(ours, theirs.double(), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_kernel_shap_matches_captum_given_the_same_samples(which, mlp, captum_surrogates_in_float64):
+    from archlab.explain import KernelShap
+
+    model, x, y, mask, baselines = surrogate_case(which, mlp)
+    n = 40
+    shap = KernelShap(model)
+    ours = shap.attribute(x, y, baselines=baselines, feature_mask=mask, n_samples=n, seed=6)
+    samples = shap.draw_samples(len(x), n, int(mask.max()) + 1, torch.Generator().manual_seed(6))
+    theirs_method = captum.KernelShap(model)
+    theirs_method.perturb_func = feed(samples)
+    theirs = theirs_method.attribute(x, baselines, target=y, feature_mask=mask, n_samples=n)
+    assert_close(ours, theirs.double(), atol=1e-6, rtol=1e-6)

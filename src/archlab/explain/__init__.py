@@ -21,7 +21,9 @@ from .gradcam import GradCAM
 from .gradient_shap import GradientShap
 from .input_x_gradient import InputXGradient
 from .integrated_gradients import IntegratedGradients
+from .kernel_shap import KernelShap
 from .layer_integrated_gradients import LayerIntegratedGradients, TokenAttribution
+from .lime import Lime
 from .occlusion import Occlusion
 from .permutation import PermutationImportance, permutation_importance
 from .quadrature import quadrature
@@ -34,5 +36,5 @@ __all__ = [
     "FeatureAblation", "permutation_importance", "PermutationImportance", "quadrature", "completeness_error",
     "deletion_curve", "insertion_curve", "PerturbationCurve", "model_randomization_check", "RandomizationStep",
     "spearman", "LayerIntegratedGradients", "TokenAttribution", "AttentionRollout", "attention_rollout", "GNNExplainer",
-    "NodeExplanation", "AnomalyAttribution", "GradientShap", "DeepLift",
+    "NodeExplanation", "AnomalyAttribution", "GradientShap", "DeepLift", "KernelShap", "Lime",
 ]
