@@ -120,8 +120,8 @@ def shap_table(model, x, y, repeats: int) -> None:
     with torch.no_grad():
         change = model(x).gather(1, y[:, None])[:, 0] - model(torch.zeros_like(x)).gather(1, y[:, None])[:, 0]
     ours, theirs = calls["DeepLift"][0](), calls["DeepLift"][1]()
-    print(f"DeepLift completeness error (max over the batch): archlab "
-          f"{(ours.flatten(1).sum(1) - change).abs().max():.1e}, Captum {(theirs.flatten(1).sum(1) - change).abs().max():.1e}")
+    errors = [(a.flatten(1).sum(1) - change).abs().max().item() for a in (ours, theirs)]
+    print(f"DeepLift completeness error (max over the batch): archlab {errors[0]:.1e}, Captum {errors[1]:.1e}")
     print(f"{'':28s} {'archlab s':>9s} {'captum s':>9s} {'ratio':>6s}  (fastest of {repeats}, calls interleaved)")
     for name, (archlab_call, captum_call) in calls.items():
         times: dict[str, list[float]] = {"archlab": [], "captum": []}

@@ -18,8 +18,8 @@ from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_basel
 
 # the elementwise nonlinearities given the rescale rule: each call form -> its out-of-place function
 _IN_PLACE = {torch.relu_: F.relu, F.relu_: F.relu, torch.Tensor.relu_: F.relu, F.leaky_relu_: F.leaky_relu,
-             F.elu_: F.elu, F.hardtanh_: F.hardtanh, torch.sigmoid_: torch.sigmoid, torch.Tensor.sigmoid_: torch.sigmoid,
-             torch.tanh_: torch.tanh, torch.Tensor.tanh_: torch.tanh}
+             F.elu_: F.elu, F.hardtanh_: F.hardtanh, torch.sigmoid_: torch.sigmoid,
+             torch.Tensor.sigmoid_: torch.sigmoid, torch.tanh_: torch.tanh, torch.Tensor.tanh_: torch.tanh}
 _OUT_OF_PLACE = {F.relu, torch.relu, torch.Tensor.relu, F.leaky_relu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish,
                  F.softplus, F.hardtanh, F.relu6, F.hardsigmoid, F.hardswish, F.logsigmoid, F.softsign, F.sigmoid,
                  F.tanh, torch.sigmoid, torch.tanh, torch.Tensor.sigmoid, torch.Tensor.tanh}
