@@ -39,6 +39,25 @@ def test_explain_an_image(method, checkpoints, capsys, tmp_path):
         assert abs(payload["metrics"]["convergence_delta"]) < 0.05
 
 
+@pytest.mark.parametrize("method", ["deeplift", "gradient-shap", "kernel-shap", "lime"])
+def test_explain_an_image_with_the_shap_family(method, checkpoints, capsys):
+    payload = run_json(capsys, "explain", str(checkpoints / "digits"), "--method", method, "--index", "3",
+                       "--samples", "40")
+    attributions = np.asarray(payload["attributions"])
+    assert attributions.shape == (1, 8, 8) and np.isfinite(attributions).all() and np.abs(attributions).sum() > 0
+    if method == "deeplift":
+        assert abs(payload["metrics"]["convergence_delta"]) < 1e-4
+    if method in ("kernel-shap", "lime"):
+        assert payload["metrics"]["features"] == 16  # 2 x 2 patches of the 8 x 8 digits
+        patches = attributions.reshape(4, 2, 4, 2).transpose(0, 2, 1, 3).reshape(16, 4)
+        assert np.ptp(patches, axis=1).max() < 1e-6  # one value per patch
+
+
+def test_explain_a_table_with_kernel_shap(checkpoints, capsys):
+    payload = run_json(capsys, "explain", str(checkpoints / "wine"), "--method", "kernel-shap", "--index", "1")
+    assert len(payload["attributions"]) == 13 and payload["metrics"]["features"] == 13
+
+
 def test_explain_a_target_and_an_input_file(checkpoints, capsys, tmp_path):
     raw = np.random.default_rng(0).integers(0, 17, size=(3, 1, 8, 8)).astype(np.float32)  # digits' raw units
     np.save(tmp_path / "inputs.npy", raw)
@@ -69,6 +88,8 @@ def test_explain_a_table_and_rank_its_features(checkpoints, capsys, tmp_path):
     (["--index", "5000"], "--index 5000 is out of range"),
     (["--out", "figure.jpg"], "must end in .png"),
     (["--method", "gradcam", "--layer", "head.9"], "layer 'head.9' is not in the model"),
+    (["--method", "kernel-shap", "--samples", "10"], "--samples 10 is too few for kernel-shap: the example has 16 "
+                                                     "features"),
 ])
 def test_explain_errors(argv, message, checkpoints, capsys, tmp_path):
     code = main(["explain", str(checkpoints / "digits"), *[str(tmp_path / a) if a.endswith(".jpg") else a

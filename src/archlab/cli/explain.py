@@ -11,7 +11,8 @@ def add_explain(sub) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--method", default=None,
                    help="attribution method: integrated-gradients, saliency, input-x-gradient, smoothgrad, gradcam, "
-                        "occlusion, feature-ablation, attention-rollout, gnn-explainer, anomaly; permutation ranks "
+                        "occlusion, feature-ablation, deeplift, gradient-shap, kernel-shap, lime, attention-rollout, "
+                        "gnn-explainer, anomaly; permutation ranks "
                         "tabular features (default: the one the model's family names)")
     p.add_argument("--data", default=None, help=DATA_HELP + " of the training schema (default: the data it was "
                                                             "trained on)")
@@ -25,9 +26,12 @@ def add_explain(sub) -> None:
     p.add_argument("--out", default=None, help="figure to write: .png (images, tables, graphs) or .html (text)")
     p.add_argument("--n-steps", type=positive_int, default=50, help="integration steps (integrated gradients)")
     p.add_argument("--layer", default=None, help="layer name for gradcam (default: the last convolution)")
-    p.add_argument("--window", type=positive_int, default=None, help="occlusion window size")
+    p.add_argument("--window", type=positive_int, default=None,
+                   help="occlusion window size; patch size of the features of lime and kernel-shap")
     p.add_argument("--stride", type=positive_int, default=None, help="occlusion stride")
-    p.add_argument("--samples", type=positive_int, default=20, help="noisy samples (smoothgrad)")
+    p.add_argument("--samples", type=positive_int, default=None,
+                   help="noisy samples (smoothgrad, gradient-shap; default 20) or perturbations (lime, kernel-shap; "
+                        "default 200)")
     p.add_argument("--repeats", type=positive_int, default=10, help="shuffles per feature (permutation)")
     p.add_argument("--scoring", default="accuracy", choices=("accuracy", "neg_log_loss"),
                    help="score whose drop ranks the features (permutation)")

@@ -13,13 +13,17 @@ Captum 0.9 (tests/parity/test_explain_*.py), and docs/porting/captum.md lists th
 from .anomaly import AnomalyAttribution
 from .attention_rollout import AttentionRollout, attention_rollout
 from .base import Attribution
+from .deep_lift import DeepLift
 from .faithfulness import PerturbationCurve, completeness_error, deletion_curve, insertion_curve
 from .feature_ablation import FeatureAblation
 from .gnn_explainer import GNNExplainer, NodeExplanation
 from .gradcam import GradCAM
+from .gradient_shap import GradientShap
 from .input_x_gradient import InputXGradient
 from .integrated_gradients import IntegratedGradients
+from .kernel_shap import KernelShap
 from .layer_integrated_gradients import LayerIntegratedGradients, TokenAttribution
+from .lime import Lime
 from .occlusion import Occlusion
 from .permutation import PermutationImportance, permutation_importance
 from .quadrature import quadrature
@@ -32,5 +36,5 @@ __all__ = [
     "FeatureAblation", "permutation_importance", "PermutationImportance", "quadrature", "completeness_error",
     "deletion_curve", "insertion_curve", "PerturbationCurve", "model_randomization_check", "RandomizationStep",
     "spearman", "LayerIntegratedGradients", "TokenAttribution", "AttentionRollout", "attention_rollout", "GNNExplainer",
-    "NodeExplanation", "AnomalyAttribution", 
+    "NodeExplanation", "AnomalyAttribution", "GradientShap", "DeepLift", "KernelShap", "Lime",
 ]

@@ -24,18 +24,23 @@ from .result import JobResult
 from .runs import single_run
 from ..explain.anomaly import AnomalyAttribution
 from ..explain.attention_rollout import AttentionRollout
+from ..explain.deep_lift import DeepLift
 from ..explain.feature_ablation import FeatureAblation
 from ..explain.gnn_explainer import GNNExplainer
 from ..explain.gradcam import GradCAM
+from ..explain.gradient_shap import GradientShap
 from ..explain.input_x_gradient import InputXGradient
 from ..explain.integrated_gradients import IntegratedGradients
+from ..explain.kernel_shap import KernelShap
 from ..explain.layer_integrated_gradients import TokenAttribution
+from ..explain.lime import Lime
 from ..explain.occlusion import Occlusion
 from ..explain.permutation import PermutationImportance, permutation_importance
 from ..explain.saliency import Saliency
 from ..explain.smoothgrad import SmoothGrad
 
-# method name -> the data kinds it explains ("anomaly": autoencoders on image or tabular data)
+# method name -> the data kinds it explains ("anomaly": autoencoders on image or tabular data; deeplift's
+# rescale rule does not reach inside the fused recurrent ops)
 METHODS = {
     "saliency": ("image", "tabular", "sequence"),
     "input-x-gradient": ("image", "tabular", "sequence"),
@@ -44,6 +49,10 @@ METHODS = {
     "gradcam": ("image",),
     "occlusion": ("image", "tabular", "sequence"),
     "feature-ablation": ("image", "tabular", "sequence"),
+    "deeplift": ("image", "tabular"),
+    "gradient-shap": ("image", "tabular", "sequence"),
+    "kernel-shap": ("image", "tabular", "sequence"),
+    "lime": ("image", "tabular", "sequence"),
     "attention-rollout": ("text", "sequence"),
     "gnn-explainer": ("graph",),
     "anomaly": ("image", "tabular"),
@@ -107,7 +116,7 @@ def explain_checkpoint(checkpoint: str | os.PathLike, method: str = "integrated-
                        input_file: str | os.PathLike | None = None, target: int | None = None,
                        out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                        device: str = "auto", n_steps: int = 50, layer: str | None = None,
-                       window: int | None = None, stride: int | None = None, samples: int = 20,
+                       window: int | None = None, stride: int | None = None, samples: int | None = None,
                        seed: int = 0, source: dict[str, Any] | None = None, verify: bool = True) -> Explanation:
     """Explain one example (``--index`` of a split, or of an input file) of a checkpoint's model.
 
@@ -186,13 +195,56 @@ def _token_attribution(model, x, target, args, options):
     return attr, {"convergence_delta": float(delta[0])}
 
 
+def _window(x, options) -> int:
+    """Occlusion's window and the patch size of lime and kernel-shap: about 7 across an image, else 1."""
+    return options["window"] or (max(2, x.shape[-1] // 7) if options["kind"] == "image" else 1)
+
+
 def _occlusion(model, x, target, args, options):
     dims, image = x.shape[1:], options["kind"] == "image"
-    size = options["window"] or (max(2, dims[-1] // 7) if image else 1)
+    size = _window(x, options)
     shape = (dims[0], size, size) if image else (1,) * (len(dims) - 1) + (size,)
     step = options["stride"] or max(1, size // 2)
     strides = (dims[0], step, step) if image else (1,) * (len(dims) - 1) + (step,)
     return Occlusion(model).attribute(x, target=target, sliding_window_shapes=shape, strides=strides), {}
+
+
+def _deep_lift(model, x, target, args, options):
+    attr, delta = DeepLift(model).attribute(x, target=target, return_convergence_delta=True)
+    return attr, {"convergence_delta": float(delta[0])}
+
+
+def _gradient_shap(model, x, target, args, options):
+    """Draws around a zero baseline, as many as --samples (default 20)."""
+    attr, delta = GradientShap(model).attribute(x, target=target, n_samples=options["samples"] or 20,
+                                                seed=options["seed"], return_convergence_delta=True)
+    return attr, {"convergence_delta_mean": float(delta.mean())}
+
+
+def _feature_mask(x, options) -> torch.Tensor:
+    """Interpretable features of one example: square patches of --window for an image (all channels
+    together), windows of time steps for a sequence, each feature of a table."""
+    size = _window(x, options)
+    if options["kind"] == "image":
+        height, width = x.shape[-2:]
+        across = -(-width // size)
+        return (torch.arange(height)[:, None] // size * across + torch.arange(width)[None] // size)[None, None]
+    if options["kind"] == "sequence":  # (B, T, D): one feature per window of time steps
+        return (torch.arange(x.shape[1]) // size)[None, :, None]
+    return torch.arange(x[0].numel()).view(1, *x.shape[1:])
+
+
+def _surrogate(method):
+    def attribute(model, x, target, args, options):
+        mask = _feature_mask(x, options).to(x.device)
+        features = int(mask.max()) + 1
+        samples = options["samples"] or 200
+        if method is KernelShap and samples <= features:
+            raise ConfigError(f"--samples {samples} is too few for kernel-shap: the example has {features} features "
+                              f"(--window {_window(x, options)}); give --samples > {features} or a larger --window.")
+        return method(model).attribute(x, target=target, feature_mask=mask, n_samples=samples,
+                                       seed=options["seed"]), {"features": features}
+    return attribute
 
 
 ATTRIBUTIONS = {
@@ -201,12 +253,16 @@ ATTRIBUTIONS = {
     "input-x-gradient": lambda model, x, target, args, options: (InputXGradient(model).attribute(x, target=target),
                                                                  {}),
     "smoothgrad": lambda model, x, target, args, options: (
-        SmoothGrad(model).attribute(x, target=target, nt_samples=options["samples"], seed=options["seed"]), {}),
+        SmoothGrad(model).attribute(x, target=target, nt_samples=options["samples"] or 20, seed=options["seed"]), {}),
     "gradcam": lambda model, x, target, args, options: (
         GradCAM(model, options["layer"] or _last_conv(model)).attribute(x, target=target), {}),
     "occlusion": _occlusion,
     "feature-ablation": lambda model, x, target, args, options: (FeatureAblation(model).attribute(x, target=target),
                                                                  {}),
+    "deeplift": _deep_lift,
+    "gradient-shap": _gradient_shap,
+    "kernel-shap": _surrogate(KernelShap),
+    "lime": _surrogate(Lime),
     "attention-rollout": lambda model, x, target, args, options: (
         AttentionRollout(model).attribute(x, lengths=options["lengths"]), {}),
 }
@@ -276,7 +332,7 @@ def explain(checkpoint: str | os.PathLike, method: str | None = None, *, data: s
             split: str = "test", index: int | None = None, input_file: str | os.PathLike | None = None,
             target: int | None = None, out: str | os.PathLike | None = None,
             data_dir: str | os.PathLike | None = None, device: str = "auto", n_steps: int = 50,
-            layer: str | None = None, window: int | None = None, stride: int | None = None, samples: int = 20,
+            layer: str | None = None, window: int | None = None, stride: int | None = None, samples: int | None = None,
             n_repeats: int = 10, scoring: str = "accuracy", seed: int = 0, target_column: str | None = None,
             data_format: str | None = None, data_options: dict[str, Any] | None = None,
             verify: bool = True) -> JobResult:
