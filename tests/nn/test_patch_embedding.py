@@ -46,3 +46,19 @@ def test_images_of_another_shape_are_refused():
     layer = PatchEmbedding(8, 4, in_channels=3)
     with pytest.raises(ValueError, match=r"images of shape \(batch, 3, 8, 8\); got \(2, 1, 8, 8\)"):
         layer(torch.zeros(2, 1, 8, 8))
+
+
+def test_the_class_token_comes_first_and_re_initialises_like_a_layer():
+    from archlab.nn import ClassToken
+
+    torch.manual_seed(0)
+    token = ClassToken(4)
+    with torch.no_grad():
+        token.token.fill_(3.0)
+    x = torch.randn(2, 5, 4)
+    out = token(x)
+    assert out.shape == (2, 6, 4)
+    torch.testing.assert_close(out[:, 1:], x)
+    assert (out[:, 0] == 3.0).all()
+    token.reset_parameters()
+    assert 0 < token.token.abs().max() < 1e-4

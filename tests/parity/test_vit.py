@@ -14,7 +14,7 @@ def hf_state_for(model, hf) -> dict[str, torch.Tensor]:
     """Hugging Face's tensors renamed (and query/key/value stacked) into archlab's layout."""
     src = hf.state_dict()
     state = {
-        "cls_token": src["vit.embeddings.cls_token"],
+        "cls_token.token": src["vit.embeddings.cls_token"],
         "positional.embedding.weight": src["vit.embeddings.position_embeddings"][0],
         "patch_embed.proj.weight": src["vit.embeddings.patch_embeddings.projection.weight"],
         "patch_embed.proj.bias": src["vit.embeddings.patch_embeddings.projection.bias"],

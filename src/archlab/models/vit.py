@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..nn import LearnedPositionalEmbedding, PatchEmbedding, TransformerBlock
+from ..nn import ClassToken, LearnedPositionalEmbedding, PatchEmbedding, TransformerBlock
 from ..validation import check_choice, check_int
 from .base import check_input
 from .registry import register_model
@@ -55,7 +55,7 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbedding(input_size, patch_size, in_channels, embed_dim)
         self.input_shape = (in_channels, *self.patch_embed.input_size)
         self.num_prefix_tokens = 1 if pooling == "cls" else 0
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if pooling == "cls" else None
+        self.cls_token = ClassToken(embed_dim) if pooling == "cls" else None
         tokens = self.num_prefix_tokens + self.patch_embed.num_patches
         self.positional = LearnedPositionalEmbedding(embed_dim, tokens) if positional == "learned" else None
         self.dropout = nn.Dropout(dropout)
@@ -76,7 +76,7 @@ class VisionTransformer(nn.Module):
         if self.positional is not None:
             nn.init.trunc_normal_(self.positional.embedding.weight, std=0.02)
         if self.cls_token is not None:
-            nn.init.normal_(self.cls_token, std=1e-6)
+            self.cls_token.reset_parameters()
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -88,7 +88,7 @@ class VisionTransformer(nn.Module):
         check_input(x, self.input_shape, type(self).__name__)
         h = self.patch_embed(x)  # (B, N, E)
         if self.cls_token is not None:
-            h = torch.cat([self.cls_token.expand(h.shape[0], -1, -1), h], dim=1)  # (B, 1 + N, E)
+            h = self.cls_token(h)  # (B, 1 + N, E)
         if self.positional is not None:
             h = self.positional(h)
         h = self.dropout(h)

@@ -1,5 +1,5 @@
 """Patch embedding (Dosovitskiy et al., 2021): an image cut into non-overlapping patches, each
-flattened and linearly projected to one token."""
+flattened and linearly projected to one token; and the [CLS] token put before them."""
 
 from __future__ import annotations
 
@@ -56,3 +56,25 @@ class PatchEmbedding(nn.Module):
             raise ValueError(f"{type(self).__name__} expects images of shape (batch, {', '.join(map(str, expected))}); "
                              f"got {tuple(x.shape)}.")
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, E, gh, gw) -> (B, N, E)
+
+
+class ClassToken(nn.Module):
+    """A learned [CLS] vector put before the tokens of each example.
+
+    A module of its own, so that it re-initialises with `reset_parameters` like every other
+    layer (the model-randomization check resets layers this way); it starts near zero
+    (normal, std 1e-6, as timm's ViT).
+
+    Shapes:
+        input ``(B, T, E)``; output ``(B, 1 + T, E)``.
+    """
+
+    def __init__(self, embed_dim: int):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.token, std=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
