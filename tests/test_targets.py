@@ -43,3 +43,12 @@ def test_bidirectional_gru_on_digits_seq_reaches_95_percent(seed):
     result = archlab.train("gru", "digits-seq", seed=seed, quiet=True, model_kwargs={"bidirectional": True})
     print(f"bi-GRU on digits-seq, seed {seed}: test accuracy {result.metrics['test_accuracy']:.4f} (target >= 0.95)")
     assert result.metrics["test_accuracy"] >= 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="not met yet: 97.5% measured with the defaults (README, Transformers)", strict=False)
+def test_vit_on_mnist_reaches_98_percent_in_5_epochs():
+    root = require_dataset("mnist").parent
+    result = archlab.train("vit", "mnist", data_dir=root, quiet=True)  # the registration's defaults: 5 epochs
+    print(f"vit on mnist, 5 epochs: test accuracy {result.metrics['test_accuracy']:.4f} (target >= 0.98)")
+    assert result.metrics["test_accuracy"] >= 0.98

@@ -96,3 +96,17 @@ def test_explain_errors(argv, message, checkpoints, capsys, tmp_path):
                                                            for a in argv]])
     assert code in (1, 2)
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", [None, "gradcam"])
+def test_explain_a_vision_transformer(method, tmp_path_factory, capsys):
+    root = tmp_path_factory.getbasetemp() / "explain-vit"
+    if not root.exists():
+        archlab.train("vit", "digits", steps=10, out=root, quiet=True,
+                      model_kwargs={"embed_dim": 16, "num_layers": 2, "num_heads": 2, "patch_size": 2})
+    figure = tmp_path_factory.mktemp("vit") / "map.png"
+    payload = run_json(capsys, "explain", str(root), *(["--method", method] if method else []), "--index", "3",
+                       "--out", str(figure))
+    assert payload["method"] == (method or "attention-rollout")  # the registration's default
+    assert np.asarray(payload["attributions"]).shape == (1, 8, 8)  # one map over the image, 4x4 patches of 2x2
+    assert figure.is_file() and figure.stat().st_size > 1000

@@ -126,3 +126,23 @@ def test_anomaly_attribution_bad_input(autoencoder):
         AnomalyAttribution(autoencoder).attribute(torch.rand(2, 6, dtype=torch.float64), 1)
     with pytest.raises(ValueError, match="'method' parameter of AnomalyAttribution"):
         AnomalyAttribution(autoencoder).attribute(torch.rand(2, 6, dtype=torch.float64), method="shap")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_attention_rollout_of_a_vision_transformer_is_a_map_over_its_patches(pooling):
+    torch.manual_seed(0)
+    model = archlab.create_model("vit", in_channels=1, num_classes=3, input_size=(8, 12), patch_size=4,
+                                 embed_dim=16, num_layers=2, num_heads=2, pooling=pooling).eval()
+    x = torch.randn(2, 1, 8, 12)
+    grid = AttentionRollout(model).attribute(x, upsample=False)
+    assert grid.shape == (2, 1, 2, 3)
+    _, attentions = model(x, return_attention=True)
+    flow = attention_rollout(attentions)  # (B, T, T), [CLS] first when there is one
+    expected = flow[:, 0, 1:] if pooling == "cls" else flow.mean(1)
+    assert_close(grid.flatten(1), expected)
+    image = AttentionRollout(model).attribute(x)
+    assert image.shape == (2, 1, 8, 12)
+    # each patch's relevance covers its 4x4 pixels
+    assert_close(image, grid.repeat_interleave(4, 2).repeat_interleave(4, 3))
+    if pooling == "mean":
+        assert_close(grid.sum((1, 2, 3)), torch.ones(2))

@@ -167,3 +167,25 @@ def test_a_layer_called_with_keyword_arguments_only():
     with pytest.raises(ValueError, match="holds no floating-point tensor \\(nothing: keyword arguments are not seen"):
         GradCAM(lambda x: head(scale(x=x)), scale).attribute(torch.ones(2, 3, dtype=torch.float64), 0,
                                                             attribute_to_layer_input=True, upsample=False)
+
+
+def test_a_vision_transformer_is_mapped_over_its_patch_grid():
+    """``reshape_transform`` lays the tokens out as (B, E, rows, columns) before the map is made:
+    the weights are the gradient averaged over the patches, the [CLS] token left out."""
+    torch.manual_seed(0)
+    model = archlab.create_model("vit", in_channels=1, num_classes=3, input_size=12, patch_size=4, embed_dim=16,
+                                 num_layers=2, num_heads=2).double().eval()
+    x = torch.randn(3, 1, 12, 12, dtype=torch.float64)
+    kept = {}
+    handle = model.blocks[1].norm1.register_forward_hook(lambda m, i, out: kept.update(tokens=out))
+    out = model(x)
+    tokens = kept["tokens"]
+    handle.remove()
+    (grad,) = torch.autograd.grad(out[:, 2].sum(), tokens)
+    expected = gradcam_formula(model.tokens_to_grid(tokens.detach()), model.tokens_to_grid(grad))
+    explainer = GradCAM(model, model.gradcam_layer, reshape_transform=model.tokens_to_grid)
+    cam = explainer.attribute(x, 2, relu_attributions=False, upsample=False)
+    assert cam.shape == (3, 1, 3, 3)
+    assert_close(cam, expected, **EXACT)
+    image = explainer.attribute(x, 2)
+    assert image.shape == (3, 1, 12, 12) and (image >= 0).all()

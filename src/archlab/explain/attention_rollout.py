@@ -55,16 +55,25 @@ class AttentionRollout(Attribution):
     model's own ``pooling`` attribute decides, else ``"mean"``. Rollout does not depend on
     the class, so it takes no target.
 
+    Images ``(B, C, H, W)`` go to a vision transformer, whose tokens are the patches of its
+    ``grid_size`` grid: the relevance of each patch is laid out on that grid, ``(B, 1, rows,
+    columns)``, and with `upsample` (the default) spread over the patch's pixels, ``(B, 1, H, W)``
+    (broadcastable to the image, as `GradCAM`'s maps).
+
     Shapes:
         inputs ``(B, T)`` token ids (or ``(B, T, D)`` sequences); lengths ``(B,)``; returns ``(B, T)``.
+        inputs ``(B, C, H, W)`` images; returns ``(B, 1, H, W)``, or ``(B, 1, rows, columns)``.
     """
 
     def attribute(self, inputs: torch.Tensor, *, lengths: torch.Tensor | None = None,
-                  pooling: str | int | None = None, head_fusion: str = "mean", residual: bool = True
-                  ) -> torch.Tensor:
+                  pooling: str | int | None = None, head_fusion: str = "mean", residual: bool = True,
+                  upsample: bool = True) -> torch.Tensor:
         name = type(self).__name__
         inputs = check_inputs(inputs, name, floating=False)
-        batch, steps = inputs.shape[:2]
+        grid = getattr(self.forward_func, "grid_size", None) if inputs.dim() == 4 else None
+        if grid is not None and lengths is not None:
+            raise ValueError(f"{name}: images have no lengths; pass lengths=None.")
+        batch, steps = inputs.shape[0], inputs.shape[1] if grid is None else grid[0] * grid[1]
         args = () if lengths is None else (lengths,)
         with torch.no_grad():
             try:
@@ -85,11 +94,20 @@ class AttentionRollout(Attribution):
             row = 0 if pooling == "cls" else pooling
             if not 0 <= row < size:
                 raise ValueError(f"{name}: pooling position {row} is out of range for {size} positions.")
-            return flow[:, row, offset:]
-        if pooling != "mean":
+            relevance = flow[:, row, offset:]
+        elif pooling != "mean":
             raise fail(name, "pooling", "'mean', 'cls' or a position", pooling)
-        valid = torch.ones(batch, size, dtype=flow.dtype, device=flow.device)
-        if lengths is not None:
-            valid[:, offset:] = (torch.arange(steps, device=flow.device)[None] < lengths.to(flow.device)[:, None])
-        rows = (flow * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
-        return rows[:, offset:]
+        else:
+            valid = torch.ones(batch, size, dtype=flow.dtype, device=flow.device)
+            if lengths is not None:
+                valid[:, offset:] = (torch.arange(steps, device=flow.device)[None] < lengths.to(flow.device)[:, None])
+            relevance = ((flow * valid[..., None]).sum(1) / valid.sum(1, keepdim=True))[:, offset:]
+        if grid is None:
+            return relevance
+        relevance = relevance.reshape(batch, 1, *grid)  # patches run over the grid row by row
+        if not upsample:
+            return relevance
+        height, width = inputs.shape[2:]
+        if height % grid[0] or width % grid[1]:
+            raise ValueError(f"{name}: a {grid[0]}x{grid[1]} patch grid does not tile images of {height}x{width}.")
+        return relevance.repeat_interleave(height // grid[0], 2).repeat_interleave(width // grid[1], 3)

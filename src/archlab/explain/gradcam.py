@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,6 +32,11 @@ class GradCAM(Attribution):
     the spatial size of the (first) input. ``attribute_to_layer_input=True`` maps the layer's
     input instead of its output.
 
+    ``reshape_transform`` (pytorch-grad-cam's name) lays a layer's value out as channels and
+    positions before the map is made; it is applied to the activations and to their gradients
+    alike. A vision transformer's tokens ``(B, T, E)`` become ``(B, E, grid_h, grid_w)`` with
+    ``reshape_transform=vit.tokens_to_grid``.
+
     A layer whose value is a tuple (an LSTM's ``(out, (h_n, c_n))``, attention's
     ``(output, weights)``) gets one map per tensor, nested the same way (``None`` for
     what is not a floating-point tensor); a tensor the output does not use gets a zero map.
@@ -43,9 +49,11 @@ class GradCAM(Attribution):
         or ``(B, 1, *S)`` with ``upsample=False``.
     """
 
-    def __init__(self, forward_func, layer: nn.Module | str):
+    def __init__(self, forward_func, layer: nn.Module | str, *,
+                 reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         super().__init__(forward_func)
         self.layer = find_layer(forward_func, layer, type(self).__name__)
+        self.reshape_transform = reshape_transform
 
     def _leaves(self, inputs: tuple[torch.Tensor, ...], target: Target, args: tuple, to_input: bool
                 ) -> tuple[Any, list, list]:
@@ -121,6 +129,8 @@ class GradCAM(Attribution):
                 continue
             check_batch_dim(a, dim, batch, name, what)
             a, grad = a.movedim(dim, 0), grad.movedim(dim, 0)  # batch-first: (B, C, *S)
+            if self.reshape_transform is not None:
+                a, grad = self.reshape_transform(a), self.reshape_transform(grad)
             if a.dim() < 2:
                 raise ValueError(f"{name}: the layer's {what} has shape {tuple(a.shape)}; Grad-CAM needs channels "
                                  "(batch, channels, ...), e.g. a convolution's output.")

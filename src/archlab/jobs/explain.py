@@ -53,7 +53,7 @@ METHODS = {
     "gradient-shap": ("image", "tabular", "sequence"),
     "kernel-shap": ("image", "tabular", "sequence"),
     "lime": ("image", "tabular", "sequence"),
-    "attention-rollout": ("text", "sequence"),
+    "attention-rollout": ("text", "sequence", "image"),
     "gnn-explainer": ("graph",),
     "anomaly": ("image", "tabular"),
     "permutation": ("tabular",),
@@ -86,6 +86,16 @@ def _last_conv(model: nn.Module) -> str:
     if not names:
         raise ConfigError("gradcam needs a convolution layer; the model has none (name one with --layer).")
     return names[-1]
+
+
+def _gradcam(model: nn.Module, layer: str | None) -> GradCAM:
+    """Grad-CAM on `layer`, by default the last convolution; a vision transformer's tokens are laid
+    out on its patch grid (`tokens_to_grid`), its default layer the one it names (`gradcam_layer`)."""
+    if not hasattr(model, "tokens_to_grid"):
+        return GradCAM(model, layer or _last_conv(model))
+    layer = layer or model.gradcam_layer
+    conv = isinstance(dict(model.named_modules()).get(layer), nn.Conv2d)  # already (B, C, rows, columns)
+    return GradCAM(model, layer, reshape_transform=None if conv else model.tokens_to_grid)
 
 
 def _example(checkpoint, data, split, index, input_file, data_dir, device, source=None
@@ -254,8 +264,8 @@ ATTRIBUTIONS = {
                                                                  {}),
     "smoothgrad": lambda model, x, target, args, options: (
         SmoothGrad(model).attribute(x, target=target, nt_samples=options["samples"] or 20, seed=options["seed"]), {}),
-    "gradcam": lambda model, x, target, args, options: (
-        GradCAM(model, options["layer"] or _last_conv(model)).attribute(x, target=target), {}),
+    "gradcam": lambda model, x, target, args, options: (_gradcam(model, options["layer"]).attribute(x, target=target),
+                                                        {}),
     "occlusion": _occlusion,
     "feature-ablation": lambda model, x, target, args, options: (FeatureAblation(model).attribute(x, target=target),
                                                                  {}),

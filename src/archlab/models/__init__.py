@@ -1,7 +1,7 @@
 """Model families composed from `archlab.nn`. Importing this package registers them."""
 
 from . import cnn, mlp, rnn
-from . import bert, gpt, transformer  # noqa: F401  (registration: transformer family)
+from . import bert, gpt, transformer, vit  # noqa: F401  (registration: transformer family)
 from . import autoencoder  # noqa: F401  (registration: ae, vae, aae)
 from . import gae, gnn, graph_tasks  # noqa: F401  (registration: gcn, gat, gae, vgae and their tasks)
 from .cnn import ConvNet, ResNet

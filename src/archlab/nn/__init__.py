@@ -4,6 +4,7 @@ from .conv import BasicBlock, ConvBlock
 from .activation import ACTIVATIONS, activation
 from .mlp import MLP
 from .attention import KVCache, MultiHeadAttention
+from .patch_embedding import ClassToken, PatchEmbedding
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .transformer import FeedForward, TransformerBlock
 from .gelu import TanhGELU, gelu_tanh
@@ -17,7 +18,7 @@ from .sparse import adjacency_to_edge_index, edge_index_to_adjacency
 
 __all__ = ["MLP", "ConvBlock", "BasicBlock", "activation", "ACTIVATIONS"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
-            "RotaryEmbedding", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh",
+            "RotaryEmbedding", "PatchEmbedding", "ClassToken", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh",
             "gaussian_kl", "reparameterize"]
 __all__ += ["MessagePassing", "GCNConv", "GATConv", "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
             "edge_softmax", "global_sum_pool", "global_mean_pool", "global_max_pool", "adjacency_to_edge_index",
