@@ -51,8 +51,8 @@ class MetaTask(Task):
     """What the two meta-learners share: the model they train, and the evaluation after
     `eval_steps` inner steps on `eval_tasks` tasks of a split's sampler (seeded with `eval_seed`)."""
 
-    def __init__(self, learner: MAML | Reptile | ProtoNet, *, eval_tasks: int = 100, eval_steps: Sequence[int] | None = None,
-                 eval_seed: int = 0):
+    def __init__(self, learner: MAML | Reptile | ProtoNet, *, eval_tasks: int = 100,
+                 eval_steps: Sequence[int] | None = None, eval_seed: int = 0):
         self.learner = learner
         self.eval_tasks = eval_tasks
         self.eval_seed = eval_seed
