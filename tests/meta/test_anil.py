@@ -170,3 +170,48 @@ def test_bad_head_is_one_clear_line():
     model.head.requires_grad_(False)
     with pytest.raises(ConfigError, match="ANIL's head 'head' has no trainable parameters"):
         ANIL(model, head="head")
+
+
+def test_per_task_batch_norm_normalizes_each_task_alone():
+    from archlab.meta.anil import per_task_batch_norm
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3 * 4, 2, 5, 5, generator=g, dtype=torch.float64)
+    weight, bias = torch.randn(2, generator=g, dtype=torch.float64), torch.randn(2, generator=g, dtype=torch.float64)
+    expected = torch.cat([F.batch_norm(part, None, None, weight, bias, training=True, eps=1e-5)
+                          for part in x.split(4)])
+    torch.testing.assert_close(per_task_batch_norm(x, 3, weight, bias, 1e-5), expected, rtol=0, atol=1e-12)
+
+
+def test_vmap_without_cached_features_matches_the_loop():
+    model = Wrapped(tiny_cnn())
+    tasks = classification_tasks(n_tasks=3, shape=IMAGE)
+    anil = ANIL(model, inner_lr=0.3, inner_steps=2, head="net.head")
+    torch.testing.assert_close(meta_gradient(anil, tasks, "vmap"), meta_gradient(anil, tasks, "loop"),
+                               rtol=0, atol=1e-10)
+
+
+def test_auto_batches_the_body_for_small_task_batches_on_a_cpu(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    import archlab
+
+    paper = archlab.create_model("cnn", input_size=28, num_classes=5, channels=[64] * 4, hidden_dims=[],
+                                 dropout=0.0, batch_norm=True, track_running_stats=False)
+    anil, maml = ANIL(paper), MAML(paper)
+    small = classification_tasks(n_tasks=32, support=5, query=5, shape=(1, 28, 28))  # 320 examples
+    big = classification_tasks(n_tasks=32, support=5, query=75, shape=(1, 28, 28))  # 2,560
+    assert anil.choose_strategy(small) == "vmap" and maml.choose_strategy(small) == "threads"
+    assert anil.choose_strategy(big) == maml.choose_strategy(big) != "vmap"  # MAML's rule: loop
+    assert anil.choose_strategy(big, "vmap") == "vmap"
+
+
+def test_a_recurrent_body_is_batched_not_vmapped():
+    import archlab
+
+    torch.manual_seed(0)
+    model = archlab.create_model("gru", input_dim=3, num_classes=3, hidden_dim=6).double()
+    tasks = classification_tasks(n_tasks=3, shape=(5, 3))  # sequences of 5 steps
+    anil = ANIL(model, inner_lr=0.3, inner_steps=2)
+    assert anil.choose_strategy(tasks) == "vmap"
+    torch.testing.assert_close(meta_gradient(anil, tasks, "vmap"), meta_gradient(anil, tasks, "loop"),
+                               rtol=0, atol=1e-10)

@@ -21,6 +21,12 @@ head is its ``head`` submodule (archlab's conv nets, ResNet, the recurrent nets)
 query features are computed once a task and the inner steps run the head alone: the body is
 never differentiated twice, which is where ANIL's speed comes from. Any other model runs whole at
 each inner step, with only the head's parameters adapted (the same result, more work).
+
+For such a model the body's weights are the same in every task, so the ``vmap`` strategy runs
+the body once over all the tasks' support examples and once over their query examples, as two
+large batches (batch norm computes each task's statistics, `PerTaskBatchNorm`), and only the head,
+whose weights are per task, under `torch.vmap`. That holds every task's activations at once:
+``auto`` chooses it on a CPU up to `BATCHED_MAX_EXAMPLES` examples a task batch.
 """
 
 from __future__ import annotations
@@ -29,17 +35,60 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
-from .batchnorm import BatchStatisticsNorm, twice_differentiable_attention
+
+from .batchnorm import BatchStatisticsNorm, _bind, twice_differentiable_attention
 from .functional import (
     Batch, Params, adapt, adapt_vmappable, check_finite, default_forward, make_call, task_loss, task_metric,
 )
 from .maml import MAML, MAMLClone, check_hyperparameters
+from .strategy import check_strategy, vmap_unsupported
 
 PREFIX = "model."  # the model's tensors seen from a `_Method` wrapper
+
+#: On a CPU, ``auto`` runs the body batched over the tasks (the ``vmap`` strategy) while the task
+#: batch holds at most this many examples: the paper's 32 tasks of 5-way 1-shot with 1 query image a
+#: class (320) are, with 15 (2,560) the activations of the whole batch would take gigabytes.
+BATCHED_MAX_EXAMPLES = 1024
+
+
+def per_task_batch_norm(x: torch.Tensor, tasks: int, weight: torch.Tensor | None, bias: torch.Tensor | None,
+                        eps: float) -> torch.Tensor:
+    """Batch norm of ``x (T * N, C, *)``, the examples of `tasks` tasks one after another, with
+    each task's own batch statistics: the same as normalizing each ``(N, C, *)`` part alone.
+
+    Task ``t``'s channel ``c`` becomes channel ``t * C + c`` of an ``(N, T * C, *)`` tensor, so
+    torch's fused kernel computes the per-task statistics in one call.
+    """
+    n, c = x.shape[0] // tasks, x.shape[1]
+    rest = x.shape[2:]
+    grouped = x.reshape(tasks, n, c, *rest).transpose(0, 1).reshape(n, tasks * c, *rest)
+    y = F.batch_norm(grouped, None, None, None if weight is None else weight.repeat(tasks),
+                     None if bias is None else bias.repeat(tasks), training=True, eps=eps)
+    return y.reshape(n, tasks, c, *rest).transpose(0, 1).reshape(x.shape)
+
+
+class PerTaskBatchNorm(TorchFunctionMode):
+    """Within this context, ``F.batch_norm`` without running statistics normalizes a batch made of
+    `tasks` tasks' examples (equal parts, one after another) with each task's own statistics
+    (`per_task_batch_norm`); every other call passes through unchanged."""
+
+    def __init__(self, tasks: int):
+        super().__init__()
+        self.tasks = tasks
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.batch_norm:
+            bound = _bind(*args, **kwargs)
+            if bound["running_mean"] is None and bound["running_var"] is None:
+                return per_task_batch_norm(bound["input"], self.tasks, bound["weight"], bound["bias"], bound["eps"])
+        return func(*args, **kwargs)
 
 
 class _Method(nn.Module):
@@ -205,23 +254,46 @@ class ANIL(MAML):
         check_finite(loss.item(), where=f"the query loss of task {i}", inner_lr=self.inner_lr)
         return loss, task_metric(self.kind, out.detach(), query["y"])
 
+    def choose_strategy(self, tasks: TaskBatch, strategy: str | None = None) -> str:
+        """MAML's choice, except that with features computed once a task (`cached_features`) the
+        body is batched over the tasks, not vmapped: ``vmap`` runs whatever the body is (a recurrent
+        one too) when the head allows it, and ``auto`` picks it on a CPU up to
+        `BATCHED_MAX_EXAMPLES` examples in the task batch."""
+        requested = check_strategy("ANIL", strategy or self.strategy)
+        if self.cached_features and requested in ("auto", "vmap") and vmap_unsupported(self.model.head) is None:
+            device = next(self.model.parameters()).device
+            if requested == "vmap" or device.type != "cpu" or (
+                    len(tasks) * tasks.examples_per_task <= BATCHED_MAX_EXAMPLES):
+                return "vmap"
+        return super().choose_strategy(tasks, strategy)
+
     def _vmap(self, tasks: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
         params, others = self._state()
         head, rest = self._split(params, others)
         head_module, head_forward = self._head_module(self.model), self._head_forward()
+        n = len(tasks)
 
         def one_task(sx, sy, qx, qy):
-            inputs = self._inputs(self.model, params, others, {"x": sx, "y": sy})
+            inputs = {"x": sx, "y": sy} if self.cached_features else self._inputs(self.model, params, others,
+                                                                                  {"x": sx, "y": sy})
             adapted, support_losses = adapt_vmappable(
                 head_module, head, rest, inputs, kind=self.kind, inner_lr=self.inner_lr, steps=self.inner_steps,
                 first_order=self.first_order, forward=head_forward)
-            out = head_forward(make_call(head_module, adapted, rest), self._inputs(self.model, params, others,
-                                                                                   {"x": qx, "y": qy}))
+            query = {"x": qx, "y": qy} if self.cached_features else self._inputs(self.model, params, others,
+                                                                                 {"x": qx, "y": qy})
+            out = head_forward(make_call(head_module, adapted, rest), query)
             return task_loss(self.kind, out, qy), task_metric(self.kind, out.detach(), qy), support_losses
 
-        with BatchStatisticsNorm(), twice_differentiable_attention():
-            losses, metrics, support_losses = torch.vmap(one_task, randomness="different")(
-                tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+        sx, qx = tasks.support_x, tasks.query_x
+        with twice_differentiable_attention():
+            if self.cached_features:  # the body once over all the tasks' examples, the head vmapped
+                with PerTaskBatchNorm(n):
+                    sx = self._inputs(self.model, params, others, {"x": sx.flatten(0, 1), "y": None})["x"]
+                    qx = self._inputs(self.model, params, others, {"x": qx.flatten(0, 1), "y": None})["x"]
+                sx, qx = sx.unflatten(0, (n, -1)), qx.unflatten(0, (n, -1))  # (T, S, ...) features
+            with BatchStatisticsNorm():
+                losses, metrics, support_losses = torch.vmap(one_task, randomness="different")(
+                    sx, tasks.support_y, qx, tasks.query_y)
         bad = torch.nonzero(~torch.isfinite(support_losses))
         if len(bad):
             task, step = bad[0].tolist()
