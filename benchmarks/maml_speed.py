@@ -1,4 +1,5 @@
-"""One second-order MAML meta-iteration: archlab vs a learn2learn-style loop, in one process.
+"""One second-order MAML meta-iteration: archlab vs a learn2learn-style loop, in one process;
+and one ANIL meta-iteration beside archlab's MAML (target: <= 0.5x its time).
 
 Setting (the issue's): 5-way 1-shot Omniglot-sized tasks (1x28x28), meta-batch 32, one
 inner SGD step, the MAML paper's conv net (4 blocks of 64 3x3 filters, BatchNorm with
@@ -7,7 +8,8 @@ batch statistics, ReLU, 2x2 max-pool; linear head), at 1 and at 15 query images 
 The peer is the per-task loop of learn2learn's MAML, written out here: clone the
 parameters (``clone_module``), take ``torch.autograd.grad(create_graph=True)`` on the
 support loss, step (``update_module``), and back-propagate each task's query loss.
-archlab runs ``MAML.meta_step`` with its automatic strategy (and every strategy is shown).
+archlab runs ``MAML.meta_step`` with its automatic strategy (and every strategy is shown), and
+``ANIL.meta_step`` (second order, the head adapted on features computed once a task) with its own.
 
 Time is the median of several iterations, in rounds that alternate between the runs. Peak
 memory is how far one iteration raises the process's resident set above where it started
@@ -37,7 +39,7 @@ from torch.func import functional_call
 
 import archlab
 from archlab.data.fewshot import TaskBatch
-from archlab.meta import MAML
+from archlab.meta import ANIL, MAML
 
 WAYS, SHOTS, META_BATCH, INNER_LR = 5, 1, 32, 0.4
 
@@ -135,6 +137,10 @@ def make_runs(query: int, meta_batch: int) -> tuple[dict, str]:
     runs = {"learn2learn-style loop": lambda: learn2learn_style_step(model, batch, opt)}
     for strategy in ("loop", "threads", "vmap"):
         runs[f"archlab {strategy}"] = lambda s=strategy: archlab_step(maml, batch, opt, s)
+    anil_model = paper_convnet()
+    anil = ANIL(anil_model, INNER_LR, 1)
+    anil_opt = torch.optim.Adam(anil_model.parameters(), lr=1e-3)
+    runs["archlab ANIL (auto)"] = lambda: anil.meta_step(batch, anil_opt)
     return runs, maml.choose_strategy(batch)
 
 
@@ -173,7 +179,10 @@ def main() -> None:
                   f"{memory[k] / base_m:10.2f}")
         key = f"archlab {auto}"
         print(f"archlab (auto = {auto}) / learn2learn-style: time ratio {seconds[key] / base_t:.2f}, "
-              f"peak-memory ratio {memory[key] / base_m:.2f}", flush=True)
+              f"peak-memory ratio {memory[key] / base_m:.2f}")
+        anil = seconds["archlab ANIL (auto)"]
+        print(f"ANIL / MAML, both archlab (auto = {auto}): time ratio {anil / seconds[key]:.2f} (target <= 0.5), "
+              f"peak-memory ratio {memory['archlab ANIL (auto)'] / memory[key]:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ RUNS = {
     "maml-meta-sgd": ["maml", "--data", "digits", "--ways", "3", "--meta-batch", "2", "--learn-inner-lr",
                       "--strategy", "loop"],
     "reptile": ["reptile", "--data", "sinusoid", "--meta-batch", "2", "--inner-steps", "2"],
+    "anil": ["anil", "--data", "digits", "--ways", "3", "--meta-batch", "2", "--strategy", "loop"],
+    "protonet": ["protonet", "--data", "digits", "--ways", "3", "--query", "2"],
 }
 
 
@@ -140,13 +142,88 @@ def test_meta_and_plain_training_write_the_same_training_state(tmp_path, capsys)
                                                                             "details": {}}
 
 
-@pytest.mark.parametrize("argv, message", [
+BAD_INPUT = [
     (["--data", "digits", "--ways", "7"], "ways=7 is larger than the 6 meta-train classes"),
     (["--data", "digits", "--shots", "100", "--query", "100"], "shots + query = 100 + 100 = 200"),
     (["--data", "sinusoid", "--strategy", "vmap", "--model", "gru"], "strategy='vmap' cannot run this model"),
     (["--data", "sinusoid", "--model", "mlp", "--set", "hiden_dims=[3]"], "Valid keys:"),
+    (["--data", "digits", "--ways", "5"], "ways=5 is larger than the 4 meta-test classes of dataset 'digits' "
+                                          "([6, 7, 8, 9])"),
+]
+
+
+# (ANIL batches a recurrent body instead of vmapping it; protonet has no strategies)
+@pytest.mark.parametrize("algorithm, argv, message", [
+    (algorithm, argv, message) for algorithm in ("maml", "anil", "protonet") for argv, message in BAD_INPUT
+    if algorithm == "maml" or "--strategy" not in argv])
+def test_bad_input_exits_2(tmp_path, capsys, argv, message, algorithm):
+    code = main(["meta-train", algorithm, *argv, "--iterations", "1", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+
+
+def test_protonet_digits_train_then_eval_at_other_ways(tmp_path, capsys):
+    out = tmp_path / "run"
+    payload = run_json(capsys, "meta-train", "protonet", "--data", "digits", "--ways", "3", "--iterations", "3",
+                       "--eval-tasks", "4", "--out", str(out), "--json")
+    assert set(payload["metrics"]) == {"test_accuracy", "test_accuracy_ci95", "test_loss", "iterations"}
+    config = read_config(out)["meta"]
+    assert (config["algorithm"], config["meta_batch"], config["query"]) == ("protonet", 1, 5)  # Snell's episodes
+    model = load_model(out)
+    assert model(torch.zeros(2, *model.input_shape)).shape == (2, 64)  # Conv-4's embedding, no classifier
+    payload = run_json(capsys, "meta-eval", str(out), "--ways", "4", "--shots", "2", "--tasks", "5", "--json")
+    assert 0 <= payload["metrics"]["test_accuracy"] <= 1  # any number of ways: there is no output layer
+    assert main(["meta-eval", str(out), "--inner-steps", "1"]) == 2
+    assert "prototypical network, which has no inner loop" in capsys.readouterr().err
+
+
+def test_anil_digits_train_then_eval(tmp_path, capsys):
+    out = tmp_path / "run"
+    payload = run_json(capsys, "meta-train", "anil", "--data", "digits", "--ways", "3", "--iterations", "2",
+                       "--meta-batch", "2", "--first-order", "--eval-tasks", "3", "--eval-steps", "1,2",
+                       "--out", str(out), "--json")
+    assert {"test_accuracy_step1", "test_accuracy_step2_ci95"} <= set(payload["metrics"])
+    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--inner-steps", "0,3", "--json")
+    assert 0 <= payload["metrics"]["test_accuracy_step3"] <= 1
+    assert main(["meta-eval", str(out), "--ways", "4", "--tasks", "2"]) == 2
+    assert "3-way output layer; got --ways 4" in capsys.readouterr().err
+
+
+def write_image_folder(root, classes: int = 10, per_class: int = 16):
+    """A folder of 8x8 grayscale PNGs in ImageFolder's layout: a bar whose position is the class."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(per_class):
+            pixels = torch.rand(8, 8, generator=g) * 60
+            pixels[c % 8, :] += 180 if c < 8 else 0
+            pixels[:, c % 8] += 180 if c >= 8 else 0
+            Image.fromarray(pixels.clamp(0, 255).to(torch.uint8).numpy()).save(root / f"class{c}" / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("algorithm", ["protonet", "anil"])
+def test_a_users_image_folder_is_an_episode_source(tmp_path, capsys, algorithm):
+    folder = write_image_folder(tmp_path / "images")
+    out = tmp_path / "run"
+    payload = run_json(capsys, "meta-train", algorithm, "--data", str(folder), "--ways", "2", "--query", "2",
+                       "--iterations", "2", "--eval-tasks", "3", "--out", str(out), "--json")
+    metric = "test_accuracy" if algorithm == "protonet" else "test_accuracy_step1"
+    assert 0 <= payload["metrics"][metric] <= 1
+    assert main(["meta-train", algorithm, "--data", str(folder), "--ways", "3", "--iterations", "1",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ways=3 is larger than the 2 meta-test classes" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "sinusoid"], "protonet classifies; 'sinusoid' gives regression tasks"),
+    (["--data", "digits", "--inner-steps", "2", "--first-order"], "leave out inner_steps, first_order"),
+    (["--data", "digits", "--eval-steps", "1"], "protonet has no inner steps to score"),
 ])
-def test_bad_input_exits_2(tmp_path, capsys, argv, message):
-    code = main(["meta-train", "maml", *argv, "--iterations", "1", "--out", str(tmp_path / "x")])
+def test_protonet_refuses_what_it_does_not_have(tmp_path, capsys, argv, message):
+    code = main(["meta-train", "protonet", *argv, "--iterations", "1", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err

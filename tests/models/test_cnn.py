@@ -37,3 +37,12 @@ def test_too_many_blocks_for_input_is_a_clear_error():
 def test_maml_style_batch_norm_keeps_no_running_stats():
     model = archlab.create_model("cnn", batch_norm=True, track_running_stats=False, channels=[4, 4])
     assert not any("running" in name for name, _ in model.named_buffers())
+
+
+def test_zero_classes_gives_the_flattened_features():
+    model = archlab.create_model("cnn", input_size=28, channels=[64] * 4, hidden_dims=[], dropout=0.0,
+                                 num_classes=0)
+    x = torch.randn(3, 1, 28, 28)
+    assert model.num_features == 64
+    torch.testing.assert_close(model(x), model.forward_features(x).flatten(1))
+    assert not any(name.startswith("head") for name, _ in model.named_parameters())

@@ -1,4 +1,4 @@
-"""Subcommands of meta-learning: ``meta-train {maml,reptile}`` and ``meta-eval``."""
+"""Subcommands of meta-learning: ``meta-train {maml,anil,reptile,protonet}`` and ``meta-eval``."""
 
 from __future__ import annotations
 
@@ -18,25 +18,27 @@ def step_list(text: str) -> list[int]:
 
 
 def add_meta_train(sub) -> None:
-    p = sub.add_parser("meta-train", help="meta-train a model with MAML / first-order MAML / Reptile",
+    p = sub.add_parser("meta-train", help="meta-train a model with MAML / first-order MAML / ANIL / Reptile / "
+                                          "prototypical networks",
                        description="Meta-train on few-shot tasks (omniglot, sinusoid, or any labeled dataset "
                                    "such as digits), checkpoint, and score the meta-test tasks.")
-    p.add_argument("algorithm", help="maml | reptile")
+    p.add_argument("algorithm", help="maml | anil | reptile | protonet")
     p.add_argument("--data", default="omniglot", help="omniglot | sinusoid | a labeled dataset (default: omniglot)")
     p.add_argument("--ways", type=positive_int, default=5, help="classes a task (N-way)")
     p.add_argument("--shots", type=positive_int, default=None,
                    help="support examples a class (K-shot; default 1, sinusoid 10 points)")
     p.add_argument("--query", type=positive_int, default=None,
-                   help="query examples a class at meta-train time (default: --shots; sinusoid: 10)")
+                   help="query examples a class at meta-train time (default: --shots; sinusoid: 10; protonet: 5)")
     p.add_argument("--meta-batch", type=positive_int, default=None, help="tasks an outer step")
     p.add_argument("--inner-steps", type=int, default=None)
     p.add_argument("--inner-lr", type=positive_float, default=None)
     p.add_argument("--iterations", type=positive_int, default=1000, help="outer steps")
-    p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML)")
+    p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML) or ANIL")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
     p.add_argument("--strategy", default="auto",
                    help="task-batch execution: auto | loop | threads | vmap (default: auto; Reptile: no vmap)")
-    p.add_argument("--meta-lr", type=positive_float, default=1e-3, help="MAML's Adam outer learning rate")
+    p.add_argument("--meta-lr", type=positive_float, default=1e-3,
+                   help="the Adam learning rate of MAML, ANIL and ProtoNet")
     p.add_argument("--meta-step-size", type=positive_float, default=1.0, help="Reptile's initial meta step")
     p.add_argument("--meta-step-size-final", type=float, default=0.0, help="Reptile's meta step at the end")
     p.add_argument("--inner-optimizer", default=None, help="Reptile's inner optimizer: sgd | adam")
@@ -82,7 +84,8 @@ def add_meta_eval(sub) -> None:
     p = sub.add_parser("meta-eval", help="score a meta-trained checkpoint on new few-shot tasks")
     p.add_argument("checkpoint")
     p.add_argument("--data", default=None, help="task data (default: the one it was meta-trained on)")
-    p.add_argument("--ways", type=positive_int, default=None, help="default: as meta-trained")
+    p.add_argument("--ways", type=positive_int, default=None,
+                   help="default: as meta-trained (a prototypical network takes any number)")
     p.add_argument("--shots", type=positive_int, default=None, help="default: as meta-trained")
     p.add_argument("--query", type=positive_int, default=None, help="query examples a class (default 15; sinusoid 100)")
     p.add_argument("--tasks", type=positive_int, default=600)

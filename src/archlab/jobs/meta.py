@@ -27,14 +27,18 @@ from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.fit import evaluate
 from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import CheckpointError, ConfigError
+from ..meta.anil import ANIL
 from ..meta.maml import MAML
+from ..meta.protonet import ProtoNet
 from ..meta.reptile import Reptile
 from ..meta.task import meta_task, read_step_sizes
 from ..models.registry import create_model, load_model, model_info
 from ..utils import resolve_device, seed_everything
 from .result import JobResult
 
-ALGORITHMS = ("maml", "reptile")
+ALGORITHMS = ("maml", "anil", "reptile", "protonet")
+GRADIENT_BASED = ("maml", "anil")
+PROTONET_EMBEDDING = 64  # output units of a --model chosen as a prototypical network's embedding
 
 
 @dataclass
@@ -45,7 +49,7 @@ class MetaConfig:
     data: str = "omniglot"
     ways: int = 5
     shots: int | None = None  # support examples a class (default 1; sinusoid: 10 points)
-    query: int | None = None  # query examples a class at meta-train time (default: shots; sinusoid: 10)
+    query: int | None = None  # query examples a class at meta-train time (default: shots; sinusoid: 10; protonet: 5)
     meta_batch: int | None = None
     inner_steps: int | None = None
     inner_lr: float | None = None
@@ -53,7 +57,7 @@ class MetaConfig:
     first_order: bool = False
     learn_inner_lr: bool = False
     strategy: str = "auto"
-    meta_lr: float = 1e-3  # MAML's Adam outer learning rate
+    meta_lr: float = 1e-3  # the Adam learning rate of MAML, ANIL and ProtoNet
     meta_step_size: float = 1.0  # Reptile's initial epsilon, annealed to meta_step_size_final
     meta_step_size_final: float = 0.0
     inner_optimizer: str | None = None  # Reptile: sgd | adam
@@ -73,6 +77,17 @@ class MetaConfig:
                               f"Got {self.iterations!r} instead.")
         if self.algorithm == "reptile" and (self.first_order or self.learn_inner_lr):
             raise ConfigError("first_order and learn_inner_lr are MAML options; Reptile is first-order already.")
+        if self.algorithm == "anil" and self.learn_inner_lr:
+            raise ConfigError("learn_inner_lr (Meta-SGD) is a MAML option; ANIL adapts its head with one inner_lr.")
+        if self.algorithm == "protonet":
+            given = [name for name, value in (("inner_steps", self.inner_steps), ("inner_lr", self.inner_lr),
+                                              ("first_order", self.first_order),
+                                              ("learn_inner_lr", self.learn_inner_lr),
+                                              ("inner_optimizer", self.inner_optimizer),
+                                              ("strategy", self.strategy != "auto")) if value not in (None, False)]
+            if given:
+                raise ConfigError(f"protonet has no inner loop; leave out {', '.join(given)} (options of the "
+                                  "gradient-based learners maml, anil and reptile).")
         if not 0 <= self.meta_step_size_final <= 1 or not 0 < self.meta_step_size <= 1:
             raise ConfigError(f"The 'meta_step_size' and 'meta_step_size_final' parameters of MetaConfig must be in "
                               f"(0, 1] and [0, 1]. Got {self.meta_step_size} and {self.meta_step_size_final} instead.")
@@ -81,6 +96,10 @@ class MetaConfig:
         reptile = c.algorithm == "reptile"
         if c.shots is None:
             c.shots = 10 if regression else 1
+        if c.algorithm == "protonet":  # Snell et al.: one episode an update, 5 query examples a class
+            c.query = 5 if c.query is None else c.query
+            c.meta_batch = 1 if c.meta_batch is None else c.meta_batch
+            return c
         if c.query is None:
             c.query = 10 if regression else c.shots
         if c.meta_batch is None:
@@ -97,12 +116,23 @@ class MetaConfig:
         return c
 
 
-def default_model(sampler) -> tuple[str, dict[str, Any]]:
+def default_model(sampler, algorithm: str = "maml") -> tuple[str, dict[str, Any]]:
     """The papers' networks: an MLP 40-40 for sinusoids, for images the 4-block 64-filter conv
     net (3x3 conv, BatchNorm with batch statistics, ReLU, 2x2 max-pool; as many blocks as the
-    image size allows, up to 4), an MLP 64-64 for feature vectors, a GRU for sequences."""
+    image size allows, up to 4), an MLP 64-64 for feature vectors, a GRU for sequences.
+
+    For ``protonet`` the embedding network: on images Snell's Conv-4, the same conv net without
+    a classifier (``num_classes=0``: the flattened features are the embedding) and with BatchNorm's
+    running statistics, as in Snell's code; otherwise the same networks with 64 output units."""
     shape = tuple(sampler.input_shape)
     out = sampler.output_dim
+    if algorithm == "protonet":
+        name, kwargs = default_model(sampler)
+        if name == "cnn":
+            kwargs.update(num_classes=0, track_running_stats=True)
+        else:
+            kwargs.update(num_classes=PROTONET_EMBEDDING)
+        return name, kwargs
     if sampler.kind == "regression":
         return "mlp", {"in_features": shape[0], "num_classes": out, "hidden_dims": [40, 40]}
     if len(shape) == 3:
@@ -117,10 +147,11 @@ def default_model(sampler) -> tuple[str, dict[str, Any]]:
     return "gru", {"input_dim": shape[-1], "num_classes": out, "hidden_dim": 64}
 
 
-def data_kwargs(name: str, sampler) -> dict[str, Any]:
-    """The sizes a chosen model takes from the tasks (channels, image size, features, outputs)."""
+def data_kwargs(name: str, sampler, algorithm: str = "maml") -> dict[str, Any]:
+    """The sizes a chosen model takes from the tasks (channels, image size, features, outputs;
+    a prototypical network's embedding has `PROTONET_EMBEDDING` outputs)."""
     shape = tuple(sampler.input_shape)
-    sizes: dict[str, Any] = {"num_classes": sampler.output_dim}
+    sizes: dict[str, Any] = {"num_classes": PROTONET_EMBEDDING if algorithm == "protonet" else sampler.output_dim}
     if len(shape) == 3:
         sizes.update(in_channels=shape[0], input_size=list(shape[1:]))
     elif len(shape) == 1:
@@ -131,10 +162,20 @@ def data_kwargs(name: str, sampler) -> dict[str, Any]:
     return {k: v for k, v in sizes.items() if k in params}
 
 
-def build_learner(model: nn.Module, config: MetaConfig, kind: str) -> MAML | Reptile:
+Learner = MAML | Reptile | ProtoNet
+
+
+def build_learner(model: nn.Module, config: MetaConfig, kind: str) -> Learner:
     if config.algorithm == "maml":
         return MAML(model, config.inner_lr, config.inner_steps, config.first_order,
                     learn_inner_lr=config.learn_inner_lr, kind=kind, strategy=config.strategy)
+    if config.algorithm == "anil":
+        return ANIL(model, config.inner_lr, config.inner_steps, config.first_order, kind=kind,
+                    strategy=config.strategy)
+    if config.algorithm == "protonet":
+        if kind != "classification":
+            raise ConfigError(f"protonet classifies; '{config.data}' gives {kind} tasks.")
+        return ProtoNet(model)
     return Reptile(model, config.inner_lr, config.inner_steps, config.meta_step_size, config.inner_optimizer,
                    meta_step_size_final=config.meta_step_size_final, total_iterations=config.iterations, kind=kind,
                    strategy=config.strategy)
@@ -151,7 +192,7 @@ def saved_settings(path: Path) -> tuple[MetaConfig, str]:
 
 
 def load_learner(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
-                 ) -> tuple[MAML | Reptile, MetaConfig, str]:
+                 ) -> tuple[Learner, MetaConfig, str]:
     """The meta-learner saved in a checkpoint: its model, settings and (Meta-SGD) step sizes."""
     path = Path(checkpoint)
     config, kind = saved_settings(path)
@@ -197,13 +238,15 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         config.model, config.model_kwargs = saved.model, saved.model_kwargs
     else:
         seed_everything(config.seed)
-        name, kwargs = default_model(sampler) if config.model is None else (config.model, data_kwargs(config.model,
-                                                                                                   sampler))
+        name, kwargs = (default_model(sampler, config.algorithm) if config.model is None
+                        else (config.model, data_kwargs(config.model, sampler, config.algorithm)))
         kwargs.update(config.model_kwargs)
         config.model, config.model_kwargs = name, kwargs
     # On resume fit loads the weights into this freshly built model (and restores the RNG).
     learner = build_learner(create_model(config.model, **config.model_kwargs).to(dev), config, kind)
-    steps = eval_steps or [config.inner_steps]
+    if config.algorithm == "protonet" and eval_steps:
+        raise ConfigError("protonet has no inner steps to score; leave out eval_steps (--eval-steps).")
+    steps = None if config.algorithm == "protonet" else eval_steps or [config.inner_steps]
     task = meta_task(learner, eval_tasks=eval_tasks, eval_steps=steps, eval_seed=config.seed)
     train_config = TrainConfig(steps=config.iterations, batch_size=config.meta_batch, optimizer="adam",
                                lr=config.meta_lr, eval_every=log_every, checkpoint_every=checkpoint_every,
@@ -211,11 +254,14 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     meta = {"model": learner.model.archlab_config, "data": None, "task": None,
             "meta": {**asdict(config), "kind": kind}, "train": asdict(train_config)}
 
+    # built before training, so that a meta-test split too small for the tasks is refused at once
+    test = task_sampler(config.data, split="test", ways=config.ways, shots=config.shots,
+                        query=15 if kind == "classification" else 100, data_dir=data_dir,
+                        seed=config.seed) if eval_tasks > 0 else None
+
     def final_metrics(model: nn.Module, result) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
-        if result.stopped is None and eval_tasks > 0:
-            test = task_sampler(config.data, split="test", ways=config.ways, shots=config.shots,
-                                query=15 if kind == "classification" else 100, data_dir=data_dir, seed=config.seed)
+        if result.stopped is None and test is not None:
             metrics = evaluate(model, task, EpisodeSplit(test), prefix="test_")
         metrics["iterations"] = result.steps
         return {"metrics": metrics, "details": {}}
@@ -249,9 +295,14 @@ def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, way
                   steps: list[int] | None = None, split: str = "test", inner_lr: float | None = None,
                   data_dir=None, device: str = "auto", seed: int = 0) -> JobResult:
     """Adapt the checkpoint's model to `tasks` tasks of `split` and score their query sets after
-    each of `steps`: ``{"test_accuracy_step1": ..., "test_accuracy_step1_ci95": ...}``."""
+    each of `steps`: ``{"test_accuracy_step1": ..., "test_accuracy_step1_ci95": ...}``. A
+    prototypical network is scored at any number of ways: ``{"test_accuracy": ..., ...}``."""
     started = time.perf_counter()
     learner, config, kind = load_learner(checkpoint, device)
+    protonet = isinstance(learner, ProtoNet)
+    if protonet and (steps or inner_lr is not None):
+        raise ConfigError(f"checkpoint {checkpoint} is a prototypical network, which has no inner loop; leave out "
+                          "--inner-steps and --inner-lr.")
     if inner_lr is not None:
         learner.inner_lr = float(inner_lr)
     data = data or config.data
@@ -261,9 +312,12 @@ def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, way
     if sampler.kind != kind:
         raise ConfigError(f"checkpoint {checkpoint} was meta-trained on {kind} tasks ('{config.data}'); "
                           f"'{data}' gives {sampler.kind} tasks.")
-    if kind == "classification" and sampler.output_dim != config.ways:
+    if kind == "classification" and not protonet and sampler.output_dim != config.ways:
         raise ConfigError(f"checkpoint {checkpoint} has a {config.ways}-way output layer; got --ways "
                           f"{sampler.output_dim}.")
-    scores = learner.evaluate(sampler, tasks, steps or [config.inner_steps], seed=seed)
+    if protonet:
+        scores = learner.evaluate(sampler, tasks, seed=seed)
+    else:
+        scores = learner.evaluate(sampler, tasks, steps or [config.inner_steps], seed=seed)
     return JobResult({f"{split}_{k}": v for k, v in scores.items()}, str(checkpoint), time.perf_counter() - started,
                      model=learner.model)

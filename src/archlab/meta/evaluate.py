@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from ..data.fewshot import TaskBatch
 from .functional import Params, default_forward, make_call, task_metric
 from .parallel import replicas, run_in_threads
 from ..validation import check_int, fail
@@ -33,6 +34,19 @@ def steps_list(inner_steps: int | Sequence[int]) -> list[int]:
     if not steps or bad:
         raise fail("evaluate", "inner_steps", "an int >= 0 or a non-empty list of them", inner_steps)
     return sorted(set(steps))
+
+
+def scored_tasks(sampler, n_tasks: int, seed: int, like: torch.Tensor, chunk: int = 32
+               ) -> Iterator[tuple[int, TaskBatch]]:
+    """``(offset, tasks)``: `n_tasks` tasks of `sampler` in chunks of `chunk`, drawn from a generator
+    seeded with `seed` (so every meta-learner is scored on the same tasks), on the device of
+    `like` and in its floating-point dtype."""
+    generator = torch.Generator().manual_seed(seed)
+    done = 0
+    while done < n_tasks:
+        tasks = sampler.sample(min(chunk, n_tasks - done), generator).to(like.device, like.dtype)
+        yield done, tasks
+        done += len(tasks)
 
 
 def evaluate_adaptation(
@@ -63,7 +77,6 @@ def evaluate_adaptation(
     steps = steps_list(inner_steps)
     wanted = set(steps)
     first = next(model.parameters())
-    generator = torch.Generator().manual_seed(seed)
     values: dict[int, list[float]] = {s: [] for s in steps}
     was_training = model.training
     model.eval()
@@ -85,13 +98,10 @@ def evaluate_adaptation(
         return scored
 
     try:
-        done = 0
-        while done < n_tasks:
-            tasks = sampler.sample(min(chunk, n_tasks - done), generator).to(first.device, first.dtype)
+        for done, tasks in scored_tasks(sampler, n_tasks, seed, first, chunk):
             results = run_in_threads(lambda w, indices: score(w, indices, tasks, done), len(tasks), workers)
             for _, step, value in sorted(item for scored in results for item in scored):
                 values[step].append(value)
-            done += len(tasks)
     finally:
         model.train(was_training)
     name = "accuracy" if kind == "classification" else "mse"

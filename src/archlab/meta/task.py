@@ -6,12 +6,14 @@ an episodes split (`archlab.data.episodes.EpisodeSplit`), one outer update a ste
   the model's parameters and, with Meta-SGD, the learned inner step sizes. Those step sizes are
   not the model's: they are written beside its weights as ``inner_lrs.safetensors`` in every
   checkpoint, and read back on resume (`read_step_sizes`).
+  ANIL's task is this one (ANIL is a MAML).
 - `ReptileTask`: a step is ``Reptile.meta_step`` on batch `i` with the meta step size annealed at
   iteration `i`; Reptile moves the weights itself, so it has no optimizer.
+- `ProtoNetTask`: a step is ``ProtoNet.meta_step`` with the optimizer `fit` builds.
 
-Both score a split by adapting to its sampler's tasks (``accuracy_stepN`` or ``mse_stepN``, with
-confidence intervals), so ``evaluate(model, task, EpisodeSplit(test_sampler), prefix="test_")``
-gives the meta-test metrics.
+They score a split by adapting to its sampler's tasks (``accuracy_stepN`` or ``mse_stepN``, with
+confidence intervals; a prototypical network has no inner steps: ``accuracy``), so
+``evaluate(model, task, EpisodeSplit(test_sampler), prefix="test_")`` gives the meta-test metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 from ..engine.tasks import Task
 from ..errors import CheckpointError, ConfigError
 from .maml import MAML
+from .protonet import ProtoNet
 from .reptile import Reptile
 
 INNER_LRS_FILE = "inner_lrs.safetensors"
@@ -48,8 +51,8 @@ class MetaTask(Task):
     """What the two meta-learners share: the model they train, and the evaluation after
     `eval_steps` inner steps on `eval_tasks` tasks of a split's sampler (seeded with `eval_seed`)."""
 
-    def __init__(self, learner: MAML | Reptile, *, eval_tasks: int = 100, eval_steps: Sequence[int] | None = None,
-                 eval_seed: int = 0):
+    def __init__(self, learner: MAML | Reptile | ProtoNet, *, eval_tasks: int = 100,
+                 eval_steps: Sequence[int] | None = None, eval_seed: int = 0):
         self.learner = learner
         self.eval_tasks = eval_tasks
         self.eval_seed = eval_seed
@@ -107,6 +110,35 @@ class ReptileTask(MetaTask):
         return self.learner.meta_step(batch["tasks"], batch["index"])
 
 
-def meta_task(learner: MAML | Reptile, **options: Any) -> MetaTask:
+class ProtoNetTask(MetaTask):
+    """Trains a `ProtoNet`; scores a split by the query accuracy of `eval_tasks` of its tasks
+    (`eval_steps` is not used: there is no inner loop)."""
+
+    learner: ProtoNet
+
+    def __init__(self, learner: ProtoNet, *, eval_tasks: int = 100, eval_steps: Sequence[int] | None = None,
+                 eval_seed: int = 0):
+        self.learner = learner
+        self.eval_tasks = eval_tasks
+        self.eval_seed = eval_seed
+        self.monitor, self.mode = "val_accuracy", "max"
+
+    def training_step(self, model, batch):
+        self.check_model(model)
+        loss, _ = self.learner.meta_loss(batch["tasks"])
+        return loss
+
+    def optimization_step(self, model, batch, optimizers, grad_clip) -> dict[str, float]:
+        (optimizer,) = optimizers
+        return self.learner.meta_step(batch["tasks"], optimizer, grad_clip=grad_clip)
+
+    def evaluate(self, model, split, batch_size):
+        self.check_model(model)
+        return self.learner.evaluate(split.sampler, self.eval_tasks, seed=self.eval_seed)
+
+
+def meta_task(learner: MAML | Reptile | ProtoNet, **options: Any) -> MetaTask:
     """The task that trains `learner` with `fit` (`options`: those of `MetaTask`)."""
+    if isinstance(learner, ProtoNet):
+        return ProtoNetTask(learner, **options)
     return MAMLTask(learner, **options) if isinstance(learner, MAML) else ReptileTask(learner, **options)

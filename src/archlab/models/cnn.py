@@ -36,7 +36,8 @@ class ConvNet(nn.Module):
     trial forward: building on the meta device, as a checkpoint's size check does, stays cheap).
 
     Shapes:
-        input ``(B, in_channels, H, W)`` with ``(H, W) == input_size``; output ``(B, num_classes)``.
+        input ``(B, in_channels, H, W)`` with ``(H, W) == input_size``; output ``(B, num_classes)``,
+        or with ``num_classes=0`` the flattened features ``(B, num_features)``.
     """
 
     def __init__(
@@ -78,7 +79,9 @@ class ConvNet(nn.Module):
             ) from err
         flat = width * math.prod(size)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = MLP(flat, num_classes, hidden_dims, dropout=dropout)
+        # num_classes=0, as in timm: no classifier, the model returns its flattened features
+        # (an embedding network, e.g. for prototypical networks)
+        self.head = MLP(flat, num_classes, hidden_dims, dropout=dropout) if num_classes else nn.Identity()
         self.num_features = flat
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
