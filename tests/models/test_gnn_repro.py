@@ -33,3 +33,9 @@ def test_link_prediction_on_cora(model):
             for s in range(10)]
     assert np.mean([r["test_auroc"] for r in runs]) >= 0.90
     assert np.mean([r["test_ap"] for r in runs]) >= 0.90
+
+
+def test_sage_on_cora():
+    data_dir = require_dataset("planetoid").parent
+    result = archlab.train_seeds("sage", "cora", list(range(10)), data_dir=data_dir, quiet=True)
+    assert result.metrics["test_accuracy_mean"] >= 0.800  # Cora full batch, the mean aggregator

@@ -18,7 +18,7 @@ from .registry import register_model
 from ..validation import check_float, check_int
 
 
-def _check_x(x: torch.Tensor, in_features: int, model: str) -> None:
+def check_node_features(x: torch.Tensor, in_features: int, model: str) -> None:
     if x.dim() != 2 or x.size(1) != in_features:
         raise ValueError(f"{model} expects node features x of shape (num_nodes, {in_features}); got {tuple(x.shape)}.")
 
@@ -49,7 +49,7 @@ class GCN(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        _check_x(x, self.in_features, type(self).__name__)
+        check_node_features(x, self.in_features, type(self).__name__)
         for i, conv in enumerate(self.convs):
             x = sparse.dropout(x, self.dropout, self.training)
             x = conv(x, edge_index, edge_weight)
@@ -85,7 +85,7 @@ class GAT(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        _check_x(x, self.in_features, type(self).__name__)
+        check_node_features(x, self.in_features, type(self).__name__)
         x = sparse.dropout(x, self.dropout, self.training)
         x = F.elu(self.conv1(x, edge_index, edge_weight=edge_weight))  # (N, num_heads * hidden_dim)
         x = F.dropout(x, self.dropout, self.training)
