@@ -44,6 +44,7 @@ class GCN(nn.Module):
         check_float("GCN", "dropout", dropout, low=0, high=1, high_open=True)
         sizes = [in_features] + [hidden_dim] * (num_layers - 1) + [num_classes]
         self.in_features = in_features
+        self.num_layers = num_layers
         self.dropout = dropout
         self.convs = nn.ModuleList(GCNConv(a, b, cached=cached) for a, b in zip(sizes[:-1], sizes[1:]))
 
@@ -79,6 +80,7 @@ class GAT(nn.Module):
         super().__init__()
         check_float("GAT", "dropout", dropout, low=0, high=1, high_open=True)
         self.in_features = in_features
+        self.num_layers = 2
         self.dropout = dropout
         self.conv1 = GATConv(in_features, hidden_dim, num_heads, dropout=dropout)
         self.conv2 = GATConv(hidden_dim * num_heads, num_classes, output_heads, concat=False, dropout=dropout)
