@@ -4,11 +4,13 @@ with isolated nodes."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch_geometric.nn as pyg
 
-from archlab.nn import SAGEConv
+from archlab.nn import GINConv, SAGEConv
 
 TOL = {"rtol": 0.0, "atol": 1e-10}
 
@@ -80,3 +82,20 @@ def test_sage_conv_takes_sparse_features_as_pyg_takes_dense_ones():
     ours, theirs = SAGEConv(6, 8), pyg.SAGEConv(6, 8)
     copy_sage(ours, theirs)
     torch.testing.assert_close(ours(x.to_sparse_coo(), edge_index), theirs(x, edge_index), **TOL)
+
+
+@pytest.mark.parametrize("train_eps", [False, True])
+def test_gin_conv_matches_pyg(train_eps):
+    x, edge_index = random_graph(7)
+    torch.manual_seed(8)
+    mlp = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4))
+    ours = GINConv(mlp, eps=0.3, train_eps=train_eps)
+    theirs = pyg.GINConv(copy.deepcopy(mlp), eps=0.3, train_eps=train_eps)
+    theirs.nn.load_state_dict(ours.mlp.state_dict())  # PyG re-initializes the module it is given
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out1, out2 = ours(x1, edge_index), theirs(x2, edge_index)
+    torch.testing.assert_close(out1, out2, **TOL)
+    params1 = [x1, *ours.mlp.parameters()] + ([ours.eps] if train_eps else [])
+    params2 = [x2, *theirs.nn.parameters()] + ([theirs.eps] if train_eps else [])
+    for a, b in zip(grads(out1, params1), grads(out2, params2)):
+        torch.testing.assert_close(a, b, **TOL)

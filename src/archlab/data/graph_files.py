@@ -296,7 +296,8 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
 
 
 def _detect_tables(path: Path) -> bool:
-    return (path / NODES_FILE).is_file() and (path / EDGES_FILE).is_file()
+    # a graphs table beside them makes the folder a collection of graphs (data/graph_collection.py)
+    return (path / NODES_FILE).is_file() and (path / EDGES_FILE).is_file() and not (path / "graphs.csv").is_file()
 
 
 @register_format("graph-tables", detect=_detect_tables,

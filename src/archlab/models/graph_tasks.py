@@ -1,4 +1,4 @@
-"""Training tasks of graph models: node classification and link prediction.
+"""Training tasks of graph models: node classification, link prediction and graph classification.
 
 Both train full-batch on one graph: a batch is a `GraphSplit`'s dict (``x``, ``edge_index``,
 ``y``, ``mask``, link-prediction edges). Evaluation is one forward pass, cheap enough to
@@ -186,6 +186,44 @@ class LinkPredictionTask(Task):
         labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         return {"loss": F.binary_cross_entropy_with_logits(scores, labels).item(),
                 "auroc": auroc(scores, labels), "ap": average_precision(scores, labels)}
+
+
+class GraphClassificationTask(Task):
+    """Cross-entropy of one label a graph, over batches of graphs (a `GraphCollection`'s disjoint
+    unions: ``x``, ``edge_index``, ``batch``, ``y``); the model maps them to ``(num_graphs, C)``."""
+
+    monitor = "val_accuracy"
+    mode = "max"
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+
+    @staticmethod
+    def forward(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        _need(batch, ("x", "edge_index", "batch", "y"), "graph classification")
+        return model(batch["x"], batch["edge_index"], batch["batch"], num_graphs=len(batch["y"]))
+
+    def training_step(self, model, batch):
+        return F.cross_entropy(self.forward(model, batch), batch["y"])
+
+    @torch.no_grad()
+    def evaluate(self, model, split, batch_size):
+        model.eval()
+        logits, labels = [], []
+        for batch in split.batches(batch_size):
+            logits.append(self.forward(model, batch))
+            labels.append(batch["y"])
+        if not labels:
+            return {}
+        logits, y = torch.cat(logits), torch.cat(labels)
+        confusion = confusion_matrix(logits.argmax(-1), y, self.num_classes)
+        return {"loss": F.cross_entropy(logits, y).item(), "accuracy": accuracy(confusion),
+                "macro_f1": macro_f1(confusion), "confusion_matrix": confusion.cpu().tolist()}
+
+
+@training_task("graph-classification")
+def graph_classification_task(model, spec) -> Task:
+    return GraphClassificationTask(spec.num_classes)
 
 
 @training_task("node-classification")
