@@ -16,7 +16,8 @@ drawn by `--workers` DataLoader workers:
   draws (without replacement) in PyG's batch layout, feeding the same PyG `SAGEConv` model.
 
 Each side runs in a fresh process; its time is the epoch's wall clock (and, steadier on a shared
-machine, the CPU seconds of the process and its workers after the graph was built); its peak memory is the largest sum, sampled every 20 ms, of
+machine, the CPU seconds of the process and its workers after the graph was built); its peak
+memory is the largest sum, sampled every 20 ms, of
 the main process's resident set and its workers' unique memory (pages only they hold); every
 side has imported PyG and built the graph before its clock starts. Last, a
 full-batch GCN (archlab's ``gcn``, `--hidden` features, cached normalized adjacency) takes one

@@ -13,7 +13,7 @@ from .paths import default_data_dir, resolve_data_dir
 from .registry import dataset_info, list_datasets, load_dataset, register_dataset
 from .sources import list_formats, load_data, register_format
 from .graph_files import from_graph  # (registration: graph-tables, edgelist, graphml, gml)
-from .graph_collection import GraphCollection, write_graph_collection  # (registration: graph-collection, graph-families)
+from .graph_collection import GraphCollection, write_graph_collection  # (registration: graph-collection, ...)
 from .text_files import from_text  # (registration: text-table, text)
 from .tables import from_arrays, from_table  # (registration: csv, tsv, parquet)
 from .fewshot import NWayKShot, TaskBatch

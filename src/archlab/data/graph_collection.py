@@ -115,8 +115,9 @@ class GraphCollection:
         batch = self.collate(index)
         counts = lambda ptr: ptr[index + 1] - ptr[index]  # noqa: E731
         zero = torch.zeros(1, dtype=torch.long)
-        return GraphCollection(batch["x"], batch["edge_index"], torch.cat([zero, torch.cumsum(counts(self.node_ptr), 0)]),
-                               torch.cat([zero, torch.cumsum(counts(self.edge_ptr), 0)]), batch["y"])
+        node_ptr = torch.cat([zero, torch.cumsum(counts(self.node_ptr), 0)])
+        edge_ptr = torch.cat([zero, torch.cumsum(counts(self.edge_ptr), 0)])
+        return GraphCollection(batch["x"], batch["edge_index"], node_ptr, edge_ptr, batch["y"])
 
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
                 ) -> Iterator[dict[str, torch.Tensor]]:
@@ -284,7 +285,8 @@ def read_graph_collection(path: Path, *, seed: int = 0, graph_id: str = "graph_i
     edge_counts = np.bincount(node_graph[both_dst], minlength=len(ids))
     empty = np.flatnonzero(node_counts == 0)
     if len(empty):
-        raise DataError(f"{graphs_file}: graph '{ids[empty[0]]}' has no nodes (none in {nodes_file if nodes is not None else edges_file}).")
+        where = nodes_file if nodes is not None else edges_file
+        raise DataError(f"{graphs_file}: graph '{ids[empty[0]]}' has no nodes (none in {where}).")
     if feature_columns:
         import pandas as pd
         frame = nodes[feature_columns]

@@ -21,6 +21,7 @@ __all__ = ["MLP", "ConvBlock", "BasicBlock", "activation", "ACTIVATIONS"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
             "RotaryEmbedding", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh",
             "gaussian_kl", "reparameterize"]
-__all__ += ["MessagePassing", "GCNConv", "GATConv", "SAGEConv", "GINConv", "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
+__all__ += ["MessagePassing", "GCNConv", "GATConv", "SAGEConv", "GINConv",
+            "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
             "edge_softmax", "global_sum_pool", "global_mean_pool", "global_max_pool", "adjacency_to_edge_index",
             "edge_index_to_adjacency"]

@@ -13,7 +13,8 @@ class GINConv(MessagePassing):
     """Sum the neighbours, add the node itself scaled by :math:`1 + \\epsilon`, apply an MLP.
 
     .. math::
-        \\mathbf{x}'_i = h_{\\Theta}\\Big((1 + \\epsilon)\\, \\mathbf{x}_i + \\sum_{j \\in \\mathcal{N}(i)} \\mathbf{x}_j\\Big)
+        \\mathbf{x}'_i = h_{\\Theta}\\Big((1 + \\epsilon)\\, \\mathbf{x}_i
+                      + \\sum_{j \\in \\mathcal{N}(i)} \\mathbf{x}_j\\Big)
 
     The sum (not a mean or a max) keeps the multiset of neighbours distinguishable, which makes
     the layer as powerful as the 1-dimensional Weisfeiler-Lehman test. An `edge_weight` (an
