@@ -72,11 +72,30 @@ def _graph(g: torch.Generator):
     return data.spec, data["train"].batch()
 
 
+def _graphs(g: torch.Generator):
+    # three small graphs (a triangle, a path, a star) as a graph-classification batch
+    from archlab.data.graph_collection import collection_dataset, from_graphs
+    import numpy as np
+
+    def both(pairs):
+        e = torch.tensor(pairs).t()
+        return torch.cat([e, e.flip(0)], 1)
+
+    graphs = [(torch.rand(3, 5, generator=g), both([[0, 1], [1, 2], [2, 0]])),
+              (torch.rand(4, 5, generator=g), both([[0, 1], [1, 2], [2, 3]])),
+              (torch.rand(5, 5, generator=g), both([[0, 1], [0, 2], [0, 3], [0, 4]]))]
+    collection = from_graphs(graphs, torch.tensor([0, 1, 2]))
+    every = np.ones(3, dtype=bool)
+    data = collection_dataset(collection, {"train": every, "val": every, "test": every}, "example-graphs",
+                              ["a", "b", "c"])
+    return data.spec, next(data["train"].batches(3))
+
+
 # data kind (or model name, which wins) -> builder of (spec, batch)
 EXAMPLES: dict[str, Callable] = {"image": _image, "sequence": _sequence, "tabular": _tabular, "text": _text,
                                  "gpt": _language_modeling}
 EXAMPLES.update(ae=_autoencoder_image, vae=_autoencoder_image, aae=_autoencoder_image)
-EXAMPLES.update(graph=_graph)
+EXAMPLES.update(graph=_graph, graphs=_graphs)
 
 
 def example_for(name: str, seed: int = 0):

@@ -19,7 +19,7 @@ from archlab.models.graph_tasks import LinkPredictionTask, NodeClassificationTas
 from ..examples import example_for
 
 
-@pytest.mark.parametrize("name", ["gcn", "gat"])
+@pytest.mark.parametrize("name", ["gcn", "gat", "sage"])
 def test_node_classifiers_take_dense_or_sparse_features(name):
     spec, batch = example_for(name)
     torch.manual_seed(0)
@@ -32,7 +32,7 @@ def test_node_classifiers_take_dense_or_sparse_features(name):
         model(torch.rand(10, 4), edge_index)
 
 
-@pytest.mark.parametrize("name", ["gcn", "gat"])
+@pytest.mark.parametrize("name", ["gcn", "gat", "sage"])
 def test_an_edge_mask_passed_as_edge_weight_gets_a_gradient(name):
     _, batch = example_for(name)
     model = archlab.create_model(name, in_features=5, num_classes=3).eval()

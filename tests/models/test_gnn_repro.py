@@ -33,3 +33,22 @@ def test_link_prediction_on_cora(model):
             for s in range(10)]
     assert np.mean([r["test_auroc"] for r in runs]) >= 0.90
     assert np.mean([r["test_ap"] for r in runs]) >= 0.90
+
+
+def test_sage_on_cora():
+    data_dir = require_dataset("planetoid").parent
+    result = archlab.train_seeds("sage", "cora", list(range(10)), data_dir=data_dir, quiet=True)
+    assert result.metrics["test_accuracy_mean"] >= 0.800  # Cora full batch, the mean aggregator
+
+
+def test_sage_on_sampled_neighbourhoods_is_within_a_point_of_full_batch():
+    data_dir = require_dataset("planetoid").parent
+    full = archlab.train_seeds("sage", "cora", list(range(10)), data_dir=data_dir, quiet=True)
+    sampled = archlab.train_seeds("sage", "cora", list(range(10)), data_dir=data_dir, quiet=True,
+                                  task_options={"num_neighbors": [25, 10]})
+    assert abs(sampled.metrics["test_accuracy_mean"] - full.metrics["test_accuracy_mean"]) <= 0.01
+
+
+def test_gin_on_graph_families():
+    result = archlab.train_seeds("gin", "graph-families", list(range(3)), quiet=True)
+    assert result.metrics["test_accuracy_mean"] >= 0.90

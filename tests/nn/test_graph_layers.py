@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from archlab.errors import ConfigError, DataError
-from archlab.nn import (GATConv, GCNConv, MessagePassing, edge_index_to_adjacency, edge_softmax, gcn_norm,
+from archlab.nn import (GATConv, GCNConv, MessagePassing, SAGEConv, edge_index_to_adjacency, edge_softmax, gcn_norm,
                         global_max_pool, global_mean_pool, global_sum_pool, scatter)
 from archlab.nn.sparse import CSRStructure, csr_matmul, dropout, linear
 
@@ -39,6 +39,8 @@ def layers():
         "gcn-cached": GCNConv(4, 3, cached=True),
         "gat-concat": GATConv(4, 3, heads=2).eval(),
         "gat-mean": GATConv(4, 3, heads=2, concat=False).eval(),
+        "sage": SAGEConv(4, 3),
+        "sage-wide": SAGEConv(4, 6, normalize=True),
         "mp-sum": MessagePassing("sum"),
         "mp-mean": MessagePassing("mean"),
         "mp-max": MessagePassing("max"),

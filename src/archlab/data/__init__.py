@@ -13,6 +13,7 @@ from .paths import default_data_dir, resolve_data_dir
 from .registry import dataset_info, list_datasets, load_dataset, register_dataset
 from .sources import list_formats, load_data, register_format
 from .graph_files import from_graph  # (registration: graph-tables, edgelist, graphml, gml)
+from .graph_collection import GraphCollection, write_graph_collection  # (registration: graph-collection, ...)
 from .text_files import from_text  # (registration: text-table, text)
 from .tables import from_arrays, from_table  # (registration: csv, tsv, parquet)
 from .fewshot import NWayKShot, TaskBatch
@@ -26,4 +27,4 @@ __all__ = [
 ]
 __all__ += ["Graph", "GraphSplit", "load_data", "register_format", "list_formats", "from_table", "from_arrays"]
 __all__ += ["TaskBatch", "NWayKShot", "Omniglot", "Sinusoid", "task_sampler", "EpisodeSplit", "FEWSHOT_SOURCES"]
-__all__ += ["from_graph", "from_text", "from_image_folder"]
+__all__ += ["from_graph", "from_text", "from_image_folder", "GraphCollection", "write_graph_collection"]

@@ -23,7 +23,7 @@ class DataSpec:
     """
 
     name: str
-    kind: str  # image | sequence | tabular | text | graph
+    kind: str  # image | sequence | tabular | text | graph | graphs (many small graphs, one label each)
     input_shape: tuple[int, ...]
     num_classes: int  # 0 for a numeric target (``preprocess["target_kind"] == "regression"``)
     class_names: list[str] | None = None
@@ -47,7 +47,7 @@ class DataSpec:
             return {"input_dim": shape[-1], "num_classes": self.num_outputs}
         if self.kind == "tabular":
             return {"in_features": shape[0], "num_classes": self.num_outputs}
-        if self.kind == "graph":
+        if self.kind in ("graph", "graphs"):
             return {"in_features": shape[0], "num_classes": self.num_outputs}
         if self.kind == "text" and "vocab_size" in self.preprocess:
             return {"vocab_size": self.preprocess["vocab_size"], "num_classes": self.num_outputs}

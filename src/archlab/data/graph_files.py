@@ -322,7 +322,9 @@ def graph_from_frames(nodes: pd.DataFrame | None, edges: pd.DataFrame, *, node_i
 
 
 def _detect_tables(path: Path) -> bool:
-    return (path / EDGES_FILE).is_file()  # with NODES_FILE, or the edges alone (link prediction)
+    # with NODES_FILE, or the edges alone (link prediction); a graphs table beside them makes the folder
+    # a collection of graphs (data/graph_collection.py)
+    return (path / EDGES_FILE).is_file() and not (path / "graphs.csv").is_file()
 
 
 def graph_inputs(path: str | os.PathLike, spec: DataSpec) -> dict[str, Any]:

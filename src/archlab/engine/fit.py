@@ -289,7 +289,7 @@ class Loop:
         self.device = resolve_device(config.device)
         model.to(self.device)
         splits: Mapping[str, Any] = data.splits if hasattr(data, "splits") else data
-        self.train = data["train"].to(self.device)
+        self.train = task.train_split(data["train"]).to(self.device)
         self.val = splits["val"].to(self.device) if "val" in splits else None
         make_optimizer = partial(build_optimizer, name=config.optimizer, lr=config.lr,
                                  weight_decay=config.weight_decay, momentum=config.momentum, eps=config.eps)

@@ -80,6 +80,11 @@ class Task(abc.ABC):
         optimizer.step()
         return loss.detach()
 
+    def train_split(self, split: Any) -> Any:
+        """The split `fit` trains on, made from the dataset's train split: that split itself by
+        default; node classification on sampled neighbourhoods trains on mini-batches of it."""
+        return split
+
     def calibrate(self, model: nn.Module, train: Any, batch_size: int) -> None:
         """Called by `fit` with the training split before every evaluation (and so before the
         last checkpoint): recompute statistics that evaluation relies on but training only

@@ -3,7 +3,7 @@
 from . import cnn, mlp, rnn
 from . import bert, gpt, transformer, vit  # noqa: F401  (registration: transformer family)
 from . import autoencoder  # noqa: F401  (registration: ae, vae, aae)
-from . import gae, gnn, graph_tasks  # noqa: F401  (registration: gcn, gat, gae, vgae and their tasks)
+from . import gae, gin, gnn, graph_tasks, sage  # noqa: F401  (registration: gcn, gat, sage, gin, gae, vgae, tasks)
 from .cnn import ConvNet, ResNet
 from .mlp import MLPClassifier
 from .rnn import RNNClassifier

@@ -18,7 +18,7 @@ from .registry import register_model
 from ..validation import check_float, check_int
 
 
-def _check_x(x: torch.Tensor, in_features: int, model: str) -> None:
+def check_node_features(x: torch.Tensor, in_features: int, model: str) -> None:
     if x.dim() != 2 or x.size(1) != in_features:
         raise ValueError(f"{model} expects node features x of shape (num_nodes, {in_features}); got {tuple(x.shape)}.")
 
@@ -44,12 +44,13 @@ class GCN(nn.Module):
         check_float("GCN", "dropout", dropout, low=0, high=1, high_open=True)
         sizes = [in_features] + [hidden_dim] * (num_layers - 1) + [num_classes]
         self.in_features = in_features
+        self.num_layers = num_layers
         self.dropout = dropout
         self.convs = nn.ModuleList(GCNConv(a, b, cached=cached) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        _check_x(x, self.in_features, type(self).__name__)
+        check_node_features(x, self.in_features, type(self).__name__)
         for i, conv in enumerate(self.convs):
             x = sparse.dropout(x, self.dropout, self.training)
             x = conv(x, edge_index, edge_weight)
@@ -79,13 +80,14 @@ class GAT(nn.Module):
         super().__init__()
         check_float("GAT", "dropout", dropout, low=0, high=1, high_open=True)
         self.in_features = in_features
+        self.num_layers = 2
         self.dropout = dropout
         self.conv1 = GATConv(in_features, hidden_dim, num_heads, dropout=dropout)
         self.conv2 = GATConv(hidden_dim * num_heads, num_classes, output_heads, concat=False, dropout=dropout)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        _check_x(x, self.in_features, type(self).__name__)
+        check_node_features(x, self.in_features, type(self).__name__)
         x = sparse.dropout(x, self.dropout, self.training)
         x = F.elu(self.conv1(x, edge_index, edge_weight=edge_weight))  # (N, num_heads * hidden_dim)
         x = F.dropout(x, self.dropout, self.training)

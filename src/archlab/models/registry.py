@@ -1,7 +1,7 @@
 """The model registry: `register_model`, `create_model`, `list_models`, `load_model`.
 
 A family is declared once, in its registration: the kinds of data its model takes (``image``,
-``sequence``, ``tabular``, ``text``, ``graph``), the training task that turns a batch into a
+``sequence``, ``tabular``, ``text``, ``graph``, ``graphs``), the training task that turns a batch into a
 loss, its training defaults, what it can generate, how it loads pretrained weights and how it
 is explained by default. The jobs and the command line read this declaration; none of them
 names a model.
@@ -28,7 +28,7 @@ from ..errors import CheckpointError, ConfigError, DataError, unknown_name
 from ..validation import check_choice, coerce_kwargs
 from .model_size import check_model_size
 
-DATA_KINDS = ("image", "sequence", "tabular", "text", "graph")
+DATA_KINDS = ("image", "sequence", "tabular", "text", "graph", "graphs")
 GENERATES = ("text", "images")
 
 
