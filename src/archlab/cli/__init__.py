@@ -17,9 +17,10 @@ from . import generate
 from . import anomaly
 from . import explain
 from . import meta
+from . import report
 
 # Each family's module adds `add_*` functions here; every one takes the subparsers object.
-COMMANDS = (*core.COMMANDS, *generate.COMMANDS, *anomaly.COMMANDS, *explain.COMMANDS, *meta.COMMANDS,)
+COMMANDS = (*core.COMMANDS, *generate.COMMANDS, *anomaly.COMMANDS, *explain.COMMANDS, *meta.COMMANDS, *report.COMMANDS,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,10 @@ class, fit the threshold on that class's validation data, and score the whole te
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from ..data import Dataset
@@ -13,7 +15,7 @@ from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_
 from ..models.registry import list_models, model_info
 from .data import open_data
 from .result import JobResult
-from .train import train
+from .train import check_report, run_report, train
 
 # One-class training defaults (about 40 s a digit of MNIST on one CPU core), used where not given.
 ONE_CLASS_TRAINING = {"epochs": 8, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"}
@@ -24,14 +26,17 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
                     false_positive_rate: float = 0.05, model_kwargs: dict[str, Any] | None = None,
                     out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                     target: str | None = None, data_format: str | None = None,
-                    data_options: dict[str, Any] | None = None, **options: Any) -> JobResult:
+                    data_options: dict[str, Any] | None = None, report: bool = False, **options: Any) -> JobResult:
     """One-class anomaly detection: train `model` on the normal class's training images, fit the
     threshold at `false_positive_rate` on its validation images, and score the whole test set
     (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
     lr, seed, ...); those not given come from `ONE_CLASS_TRAINING`, and an image model defaults to
     `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
-    validation metrics only (``stopped="time_limit"``); `resume=True` continues it."""
+    validation metrics only (``stopped="time_limit"``); `resume=True` continues it. With `out`, the
+    normal class, threshold and test metrics are written to ``out/anomaly.json``; `report` writes
+    ``out/report.html``."""
     started = time.perf_counter()
+    check_report(report, out)
     able = list_models("autoencoder")  # their anomaly_score is what the detector thresholds
     if model not in able:
         model_info(model)  # an unknown name is refused as such first
@@ -48,8 +53,11 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
             options[key] = value
     run = train(model, one_class, model_kwargs=kwargs, out=out, **options)
     if run.stopped == "time_limit":  # not trained to the end: nothing to score yet
-        return JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
-                         history=run.history, stopped=run.stopped)
+        job = JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
+                        history=run.history, stopped=run.stopped)
+        if report:
+            run_report(job, dataset, data_dir, options.get("device") or "auto")
+        return job
     net = run.model
     test = dataset["test"]
     scores = anomaly_scores(net, test["x"])
@@ -60,5 +68,12 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
                "test_auroc": auroc(scores, is_anomaly), "threshold": threshold,
                "test_detection_rate": float(flagged[is_anomaly].mean()),
                "test_false_positive_rate": float(flagged[~is_anomaly].mean())}
-    return JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
-                     details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)
+    if run.checkpoint is not None:  # what a report needs to score the checkpoint again
+        (Path(run.checkpoint) / "anomaly.json").write_text(json.dumps(
+            {"normal_class": index, "false_positive_rate": rate, "threshold": threshold, "metrics": metrics},
+            indent=2))
+    job = JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
+                    details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)
+    if report:
+        run_report(job, dataset, data_dir, options.get("device") or "auto")
+    return job

@@ -22,6 +22,7 @@ from ..models.registry import (check_model_kwargs, check_task_options, create_mo
                                model_info)
 from ..utils import resolve_device, seed_everything
 from .data import open_data
+from .report import write_report
 from .result import JobResult
 
 
@@ -137,6 +138,7 @@ def train(
     target: str | None = None,
     data_format: str | None = None,
     data_options: dict[str, Any] | None = None,
+    report: bool = False,
     **options: Any,
 ) -> JobResult:
     """Train a registered model on a dataset and score it on the test split.
@@ -151,9 +153,10 @@ def train(
     `task_options` go to the model's training task (see `ModelInfo.task_options`). `pretrained` names a
     folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
     its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
-    vocabulary.
+    vocabulary. `report` writes ``report.html`` (see `write_report`) into `out` at the end.
     """
     started = time.perf_counter()
+    check_report(report, out)
     model_kwargs = dict(model_kwargs or {})
     info = model_info(model)
     model_kwargs = check_model_kwargs(model, model_kwargs)
@@ -201,15 +204,34 @@ def train(
 
     result = fit(net, task, data, config, out=out, resume=resume, overwrite=overwrite, meta=meta,
                  callbacks=callbacks, extra_files=data.files, final_metrics=final_metrics)
-    return JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
-                     details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
+    job = JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
+                    details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
+    if report:
+        run_report(job, data, data_dir, config.device)
+    return job
+
+
+def check_report(report: bool, out) -> None:
+    if report and out is None:
+        raise ConfigError("report=True writes report.html into the run's folder; give the run an out folder.")
+
+
+def run_report(job: JobResult, data, data_dir, device: str) -> None:
+    """Write the report of the run in ``job.checkpoint`` beside it; its path joins the job's figures
+    and ``details["report_seconds"]`` says how long it took."""
+    written = write_report([job.checkpoint], Path(job.checkpoint) / "report.html", data=data, data_dir=data_dir,
+                           device=device)
+    job.figures.append(written.figures[0])
+    job.details["report_seconds"] = written.seconds
 
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
                 data_dir: str | os.PathLike | None = None, target: str | None = None, data_format: str | None = None,
-                data_options: dict[str, Any] | None = None, **kwargs: Any) -> JobResult:
+                data_options: dict[str, Any] | None = None, report: bool = False, **kwargs: Any) -> JobResult:
     """Train once per seed (data loaded once); metrics are the mean and standard deviation
-    over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``."""
+    over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``;
+    `report` writes one ``out/report.html`` over all of them."""
+    check_report(report, out)
     if not seeds:
         raise ConfigError("seeds must name at least one seed.")
     started = time.perf_counter()
@@ -224,7 +246,10 @@ def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str |
         values = np.array([r.metrics[key] for r in runs], dtype=np.float64)
         metrics[f"{key}_mean"] = float(values.mean())
         metrics[f"{key}_std"] = float(values.std())
-    return JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
-                     details={"per_seed": [r.metrics for r in runs]}, model=runs[-1].model,
-                     history=[row for r in runs for row in r.history],
-                     stopped="time_limit" if any(r.stopped == "time_limit" for r in runs) else None)
+    job = JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
+                    details={"per_seed": [r.metrics for r in runs]}, model=runs[-1].model,
+                    history=[row for r in runs for row in r.history],
+                    stopped="time_limit" if any(r.stopped == "time_limit" for r in runs) else None)
+    if report:
+        run_report(job, data, data_dir, kwargs.get("device") or "auto")
+    return job
