@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from archlab.jobs import MetaConfig, meta_train, train, train_one_class, train_seeds
+from archlab.jobs import MetaConfig, meta_train, train, train_one_class, train_seeds, write_report
 
 WORDS = ["the", "film", "was", "plot", "actors", "very", "and", "a", "story", "it"]
 
@@ -88,6 +88,25 @@ class Runs:
         return self.folders[family]
 
 
+class Reports:
+    """``reports[family]``: ``(page, result)`` of `write_report` on that family's run, written once."""
+
+    def __init__(self, runs: Runs, root: Path):
+        self.runs, self.root = runs, root
+        self.written: dict[str, tuple[Path, object]] = {}
+
+    def __getitem__(self, family: str):
+        if family not in self.written:
+            page = self.root / f"{family}.html"
+            self.written[family] = (page, write_report([self.runs[family]], page))
+        return self.written[family]
+
+
 @pytest.fixture(scope="session")
 def report_runs(tmp_path_factory) -> Runs:
     return Runs(tmp_path_factory.mktemp("report-runs"))
+
+
+@pytest.fixture(scope="session")
+def family_reports(report_runs, tmp_path_factory) -> Reports:
+    return Reports(report_runs, tmp_path_factory.mktemp("reports"))

@@ -43,9 +43,9 @@ def figures_of(page: str) -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.parametrize("family", sorted(EXPECTED))
-def test_each_family_report_holds_its_figures(report_runs, family, tmp_path):
-    result = write_report([report_runs[family]], tmp_path / "report.html")
-    page = (tmp_path / "report.html").read_text()
+def test_each_family_report_holds_its_figures(family_reports, family):
+    path, result = family_reports[family]
+    page = path.read_text()
     assert set(figures_of(page)) >= EXPECTED[family]
     assert result.metrics["bytes"] == len(page.encode()) < MAX_BYTES
     assert f'content="{CONTENT_SECURITY_POLICY}"' in page
@@ -67,21 +67,21 @@ def test_classifier_scores_and_mistakes_match_the_checkpoint(report_runs, tmp_pa
     assert "integrated gradients of 3 test examples" in page
 
 
-def test_text_classifier_shows_highlighted_tokens_and_wrong_texts(report_runs, tmp_path):
-    page = Path(write_report([report_runs["transformer"]], tmp_path / "r.html").details["report"]).read_text()
+def test_text_classifier_shows_highlighted_tokens_and_wrong_texts(family_reports):
+    page = family_reports["transformer"][0].read_text()
     assert page.count("<span title=") > 3  # token attributions, shaded spans
     assert "good" in page or "bad" in page  # decoded texts, not ids
 
 
-def test_gpt_report_has_generated_text(report_runs, tmp_path):
-    page = Path(write_report([report_runs["gpt"]], tmp_path / "r.html").details["report"]).read_text()
+def test_gpt_report_has_generated_text(family_reports):
+    page = family_reports["gpt"][0].read_text()
     assert "generated text (200 tokens" in page
     text = re.search(r"<pre>(.*?)</pre>", page, re.S).group(1)
     assert len(text) > 150
 
 
-def test_seed_runs_show_mean_and_std(report_runs, tmp_path):
-    page = Path(write_report([report_runs["mlp-seeds"]], tmp_path / "r.html").details["report"]).read_text()
+def test_seed_runs_show_mean_and_std(family_reports):
+    page = family_reports["mlp-seeds"][0].read_text()
     assert re.search(r"test_accuracy</td><td>[0-9.]+ ± [0-9.e-]+ \(2 seeds\)", page)
     assert "2 seed runs (seeds 0, 1)" in page
 
