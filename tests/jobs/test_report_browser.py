@@ -94,7 +94,8 @@ class Browser:
     def layout(self, page: Path) -> dict:
         """Where each figure is drawn in the page (CSS pixels; the device scale is 1)."""
         measured = page.with_name(page.stem + "-measured.html")
-        text = page.read_text().replace(CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY + "; script-src 'unsafe-inline'")
+        scripts = CONTENT_SECURITY_POLICY + "; script-src 'unsafe-inline'"  # this copy only: it runs LAYOUT_SCRIPT
+        text = page.read_text().replace(CONTENT_SECURITY_POLICY, scripts)
         measured.write_text(text.replace("</body>", LAYOUT_SCRIPT + "</body>"))
         done = self.run(measured, "--window-size=1280,1000", "--dump-dom")
         found = re.search(r'<pre id="layout">(.*?)</pre>', done.stdout, re.S)
@@ -115,7 +116,8 @@ def page_requests(netlog: dict) -> list[str]:
     urls = []
     for event in netlog["events"]:
         params = event.get("params") or {}
-        if types.get(event["type"]) == "URL_REQUEST_START_JOB" and "file://" in str(params.get("network_isolation_key")):
+        from_page = "file://" in str(params.get("network_isolation_key"))
+        if types.get(event["type"]) == "URL_REQUEST_START_JOB" and from_page:
             if not str(params.get("url", "")).startswith(("file:", "data:")):
                 urls.append(params["url"])
     return urls
