@@ -159,3 +159,21 @@ def test_report_flag_needs_an_out_folder():
 
     with pytest.raises(ConfigError, match="out folder"):
         train("mlp", "iris", epochs=1, report=True, quiet=True)
+
+
+def test_gnn_explanation_runs_on_the_receptive_field_with_the_same_output():
+    import torch
+
+    from archlab.jobs.report import receptive_field
+    from archlab.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("gcn", in_features=3, num_classes=2).eval()
+    chain = torch.arange(19)
+    edge_index = torch.cat([torch.stack([chain, chain + 1]), torch.stack([chain + 1, chain])], 1)  # a path 0-19
+    x = torch.randn(20, 3)
+    sub_x, kept, sub_edges, center = receptive_field(model, 10, x, edge_index)
+    assert len(sub_x) == 7 and center == 3  # nodes 7..13: two layers, plus the hop their degrees need
+    assert kept.min() == 7 and kept.max() == 13 and sub_edges.max() == 6
+    with torch.no_grad():
+        torch.testing.assert_close(model(sub_x, sub_edges)[center], model(x, edge_index)[10])

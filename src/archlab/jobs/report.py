@@ -403,6 +403,31 @@ def attribution_section(s: Section, model, spec: DataSpec, test: Any, folder: Pa
             s.figure(path, f"attribution-{i}", title)
 
 
+def receptive_field(model, node: int, x: torch.Tensor, edge_index: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """The subgraph that decides `node`'s output: the nodes within one hop more than the model has
+    message-passing layers (so every degree the layers normalize by is whole), as their features, the
+    edges among them (original ids, and relabelled from 0), and the node's new index. The whole graph
+    when the model's output for the node differs on it (a model that is not local)."""
+    from ..nn.message_passing import MessagePassing
+
+    hops = sum(isinstance(m, MessagePassing) for m in model.modules()) + 1
+    reached = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    reached[node] = True
+    for _ in range(hops):  # one hop along the edges either way, from the nodes reached before it
+        source, target = reached[edge_index[0]], reached[edge_index[1]]
+        reached[edge_index[1][source]] = True
+        reached[edge_index[0][target]] = True
+    kept = edge_index[:, reached[edge_index[0]] & reached[edge_index[1]]]
+    relabel = torch.cumsum(reached.long(), 0) - 1
+    sub_x, sub_edges, center = x[reached], relabel[kept], int(relabel[node])
+    with torch.no_grad():
+        whole, part = model(x, edge_index)[node], model(sub_x, sub_edges)[center]
+    if not torch.allclose(whole, part, rtol=1e-4, atol=1e-5):
+        return x, edge_index, edge_index, node
+    return sub_x, kept, sub_edges, center
+
+
 def gnn_section(s: Section, model, test: Any, device: torch.device, tmp: Path) -> None:
     from ..explain.gnn_explainer import GNNExplainer
     from ..report import explain as drawn
@@ -411,11 +436,14 @@ def gnn_section(s: Section, model, test: Any, device: torch.device, tmp: Path) -
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
     x = batch["x"].to_dense() if batch["x"].is_sparse else batch["x"]
     node = int(torch.nonzero(batch["mask"])[0, 0])
-    explanation = GNNExplainer(model).explain_node(node, x, batch["edge_index"], seed=0)
+    model.eval()
+    sub_x, edges, sub_edges, center = receptive_field(model, node, x, batch["edge_index"])
+    explanation = GNNExplainer(model).explain_node(center, sub_x, sub_edges, seed=0)
     s.heading(f"explanatory subgraph of test node {node} (GNNExplainer)")
-    path = drawn.subgraph_figure(batch["edge_index"], explanation.edge_mask, tmp / "subgraph.png", node=node,
+    path = drawn.subgraph_figure(edges, explanation.edge_mask, tmp / "subgraph.png", node=node,
                                  labels=batch.get("y"), title=f"node {node}: class {explanation.target}")
-    s.figure(path, "gnn-subgraph", "the 20 edges of highest mask value; the explained node outlined in red")
+    s.figure(path, "gnn-subgraph", "the 20 edges of highest mask value, learned on the node's receptive field; "
+                                   "the explained node outlined in red")
 
 
 def attention_section(s: Section, model, spec: DataSpec, test: Any, folder: Path, device: torch.device) -> None:
