@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import add_common, duration, key_value, positive_float, positive_int, report
-from .report import add_log_option, add_report_option, log_arguments, print_report, write_meta_report
+from .report import add_report_option, print_report, write_meta_report
 
 
 def step_list(text: str) -> list[int]:
@@ -55,7 +55,6 @@ def add_meta_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     add_report_option(p)
-    add_log_option(p)
     add_common(p)
     p.set_defaults(run=run_meta_train)
 
@@ -75,7 +74,7 @@ def run_meta_train(args) -> int:
     result = jobs.meta_train(config, out=out, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir,
                              device=args.device, eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
                              checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
-                             log_every=args.log_every, quiet=args.quiet or args.json, **log_arguments(args))
+                             log_every=args.log_every, quiet=args.quiet or args.json)
     write_meta_report(args, result)
     print_report(args, result)
     report(args, result, f"{args.algorithm} on {args.data}")

@@ -1,6 +1,5 @@
-"""`archlab report RUN [RUN ...]`: one self-contained HTML page about one or more runs; and two
-options of the training commands: ``--report``, which writes one into the run's folder, and
-``--log tensorboard:DIR``, which logs the run as TensorBoard events."""
+"""`archlab report RUN [RUN ...]`: one self-contained HTML page about one or more runs, and the
+``--report`` option of the training commands, which writes one into the run's folder."""
 
 from __future__ import annotations
 
@@ -39,28 +38,6 @@ def run_report(args) -> int:
 def add_report_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true",
                         help="at the end, write report.html (self-contained) into the run's folder")
-
-
-LOG_KINDS = ("tensorboard",)
-
-
-def log_target(text: str) -> tuple[str, str]:
-    """``KIND:DIR``, KIND one of `LOG_KINDS`."""
-    kind, sep, folder = text.partition(":")
-    if not sep or kind not in LOG_KINDS or not folder:
-        raise argparse.ArgumentTypeError(f"expected {' or '.join(k + ':DIR' for k in LOG_KINDS)}; got '{text}'")
-    return kind, folder
-
-
-def add_log_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", type=log_target, default=None, metavar="tensorboard:DIR",
-                        help="also log the run to DIR as TensorBoard events (scalars, hyperparameters, final "
-                             "figures); needs the tensorboard extra")
-
-
-def log_arguments(args) -> dict:
-    """The jobs' keyword for ``--log``: ``tensorboard=DIR``, or nothing."""
-    return {"tensorboard": args.log[1]} if args.log is not None else {}
 
 
 def print_report(args, result) -> None:

@@ -7,10 +7,9 @@ from .metrics import accuracy, confusion_matrix, macro_f1
 from .optim import build_optimizer, build_scheduler
 from .tasks import ClassificationTask, Task, classification_task, training_task
 from .regression import RegressionTask  # registers the task of numeric targets
-from .tensorboard import TensorBoardLogger
 
 __all__ = [
     "fit", "evaluate", "TrainConfig", "FitResult", "FitState", "Callback", "TimeLimit", "Task", "ClassificationTask",
     "training_task", "classification_task", "save_checkpoint", "read_config", "accuracy", "confusion_matrix", "macro_f1",
-    "build_optimizer", "build_scheduler", "RegressionTask", "TensorBoardLogger",
+    "build_optimizer", "build_scheduler", "RegressionTask",
 ]

@@ -15,7 +15,6 @@ from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_
 from ..models.registry import list_models, model_info
 from .data import open_data
 from .result import JobResult
-from .logs import final_figures, tensorboard_logger
 from .train import check_report, run_report, train
 
 # One-class training defaults (about 40 s a digit of MNIST on one CPU core), used where not given.
@@ -27,8 +26,7 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
                     false_positive_rate: float = 0.05, model_kwargs: dict[str, Any] | None = None,
                     out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                     target: str | None = None, data_format: str | None = None,
-                    data_options: dict[str, Any] | None = None, report: bool = False,
-                    tensorboard: str | os.PathLike | None = None, **options: Any) -> JobResult:
+                    data_options: dict[str, Any] | None = None, report: bool = False, **options: Any) -> JobResult:
     """One-class anomaly detection: train `model` on the normal class's training images, fit the
     threshold at `false_positive_rate` on its validation images, and score the whole test set
     (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
@@ -36,7 +34,7 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
     validation metrics only (``stopped="time_limit"``); `resume=True` continues it. With `out`, the
     normal class, threshold and test metrics are written to ``out/anomaly.json``; `report` writes
-    ``out/report.html``; `tensorboard` logs the run, its test metrics and ROC curve there."""
+    ``out/report.html``."""
     started = time.perf_counter()
     check_report(report, out)
     able = list_models("autoencoder")  # their anomaly_score is what the detector thresholds
@@ -53,27 +51,13 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     for key, value in ONE_CLASS_TRAINING.items():
         if options.get(key) is None and not (key == "epochs" and options.get("steps") is not None):
             options[key] = value
-    logger = tensorboard_logger(tensorboard, {"model": model, "data": dataset.spec.name, "normal_class": index,
-                                              "false_positive_rate": rate, "model_kwargs": kwargs,
-                                              **{k: v for k, v in options.items() if v is not None}})
-    try:
-        job = _score_one_class(model, dataset, one_class, index, rate, kwargs, out, options, logger, started)
-        if logger is not None:
-            logger.finish(job.metrics, final_figures(job.history, job.details, dataset.spec))
-    finally:
-        if logger is not None:
-            logger.close()
-    if report:
-        run_report(job, dataset, data_dir, options.get("device") or "auto")
-    return job
-
-
-def _score_one_class(model, dataset, one_class, index, rate, kwargs, out, options, logger, started) -> JobResult:
-    callbacks = (*options.pop("callbacks", ()), *([logger] if logger else []))
-    run = train(model, one_class, model_kwargs=kwargs, out=out, callbacks=callbacks, **options)
+    run = train(model, one_class, model_kwargs=kwargs, out=out, **options)
     if run.stopped == "time_limit":  # not trained to the end: nothing to score yet
-        return JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
-                         history=run.history, stopped=run.stopped)
+        job = JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
+                        history=run.history, stopped=run.stopped)
+        if report:
+            run_report(job, dataset, data_dir, options.get("device") or "auto")
+        return job
     net = run.model
     test = dataset["test"]
     scores = anomaly_scores(net, test["x"])
@@ -88,5 +72,8 @@ def _score_one_class(model, dataset, one_class, index, rate, kwargs, out, option
         (Path(run.checkpoint) / "anomaly.json").write_text(json.dumps(
             {"normal_class": index, "false_positive_rate": rate, "threshold": threshold, "metrics": metrics},
             indent=2))
-    return JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
-                     details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)
+    job = JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
+                    details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)
+    if report:
+        run_report(job, dataset, data_dir, options.get("device") or "auto")
+    return job

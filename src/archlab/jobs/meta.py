@@ -30,7 +30,6 @@ from ..meta.reptile import Reptile
 from ..meta.task import meta_task, read_step_sizes
 from ..models.registry import create_model, load_model, model_info
 from ..utils import resolve_device, seed_everything
-from .logs import final_figures, tensorboard_logger
 from .result import JobResult
 
 ALGORITHMS = ("maml", "reptile")
@@ -165,7 +164,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
                data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
                checkpoint_every: int = 100, time_limit: float | None = None, log_every: int = 10,
-               quiet: bool = False, callbacks: tuple = (), tensorboard: str | os.PathLike | None = None) -> JobResult:
+               quiet: bool = False, callbacks: tuple = ()) -> JobResult:
     """Meta-train with `fit`, checkpoint to `out`, and score the meta-test split.
 
     One step of the run is one outer update on `meta_batch` tasks; the history logs the training
@@ -173,7 +172,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
     or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit`
     (seconds) stops early, saved and resumable, without the meta-test (``stopped="time_limit"``).
-    `callbacks` go to `fit`. `tensorboard` names a folder the run is logged to as TensorBoard events.
+    `callbacks` go to `fit`.
     """
     started = time.perf_counter()
     config = config.resolved()
@@ -216,21 +215,10 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         metrics["iterations"] = result.steps
         return {"metrics": metrics, "details": {}}
 
-    logger = tensorboard_logger(tensorboard, {"model": config.model, "model_kwargs": config.model_kwargs,
-                                              "meta": {k: v for k, v in asdict(config).items()
-                                                       if k not in ("model", "model_kwargs")}})
-    try:
-        result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
-                     overwrite=overwrite, meta=meta, callbacks=(*callbacks, *([logger] if logger else [])),
-                     final_metrics=final_metrics)
-        job = JobResult(result.metrics["metrics"], str(out), time.perf_counter() - started, model=learner.model,
-                        history=result.history, stopped=result.stopped)
-        if logger is not None:
-            logger.finish(job.metrics, final_figures(job.history))
-    finally:
-        if logger is not None:
-            logger.close()
-    return job
+    result = fit(learner.model, task, {"train": EpisodeSplit(sampler)}, train_config, out=out, resume=resume,
+                 overwrite=overwrite, meta=meta, callbacks=callbacks, final_metrics=final_metrics)
+    return JobResult(result.metrics["metrics"], str(out), time.perf_counter() - started, model=learner.model,
+                     history=result.history, stopped=result.stopped)
 
 
 def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, ways: int | None = None,

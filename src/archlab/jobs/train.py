@@ -6,7 +6,7 @@ import inspect
 import os
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from ..models.registry import (check_model_kwargs, check_task_options, create_mo
                                model_info)
 from ..utils import resolve_device, seed_everything
 from .data import open_data
-from .logs import final_figures, tensorboard_logger
 from .report import write_report
 from .result import JobResult
 
@@ -140,7 +139,6 @@ def train(
     data_format: str | None = None,
     data_options: dict[str, Any] | None = None,
     report: bool = False,
-    tensorboard: str | os.PathLike | None = None,
     **options: Any,
 ) -> JobResult:
     """Train a registered model on a dataset and score it on the test split.
@@ -156,7 +154,6 @@ def train(
     folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
     its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
     vocabulary. `report` writes ``report.html`` (see `write_report`) into `out` at the end.
-    `tensorboard` names a folder the run is logged to as TensorBoard events (`TensorBoardLogger`).
     """
     started = time.perf_counter()
     check_report(report, out)
@@ -205,20 +202,10 @@ def train(
         metrics = {**last_val, **scalars(test)}
         return {"metrics": metrics, "details": {k: v for k, v in test.items() if k not in metrics}}
 
-    logger = tensorboard_logger(tensorboard, {"model": model, "data": data.spec.name, "model_kwargs": kwargs,
-                                              "task_options": task_options, "train": asdict(config)})
-    try:
-        result = fit(net, task, data, config, out=out, resume=resume, overwrite=overwrite, meta=meta,
-                     callbacks=(*callbacks, *([logger] if logger else [])), extra_files=data.files,
-                     final_metrics=final_metrics)
-        job = JobResult(result.metrics["metrics"], str(out) if out is not None else None,
-                        time.perf_counter() - started, details=result.metrics["details"], model=net,
-                        history=result.history, stopped=result.stopped)
-        if logger is not None:
-            logger.finish(job.metrics, final_figures(job.history, job.details, data.spec))
-    finally:
-        if logger is not None:
-            logger.close()
+    result = fit(net, task, data, config, out=out, resume=resume, overwrite=overwrite, meta=meta,
+                 callbacks=callbacks, extra_files=data.files, final_metrics=final_metrics)
+    job = JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
+                    details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
     if report:
         run_report(job, data, data_dir, config.device)
     return job
@@ -241,12 +228,10 @@ def run_report(job: JobResult, data, data_dir, device: str) -> None:
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
                 data_dir: str | os.PathLike | None = None, target: str | None = None, data_format: str | None = None,
-                data_options: dict[str, Any] | None = None, report: bool = False,
-                tensorboard: str | os.PathLike | None = None, **kwargs: Any) -> JobResult:
+                data_options: dict[str, Any] | None = None, report: bool = False, **kwargs: Any) -> JobResult:
     """Train once per seed (data loaded once); metrics are the mean and standard deviation
     over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``;
-    `report` writes one ``out/report.html`` over all of them; `tensorboard` logs seed N to its
-    ``seed-N`` subfolder."""
+    `report` writes one ``out/report.html`` over all of them."""
     check_report(report, out)
     if not seeds:
         raise ConfigError("seeds must name at least one seed.")
@@ -255,8 +240,7 @@ def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str |
         data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     else:
         kwargs.update(data_dir=data_dir, target=target, data_format=data_format, data_options=data_options)
-    runs = [train(model, data, out=None if out is None else Path(out) / f"seed-{s}", seed=s,
-                  tensorboard=None if tensorboard is None else Path(tensorboard) / f"seed-{s}", **kwargs)
+    runs = [train(model, data, out=None if out is None else Path(out) / f"seed-{s}", seed=s, **kwargs)
             for s in seeds]
     metrics: dict[str, float] = {}
     for key in [k for k in runs[0].metrics if all(k in r.metrics for r in runs)]:  # time-limited runs lack test_
