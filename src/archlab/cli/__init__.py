@@ -18,9 +18,11 @@ from . import anomaly
 from . import explain
 from . import meta
 from . import export
+from . import report
 
 # Each family's module adds `add_*` functions here; every one takes the subparsers object.
-COMMANDS = (*core.COMMANDS, *generate.COMMANDS, *anomaly.COMMANDS, *explain.COMMANDS, *meta.COMMANDS, *export.COMMANDS)
+COMMANDS = (*core.COMMANDS, *generate.COMMANDS, *anomaly.COMMANDS, *explain.COMMANDS, *meta.COMMANDS, *export.COMMANDS,
+            *report.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:

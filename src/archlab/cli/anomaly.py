@@ -7,6 +7,7 @@ import argparse
 
 from .common import (DATA_HELP, add_common, add_data_options, add_log, data_arguments, data_label, duration, key_value,
                      positive_float, positive_int, report)
+from .report import add_report_option, print_report
 
 
 def _rate(text: str) -> float:
@@ -38,6 +39,7 @@ def add_anomaly(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
     add_log(p)
+    add_report_option(p)
     add_common(p)
     p.set_defaults(run=run_anomaly)
 
@@ -50,8 +52,9 @@ def run_anomaly(args) -> int:
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
         out=out, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
-        log=args.log, **data_arguments(args),
+        log=args.log, report=args.report, **data_arguments(args),
     )
+    print_report(args, result)
     report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")
     return 0
 

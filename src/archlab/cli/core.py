@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .common import (DATA_HELP, add_common, add_data_options, add_log, add_verify, data_arguments, data_label, duration,
                      emit_json, key_value, non_negative_float, positive_float, positive_int, print_rows, report)
+from .report import add_report_option, print_report
 
 
 def add_list(sub) -> None:
@@ -71,6 +72,7 @@ def add_train(sub) -> None:
                    help="start from pretrained weights in DIR, for models that can load them "
                         "(bert: a Hugging Face folder with config.json, weights and vocab.txt)")
     add_log(p)
+    add_report_option(p)
     add_common(p)
     p.set_defaults(run=run_train)
 
@@ -88,7 +90,7 @@ def run_train(args) -> int:
         schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
         device=args.device, log=args.log,
-        quiet=args.quiet or args.json,
+        quiet=args.quiet or args.json, report=args.report,
     )
     if args.seeds is not None:
         if args.resume:
@@ -98,6 +100,7 @@ def run_train(args) -> int:
     else:
         result = jobs.train(args.model, args.data, resume=args.resume, seed=args.seed, pretrained=args.pretrained,
                             **options)
+    print_report(args, result)
     report(args, result, f"{args.model} on {args.data}")
     return 0
 

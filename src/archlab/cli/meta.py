@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import add_common, add_log, duration, key_value, positive_float, positive_int, report
+from .report import add_report_option, print_report, write_meta_report
 
 
 def step_list(text: str) -> list[int]:
@@ -56,6 +57,7 @@ def add_meta_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     add_log(p)
+    add_report_option(p)
     add_common(p)
     p.set_defaults(run=run_meta_train)
 
@@ -76,6 +78,8 @@ def run_meta_train(args) -> int:
                              device=args.device, eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
                              checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
                              log_every=args.log_every, quiet=args.quiet or args.json, log=args.log)
+    write_meta_report(args, result)
+    print_report(args, result)
     report(args, result, f"{args.algorithm} on {args.data}")
     return 0
 

@@ -3,8 +3,10 @@ class, fit the threshold on that class's validation data, and score the whole te
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from ..data import Dataset
@@ -14,7 +16,7 @@ from ..models.autoencoder.anomaly import anomaly_scores, auroc, check_rate, fit_
 from ..models.registry import list_models, model_info
 from .data import open_data
 from .result import JobResult
-from .train import train
+from .train import check_report, run_report, train
 
 # One-class training defaults (about 40 s a digit of MNIST on one CPU core), used where not given.
 ONE_CLASS_TRAINING = {"epochs": 8, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"}
@@ -28,7 +30,7 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
                     out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
                     target: str | None = None, data_format: str | None = None,
                     data_options: dict[str, Any] | None = None, log: Any = None, callbacks: tuple = (),
-                    **options: Any) -> JobResult:
+                    report: bool = False, **options: Any) -> JobResult:
     """One-class anomaly detection: train `model` on the normal class's training images, fit the
     threshold at `false_positive_rate` on its validation images, and score the whole test set
     (every other class is an anomaly). `options` are training options of `archlab.train` (epochs,
@@ -36,8 +38,11 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
     `ONE_CLASS_IMAGE_MODEL` (the convolutional variant). A run stopped by its `time_limit` returns its
     validation metrics only (``stopped="time_limit"``); `resume=True` continues it. `log`
     (``"tensorboard:DIR"``, see `archlab.engine.loggers`) also writes the curves, the hyperparameters,
-    the final metrics, the test scores' histograms and their precision-recall curve."""
+    the final metrics, the test scores' histograms and their precision-recall curve. With `out`, the
+    normal class, threshold and test metrics are written to ``out/anomaly.json``; `report` writes
+    ``out/report.html``."""
     started = time.perf_counter()
+    check_report(report, out)
     loggers = make_loggers(log, overwrite=bool(options.get("overwrite")))
     check_outside(loggers, out)
     able = list_models("autoencoder")  # their anomaly_score is what the detector thresholds
@@ -62,8 +67,11 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
         if run.stopped == "time_limit":  # not trained to the end: nothing to score yet
             for logger in loggers:
                 logger.log_final(run.metrics, hparams)
-            return JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
-                             history=run.history, stopped=run.stopped)
+            job = JobResult(run.metrics, run.checkpoint, time.perf_counter() - started, model=run.model,
+                            history=run.history, stopped=run.stopped)
+            if report:
+                run_report(job, dataset, data_dir, options.get("device") or "auto")
+            return job
         net = run.model
         test = dataset["test"]
         scores = anomaly_scores(net, test["x"])
@@ -79,5 +87,14 @@ def train_one_class(model: str = "ae", data: str | Dataset = "mnist", normal_cla
             logger.log_histogram("test_scores/anomalous", scores[is_anomaly])
             logger.log_pr_curve("test_anomaly", is_anomaly, scores)
             logger.log_final(metrics, hparams)
-    return JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
-                     details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)
+    if run.checkpoint is not None:  # what a report needs to score the checkpoint again (written whole, then renamed)
+        target = Path(run.checkpoint) / "anomaly.json"
+        partial = target.with_name(".anomaly.json.partial")
+        partial.write_text(json.dumps({"normal_class": index, "false_positive_rate": rate, "threshold": threshold,
+                                       "metrics": metrics}, indent=2))
+        os.replace(partial, target)
+    job = JobResult(metrics, run.checkpoint, time.perf_counter() - started, model=net, history=run.history,
+                    details={"test_scores": scores, "test_is_anomaly": is_anomaly}, stopped=run.stopped)
+    if report:
+        run_report(job, dataset, data_dir, options.get("device") or "auto")
+    return job

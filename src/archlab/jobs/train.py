@@ -24,6 +24,7 @@ from ..models.registry import (check_model_kwargs, check_task_options, create_mo
                                model_info)
 from ..utils import resolve_device, seed_everything
 from .data import open_data
+from .report import write_report
 from .result import JobResult
 
 
@@ -156,6 +157,7 @@ def train(
     data_format: str | None = None,
     data_options: dict[str, Any] | None = None,
     log: Any = None,
+    report: bool = False,
     **options: Any,
 ) -> JobResult:
     """Train a registered model on a dataset and score it on the test split.
@@ -171,9 +173,11 @@ def train(
     folder of pretrained weights for a model whose registration can load one (bert: a Hugging Face folder):
     its architecture fills the hyperparameters the user did not set, and text data is tokenized with its
     vocabulary. `log` (``"tensorboard:DIR"``, a logger, or a list; see `archlab.engine.loggers`) also
-    writes the curves, the hyperparameters and the final metrics for a viewer.
+    writes the curves, the hyperparameters and the final metrics for a viewer. `report` writes
+    ``report.html`` (see `write_report`) into `out` at the end.
     """
     started = time.perf_counter()
+    check_report(report, out)
     loggers = make_loggers(log, overwrite=overwrite)
     check_outside(loggers, out)
     model_kwargs = dict(model_kwargs or {})
@@ -229,8 +233,26 @@ def train(
             log_results(logger, result.metrics, data.spec)
             logger.log_final(result.metrics["metrics"], run_hparams(model, data.spec.name, kwargs, config,
                                                                    task_options, pretrained))
-    return JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
-                     details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
+    job = JobResult(result.metrics["metrics"], str(out) if out is not None else None, time.perf_counter() - started,
+                    details=result.metrics["details"], model=net, history=result.history, stopped=result.stopped)
+    if report:
+        run_report(job, data, data_dir, config.device)
+    return job
+
+
+def check_report(report: bool, out) -> None:
+    if report and out is None:
+        raise ConfigError("report=True writes report.html into the run's folder; give the run an out folder.")
+
+
+def run_report(job: JobResult, data, data_dir, device: str) -> None:
+    """Write the report of the run in ``job.checkpoint`` beside it; its path joins the job's figures
+    and ``details["report_seconds"]`` (``report_cpu_seconds``) says how long it took."""
+    written = write_report([job.checkpoint], Path(job.checkpoint) / "report.html", data=data, data_dir=data_dir,
+                           device=device)
+    job.figures.append(written.figures[0])
+    job.details["report_seconds"] = written.seconds
+    job.details["report_cpu_seconds"] = written.details["cpu_seconds"]
 
 
 #: training options that do not change what a run learns, left out of its logged hyperparameters
@@ -261,10 +283,11 @@ def log_results(logger, metrics: dict[str, Any], spec: DataSpec) -> None:
 
 def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str | os.PathLike | None = None,
                 data_dir: str | os.PathLike | None = None, target: str | None = None, data_format: str | None = None,
-                data_options: dict[str, Any] | None = None, **kwargs: Any) -> JobResult:
+                data_options: dict[str, Any] | None = None, report: bool = False, **kwargs: Any) -> JobResult:
     """Train once per seed (data loaded once); metrics are the mean and standard deviation
     over seeds, with `_mean` and `_std` suffixes. Each seed's checkpoint is ``out/seed-N``, and each
-    seed's logs (`log`) are in ``DIR/seed-N``."""
+    seed's logs (`log`) are in ``DIR/seed-N``; `report` writes one ``out/report.html`` over all of them."""
+    check_report(report, out)
     if not seeds:
         raise ConfigError("seeds must name at least one seed.")
     started = time.perf_counter()
@@ -282,7 +305,10 @@ def train_seeds(model: str, data: str | Dataset, seeds: list[int], *, out: str |
         values = np.array([r.metrics[key] for r in runs], dtype=np.float64)
         metrics[f"{key}_mean"] = float(values.mean())
         metrics[f"{key}_std"] = float(values.std())
-    return JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
-                     details={"per_seed": [r.metrics for r in runs]}, model=runs[-1].model,
-                     history=[row for r in runs for row in r.history],
-                     stopped="time_limit" if any(r.stopped == "time_limit" for r in runs) else None)
+    job = JobResult(metrics, str(out) if out is not None else None, time.perf_counter() - started,
+                    details={"per_seed": [r.metrics for r in runs]}, model=runs[-1].model,
+                    history=[row for r in runs for row in r.history],
+                    stopped="time_limit" if any(r.stopped == "time_limit" for r in runs) else None)
+    if report:
+        run_report(job, data, data_dir, kwargs.get("device") or "auto")
+    return job
