@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (DATA_HELP, add_common, add_data_options, data_arguments, data_label, duration, key_value,
-                     positive_float, positive_int, report)
+from .common import (DATA_HELP, add_common, add_data_options, add_training_options, data_arguments, data_label,
+                     duration, key_value, positive_float, positive_int, report, training_options)
 
 
 def _rate(text: str) -> float:
@@ -37,6 +37,7 @@ def add_anomaly(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     p.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
+    add_training_options(p)
     add_common(p)
     p.set_defaults(run=run_anomaly)
 
@@ -49,7 +50,7 @@ def run_anomaly(args) -> int:
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
         out=out, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
-        **data_arguments(args),
+        **data_arguments(args), **training_options(args),
     )
     report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, duration, key_value, positive_float, positive_int, report
+from .common import add_common, add_training_options, duration, key_value, positive_float, positive_int, report
+from .common import training_options
 
 
 def step_list(text: str) -> list[int]:
@@ -53,6 +54,7 @@ def add_meta_train(sub) -> None:
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/ALGORITHM-DATA)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    add_training_options(p)
     add_common(p)
     p.set_defaults(run=run_meta_train)
 
@@ -72,7 +74,7 @@ def run_meta_train(args) -> int:
     result = jobs.meta_train(config, out=out, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir,
                              device=args.device, eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
                              checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
-                             log_every=args.log_every, quiet=args.quiet or args.json)
+                             log_every=args.log_every, quiet=args.quiet or args.json, **training_options(args))
     report(args, result, f"{args.algorithm} on {args.data}")
     return 0
 

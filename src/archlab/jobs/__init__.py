@@ -6,6 +6,7 @@ from .catalog import dataset_summaries, format_summaries, model_summaries
 from .evaluate import evaluate_checkpoint
 from .explain import explain
 from .generate import generate
+from .launch import launch, main_process, rank, under_launcher
 from .meta import MetaConfig, meta_evaluate, meta_train
 from .predict import predict
 from .result import JobResult
@@ -13,4 +14,4 @@ from .train import train, train_seeds
 
 __all__ = ["JobResult", "train", "train_seeds", "evaluate_checkpoint", "predict", "generate", "explain",
            "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries",
-           "format_summaries"]
+           "format_summaries", "launch", "main_process", "rank", "under_launcher"]

@@ -16,6 +16,7 @@ from ..data import Dataset, DataSpec, load_dataset
 from ..data.registry import dataset_info, list_datasets
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
+from ..engine.distributed import env_world
 from ..engine.fit import default_meta, evaluate, scalars
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
@@ -68,7 +69,7 @@ def train_config(model_name: str, **options: Any) -> TrainConfig:
 
 #: Training options a resumed run may change: how long it runs, and what does not change its result.
 RESUME_SAFE = ("epochs", "steps", "time_limit", "quiet", "device", "checkpoint_every", "checkpoint_interval",
-               "eval_batch_size")
+               "eval_batch_size", "compile", "backend")
 
 
 def resumed_config(model_name: str, out: Path, saved: dict[str, Any], options: dict[str, Any]) -> TrainConfig:
@@ -94,7 +95,7 @@ def resumed_config(model_name: str, out: Path, saved: dict[str, Any], options: d
     config = TrainConfig(**merged)
     config.validate()
     changed = [k for k in ("epochs", "steps") if k in given and recorded.get(k) != given[k]]
-    if changed:  # said even when quiet: the run goes on longer than its saved length
+    if changed and env_world().main:  # said even when quiet: the run goes on longer than its saved length
         print(f"archlab: resuming {out} with {', '.join(f'{k} {recorded.get(k)} -> {given[k]}' for k in changed)}",
               file=sys.stderr)
     return config

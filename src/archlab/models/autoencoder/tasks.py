@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...engine.distributed import all_reduce_gradients
 from ...engine.tasks import Task, training_task
 from ...errors import NonFiniteLossError
 from ...nn.gaussian import gaussian_kl
@@ -178,8 +179,10 @@ class AAETask(Task):
             raise NonFiniteLossError(step=-1, value=value)
         model.zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        all_reduce_gradients(params)  # averaged over the ranks under torchrun
         if grad_clip is not None:
-            nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+            nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
 
     def optimization_step(self, model, batch, optimizers, grad_clip):
