@@ -62,6 +62,9 @@ def cases(root: Path) -> dict[str, dict]:
         "gpt": dict(model="gpt", data="arithmetic", batch_size=6, model_kwargs={
             "num_layers": 1, "num_heads": 2, "embed_dim": 16, "context_length": 16},
             task_options={"eval_batches": 2}, **common),
+        # binarization and reparameterization noise drawn for the global batch (`shard_rows`)
+        "vae": dict(model="vae", data="digits", batch_size=30, model_kwargs={"latent_dim": 4, "hidden_dims": [16]},
+                    **common),
     }
     if (SHARED_DATA / "planetoid" / "ind.cora.graph").is_file():
         # a replicated full graph: dropout draws the same mask on every rank, as in one process
@@ -112,7 +115,7 @@ def two_process_runs(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["cnn", "gru", "gpt", "gcn", "maml"])
+@pytest.mark.parametrize("name", ["cnn", "gru", "gpt", "gcn", "vae", "maml"])
 def test_two_processes_end_with_the_weights_of_one(name, two_process_runs, tmp_path, single_thread):
     root = two_process_runs
     if name != "maml" and name not in cases(root):

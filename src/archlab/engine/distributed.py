@@ -169,7 +169,40 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
         lo, hi = 0, 1
     local = {k: v[lo:hi] if isinstance(v, torch.Tensor) and v.dim() > 0 and len(v) == n else v
              for k, v in batch.items()}
+    local[SHARD_ROWS] = (lo, hi, n)
     return Shard(local, count, n)
+
+
+# ---- random draws of a shard --------------------------------------------------------------
+
+#: the key of a sharded batch that says which rows of the global batch it holds: ``(start, stop, total)``
+SHARD_ROWS = "shard_rows"
+
+
+def shard_rows(batch: Any) -> tuple[int, int, int] | None:
+    """The rows ``(start, stop, total)`` of the global batch that `batch` holds, or None for a whole batch."""
+    return batch.get(SHARD_ROWS) if isinstance(batch, Mapping) else None
+
+
+def randn_rows(tail: tuple[int, ...], rows: tuple[int, int, int] | None, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise ``(stop - start, *tail)`` for a shard: drawn for the whole global batch and
+    cut to the shard's rows, so every rank's generator advances as one process's and the noise of an
+    example is the one it gets in one process. ``(len(like), *tail)`` for a whole batch (`rows` None)."""
+    if rows is None:
+        return torch.randn((len(like), *tail), device=like.device, dtype=like.dtype)
+    start, stop, total = rows
+    return torch.randn((total, *tail), device=like.device, dtype=like.dtype)[start:stop]
+
+
+def bernoulli_rows(p: torch.Tensor, rows: tuple[int, int, int] | None) -> torch.Tensor:
+    """``torch.bernoulli(p)`` of a shard's rows, drawn as the rows of the whole global batch (see
+    `randn_rows`): one draw an element whatever its probability, so the other rows are zeros."""
+    if rows is None:
+        return torch.bernoulli(p)
+    start, stop, total = rows
+    full = p.new_zeros((total, *p.shape[1:]))
+    full[start:stop] = p
+    return torch.bernoulli(full)[start:stop]
 
 
 # ---- collectives --------------------------------------------------------------------------
