@@ -7,7 +7,9 @@ and compares rank 0's final checkpoint with a one-process run's, tensor by tenso
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -100,6 +102,39 @@ def _rank_main(rank: int, port: int, root: str) -> None:
         run_case(name, spec, Path(root) / f"{name}-2")
         if rank == 0:
             print(f"{name}: {time.perf_counter() - started:.1f} s", flush=True)
+    interrupted_run(rank, Path(root))
+
+
+class At:
+    """Callback: `action` after step `step`."""
+
+    def __init__(self, step, action):
+        self.step, self.action = step, action
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            self.action()
+
+
+INTERRUPTED = dict(model_kwargs={"channels": [4], "hidden_dims": [], "dropout": 0.0}, steps=30, batch_size=30,
+                   seed=4, quiet=True, device="cpu")
+
+
+def interrupted_run(rank: int, root: Path) -> None:
+    """Ctrl-C reaches rank 0 only, after step 13: both ranks stop after the same step, rank 0 saves.
+    Then the same run uninterrupted, for the test to compare with a 1-process resume."""
+    from archlab import jobs
+    from archlab.errors import TrainingInterrupted
+
+    def interrupt():
+        if rank == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        jobs.train("cnn", "digits", out=root / "cut", callbacks=(At(13, interrupt),), **INTERRUPTED)
+    except TrainingInterrupted as err:
+        (root / f"interrupted-{rank}").write_text(str(err.step))
+    jobs.train("cnn", "digits", out=root / "whole", **INTERRUPTED)
 
 
 def free_port() -> int:
@@ -126,3 +161,17 @@ def test_two_processes_end_with_the_weights_of_one(name, two_process_runs, tmp_p
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-5, msg=f"{name}: {key}")
     assert not (one[next(iter(one))] == 0).all()
+
+
+def test_ctrl_c_stops_every_rank_at_one_step_and_a_one_process_resume_ends_as_two(two_process_runs):
+    root = two_process_runs
+    from archlab import jobs
+
+    assert (root / "interrupted-0").read_text() == (root / "interrupted-1").read_text() == "13"
+    config = json.loads((root / "cut" / "config.json").read_text())
+    assert (config["step"], config["revision"]) == (13, 1)  # one checkpoint, at the interrupt
+    result = jobs.train("cnn", "digits", out=root / "cut", resume=True, **INTERRUPTED)
+    assert result.history[-1]["step"] == INTERRUPTED["steps"]
+    one, two = load_file(root / "cut" / "model.safetensors"), load_file(root / "whole" / "model.safetensors")
+    for key in one:
+        torch.testing.assert_close(one[key], two[key], rtol=0, atol=1e-5, msg=key)

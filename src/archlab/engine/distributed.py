@@ -89,10 +89,10 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 def join(backend: str, device: torch.device) -> World:
     """Join the process group torchrun's environment describes (once a process), and return the
     world; one process needs none. A CUDA device becomes this rank's GPU (``LOCAL_RANK``)."""
+    name = resolve_backend(backend, device)  # checked in one process too: nccl without a GPU is refused
     world = env_world()
     if not world.distributed:
         return world
-    name = resolve_backend(backend, device)
     if dist.is_initialized():
         if dist.get_backend() != name:
             raise ConfigError(f"this process already joined a {dist.get_backend()} process group; the run asks for "
