@@ -60,16 +60,18 @@ class Precision:
 
 def compiler_missing(device: torch.device) -> str | None:
     """Why `torch.compile` cannot run here, or None."""
-    if sys.version_info >= (3, 14) and not torch.compiler.is_dynamo_supported():
-        return f"torch.compile does not support Python {sys.version_info.major}.{sys.version_info.minor}"
-    if not torch.compiler.is_dynamo_supported():
-        return "torch.compile is not supported on this platform"
+    from torch._dynamo import is_dynamo_supported
+
+    if not is_dynamo_supported():
+        return (f"torch.compile does not support this platform (Python "
+                f"{sys.version_info.major}.{sys.version_info.minor} on {sys.platform})")
     if COMPILE_BACKEND == "inductor" and device.type == "cpu":
         from torch._inductor import config as inductor_config
 
-        compiler = inductor_config.cpp.cxx[-1] if isinstance(inductor_config.cpp.cxx, tuple) else None
-        candidates = [compiler] if compiler else ["g++", "clang++", "c++"]
-        if not any(shutil.which(c) for c in candidates if c):
+        configured = inductor_config.cpp.cxx
+        candidates = [c for c in (configured if isinstance(configured, tuple) else (configured,)) if c]
+        candidates = candidates or ["g++"]
+        if not any(shutil.which(c) for c in candidates):
             return f"inductor needs a C++ compiler on CPU and none was found ({', '.join(candidates)})"
     return None
 
@@ -88,8 +90,9 @@ def compile_model(model: nn.Module, device: torch.device) -> bool:
 def uncompile(model: nn.Module, err: BaseException) -> None:
     """Run `model` eagerly again after its compilation failed with `err`, with one warning naming why."""
     model._compiled_call_impl = None
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    warnings.warn(f"--compile: {type(model).__name__} could not be compiled ({type(err).__name__}: {first[:300]}); "
+    cause = getattr(err, "inner_exception", None) or err  # a backend's failure, as dynamo wraps it
+    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+    warnings.warn(f"--compile: {type(model).__name__} could not be compiled ({type(cause).__name__}: {first[:300]}); "
                   "training runs eagerly.", RuntimeWarning, stacklevel=2)
 
 
