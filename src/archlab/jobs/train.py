@@ -172,6 +172,10 @@ def train(
     if pretrained is not None:
         data, model_kwargs = pretrained_setup(model, data, pretrained, model_kwargs, data_dir)
     data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
+    trained_on = (saved.get("data") or {}).get("name") if saved is not None else None
+    if trained_on is not None and trained_on != data.spec.name:
+        raise ConfigError(f"--resume: {out} was trained on the data '{trained_on}'; this run reads "
+                          f"'{data.spec.name}'. Resume with the same --data, or start a new run with another --out.")
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
     if saved is not None:
