@@ -80,12 +80,15 @@ MAML = dict(algorithm="maml", data="digits", ways=3, shots=1, query=2, meta_batc
             seed=5)
 
 
+REPTILE = {**MAML, "algorithm": "reptile", "meta_batch": 5, "inner_steps": 2}
+
+
 def run_case(name: str, spec: dict, out: Path) -> None:
     from archlab import jobs
 
-    if name == "maml":
-        jobs.meta_train(jobs.MetaConfig(**MAML), out=out, device="cpu", eval_tasks=4, checkpoint_every=STEPS,
-                        log_every=STEPS, quiet=True)
+    if name in ("maml", "reptile"):
+        jobs.meta_train(jobs.MetaConfig(**(MAML if name == "maml" else REPTILE)), out=out, device="cpu",
+                        eval_tasks=4, checkpoint_every=STEPS, log_every=STEPS, quiet=True)
         return
     spec = dict(spec)
     jobs.train(spec.pop("model"), spec.pop("data"), out=out, **spec)
@@ -97,12 +100,13 @@ def _rank_main(rank: int, port: int, root: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    for name, spec in {**cases(Path(root)), "maml": {}}.items():
+    for name, spec in {**cases(Path(root)), "maml": {}, "reptile": {}}.items():
         started = time.perf_counter()
         run_case(name, spec, Path(root) / f"{name}-2")
         if rank == 0:
             print(f"{name}: {time.perf_counter() - started:.1f} s", flush=True)
     interrupted_run(rank, Path(root))
+    nan_run(rank, Path(root))
 
 
 class At:
@@ -118,6 +122,31 @@ class At:
 
 INTERRUPTED = dict(model_kwargs={"channels": [4], "hidden_dims": [], "dropout": 0.0}, steps=30, batch_size=30,
                    seed=4, quiet=True, device="cpu")
+
+
+def nan_run(rank: int, root: Path) -> None:
+    """Rank 1's loss turns NaN at step 3 (after a checkpoint at step 2): every rank must stop there."""
+    import torch.nn.functional as F
+
+    from archlab.data import load_dataset
+    from archlab.engine import ClassificationTask, TrainConfig, fit
+    from archlab.errors import NonFiniteLossError
+    from archlab.models.registry import create_model
+
+    class NaNOnRank1(ClassificationTask):
+        calls = 0
+
+        def training_step(self, model, batch):
+            self.calls += 1
+            loss = F.cross_entropy(self.forward(model, batch), batch["y"])
+            return loss * float("nan") if rank == 1 and self.calls == 3 else loss
+
+    model = create_model("cnn", in_channels=1, num_classes=10, input_size=[8, 8], channels=[4], hidden_dims=[])
+    config = TrainConfig(steps=10, batch_size=30, checkpoint_every=2, quiet=True, device="cpu")
+    try:
+        fit(model, NaNOnRank1(10), load_dataset("digits"), config, out=root / "nan")
+    except NonFiniteLossError as err:
+        (root / f"nan-{rank}").write_text(f"{err.step} {str(err)}")
 
 
 def interrupted_run(rank: int, root: Path) -> None:
@@ -150,10 +179,10 @@ def two_process_runs(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["cnn", "gru", "gpt", "gcn", "vae", "maml"])
+@pytest.mark.parametrize("name", ["cnn", "gru", "gpt", "gcn", "vae", "maml", "reptile"])
 def test_two_processes_end_with_the_weights_of_one(name, two_process_runs, tmp_path, single_thread):
     root = two_process_runs
-    if name != "maml" and name not in cases(root):
+    if name not in ("maml", "reptile") and name not in cases(root):
         pytest.skip("the Planetoid Cora files are not in ../shared/data/planetoid")
     run_case(name, cases(root).get(name, {}), tmp_path / name)
     one, two = load_file(tmp_path / name / "model.safetensors"), load_file(root / f"{name}-2" / "model.safetensors")
@@ -175,3 +204,11 @@ def test_ctrl_c_stops_every_rank_at_one_step_and_a_one_process_resume_ends_as_tw
     one, two = load_file(root / "cut" / "model.safetensors"), load_file(root / "whole" / "model.safetensors")
     for key in one:
         torch.testing.assert_close(one[key], two[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank_at_that_step_keeping_the_last_checkpoint(two_process_runs):
+    root = two_process_runs
+    steps = [(root / f"nan-{rank}").read_text().split()[0] for rank in (0, 1)]
+    assert steps == ["3", "3"]
+    assert "the last good checkpoint is kept at" in (root / "nan-0").read_text()
+    assert json.loads((root / "nan" / "config.json").read_text())["step"] == 2
