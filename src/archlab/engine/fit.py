@@ -35,8 +35,8 @@ from ..validation import check_choice, check_float, check_int
 from . import distributed
 from .acceleration import PRECISIONS, Precision, compile_model, is_compile_error, uncompile
 from .callbacks import CallbackList, TimeLimit
-from .checkpoint import (check_free_space, estimate_checkpoint_bytes, is_checkpoint, load_weights,
-                         read_training_state, read_weights, run_directory, save_checkpoint)
+from .checkpoint import (check_free_space, check_output_folder, estimate_checkpoint_bytes, is_checkpoint,
+                         load_weights, read_training_state, read_weights, run_directory, save_checkpoint)
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
 from .progress import ProgressReporter
 from .tasks import Task, check_gradients
@@ -565,6 +565,8 @@ def fit(
     `callbacks`: see `archlab.engine.callbacks` (a `Callback`, or any object with some of its hooks).
     """
     writer = distributed.env_world().main  # under torchrun, rank 0 holds the folder and writes to it
+    if not writer:  # the others refuse what rank 0 refuses, before any of them waits for it in a collective
+        check_output_folder(out, resume=resume, overwrite=overwrite)
     with run_directory(out if writer else None, resume=resume, overwrite=overwrite):
         return _fit(model, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
                     extra_files=extra_files, final_metrics=final_metrics)
