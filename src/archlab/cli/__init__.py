@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from .._version import __version__
-from ..errors import ConfigError, RunNote, TrainingInterrupted
+from ..errors import ConfigError, NonFiniteLossError, RunNote, TrainingInterrupted
 from . import core
 from . import generate
 from . import anomaly
@@ -33,6 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     for add in COMMANDS:
         add(sub)
     return parser
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """`argv` less its ``--nproc N`` (``--nproc=N``): what each launched process runs."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -64,16 +77,30 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    from .. import jobs
+
+    if getattr(args, "nproc", None) is not None and not jobs.under_launcher():
+        return jobs.launch(_without_nproc(argv) + (["--debug"] if debug else []), args.nproc)
+    # under torchrun, the errors every rank raises together are printed by rank 0 alone
+    main_rank = jobs.main_process()
     try:
         return int(args.run(args) or 0)
     except ConfigError as err:
         if debug:
             raise
-        print(f"archlab: error: {err}", file=sys.stderr)
+        if main_rank:
+            print(f"archlab: error: {err}", file=sys.stderr)
         return 2
     except TrainingInterrupted as err:
-        print(f"archlab: {err}", file=sys.stderr)
+        if main_rank:
+            print(f"archlab: {err}", file=sys.stderr)
         return 130
+    except NonFiniteLossError as err:
+        if debug:
+            raise
+        if main_rank:
+            print(f"archlab: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("archlab: interrupted", file=sys.stderr)
         return 130
@@ -81,5 +108,6 @@ def _main(argv: list[str] | None) -> int:
         if debug:
             raise
         message = str(err) if not isinstance(err, KeyError) else f"missing key {err}"
-        print(f"archlab: error: {message}", file=sys.stderr)
+        where = "" if main_rank else f"rank {jobs.rank()}: "  # a failure of one rank is named by it
+        print(f"archlab: {where}error: {message}", file=sys.stderr)
         return 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (DATA_HELP, add_common, add_data_options, add_log, data_arguments, data_label, duration, key_value,
-                     positive_float, positive_int, report)
+from .common import (DATA_HELP, add_common, add_data_options, add_log, add_training_options, data_arguments,
+                     data_label, duration, key_value, positive_float, positive_int, report, training_options)
 from .report import add_report_option, print_report
 
 
@@ -40,6 +40,7 @@ def add_anomaly(sub) -> None:
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
     add_log(p)
     add_report_option(p)
+    add_training_options(p)
     add_common(p)
     p.set_defaults(run=run_anomaly)
 
@@ -52,7 +53,7 @@ def run_anomaly(args) -> int:
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
         out=out, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
-        log=args.log, report=args.report, **data_arguments(args),
+        log=args.log, report=args.report, **data_arguments(args), **training_options(args),
     )
     print_report(args, result)
     report(args, result, f"{args.model} on {args.data}, normal class {args.normal_class}")

@@ -104,6 +104,32 @@ def add_log(parser: argparse.ArgumentParser) -> None:
                              "(curves, hyperparameters, final metrics) into DIR (repeatable)")
 
 
+PRECISIONS = ("32", "bf16", "16-mixed")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Precision, compilation and data parallelism: the same in every training command."""
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="32 (default) | bf16 (autocast, CPU or CUDA) | 16-mixed (float16 with a gradient "
+                             "scaler, CUDA)")
+    parser.add_argument("--compile", action="store_true", default=None,
+                        help="torch.compile the model (eager, after one warning, where it cannot compile)")
+    parser.add_argument("--nproc", type=positive_int, default=None, metavar="N",
+                        help="train in N data-parallel processes (torch's elastic launcher, as torchrun "
+                             "--nproc-per-node N); --batch-size stays the global batch")
+    parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default=None,
+                        help="torch.distributed backend with several processes (default auto: nccl on CUDA, "
+                             "gloo on CPU)")
+    parser.add_argument("--sync-batchnorm", action="store_true", default=None,
+                        help="with several processes, BatchNorm statistics over every process's examples (CUDA)")
+
+
+def training_options(args) -> dict:
+    """The options `add_training_options` adds, as training options (None: the run's default)."""
+    return {"precision": args.precision, "compile": args.compile, "backend": args.backend,
+            "sync_batchnorm": args.sync_batchnorm}
+
+
 def add_common(parser: argparse.ArgumentParser, *, data_dir: bool = True, device: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -156,7 +182,12 @@ def print_metrics(metrics: dict[str, Any], title: str = "metrics") -> None:
 
 
 def report(args, result, title: str, *, checkpoint_line: bool = True) -> None:
-    """A job's result: one JSON object with ``--json``, else a table and where the checkpoint is."""
+    """A job's result: one JSON object with ``--json``, else a table and where the checkpoint is
+    (under torchrun, from rank 0 only)."""
+    from .. import jobs
+
+    if not jobs.main_process():
+        return
     if args.json:
         emit_json(result.summary())
         return

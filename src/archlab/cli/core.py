@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import (DATA_HELP, add_common, add_data_options, add_log, add_verify, data_arguments, data_label, duration,
-                     emit_json, key_value, non_negative_float, positive_float, positive_int, print_rows, report)
+from .common import (DATA_HELP, add_common, add_data_options, add_log, add_training_options, add_verify,
+                     data_arguments, data_label, duration, emit_json, key_value, non_negative_float,
+                     positive_float, positive_int, print_rows, report, training_options)
 from .report import add_report_option, print_report
 
 
@@ -73,6 +74,7 @@ def add_train(sub) -> None:
                         "(bert: a Hugging Face folder with config.json, weights and vocab.txt)")
     add_log(p)
     add_report_option(p)
+    add_training_options(p)
     add_common(p)
     p.set_defaults(run=run_train)
 
@@ -91,6 +93,7 @@ def run_train(args) -> int:
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
         device=args.device, log=args.log,
         quiet=args.quiet or args.json, report=args.report,
+        **training_options(args),
     )
     if args.seeds is not None:
         if args.resume:

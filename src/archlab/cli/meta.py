@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, add_log, duration, key_value, positive_float, positive_int, report
+from .common import (add_common, add_log, add_training_options, duration, key_value, positive_float,
+                     positive_int, report, training_options)
 from .report import add_report_option, print_report, write_meta_report
 
 
@@ -58,6 +59,7 @@ def add_meta_train(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     add_log(p)
     add_report_option(p)
+    add_training_options(p)
     add_common(p)
     p.set_defaults(run=run_meta_train)
 
@@ -77,7 +79,8 @@ def run_meta_train(args) -> int:
     result = jobs.meta_train(config, out=out, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir,
                              device=args.device, eval_tasks=args.eval_tasks, eval_steps=args.eval_steps,
                              checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
-                             log_every=args.log_every, quiet=args.quiet or args.json, log=args.log)
+                             log_every=args.log_every, quiet=args.quiet or args.json, log=args.log,
+                             **training_options(args))
     write_meta_report(args, result)
     print_report(args, result)
     report(args, result, f"{args.algorithm} on {args.data}")

@@ -50,7 +50,7 @@ def write_meta_report(args, result) -> None:
     """``meta-train --report``: the report of the meta-trained checkpoint, written beside it."""
     from .. import jobs
 
-    if not args.report:
+    if not args.report or not jobs.main_process():  # under torchrun rank 0 writes it
         return
     written = jobs.write_report([result.checkpoint], Path(result.checkpoint) / "report.html",
                                 data_dir=args.data_dir, device=args.device)

@@ -173,6 +173,9 @@ class GraphSplit:
     `len` is the number of masked nodes.
     """
 
+    #: one batch that is the whole graph: data-parallel training replicates it on every rank
+    full_batch = True
+
     def __init__(self, graph: Graph, mask: torch.Tensor, links: dict[str, torch.Tensor] | None = None):
         if mask.shape != (graph.num_nodes,) or mask.dtype != torch.bool:
             raise DataError(f"mask must be a bool tensor of shape ({graph.num_nodes},); "

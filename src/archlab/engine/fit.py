@@ -32,12 +32,14 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DivergenceError, NonFiniteLossError, TrainingInterrupted
 from ..utils import resolve_device
 from ..validation import check_choice, check_float, check_int
+from . import distributed
+from .acceleration import PRECISIONS, Precision, compile_model, is_compile_error, uncompile
 from .callbacks import CallbackList, TimeLimit
-from .checkpoint import (check_free_space, estimate_checkpoint_bytes, is_checkpoint, load_weights,
-                         read_training_state, read_weights, run_directory, save_checkpoint)
+from .checkpoint import (check_free_space, check_output_folder, estimate_checkpoint_bytes, is_checkpoint,
+                         load_weights, read_training_state, read_weights, run_directory, save_checkpoint)
 from .optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
 from .progress import ProgressReporter
-from .tasks import Task
+from .tasks import Task, check_gradients
 
 
 @dataclass
@@ -65,6 +67,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     quiet: bool = False
+    precision: str = "32"  # 32 | bf16 | 16-mixed (CUDA): the forward passes' autocast dtype
+    compile: bool = False  # torch.compile the model (eager after one warning where it cannot)
+    backend: str = "auto"  # torch.distributed backend under torchrun: auto (nccl on CUDA, gloo on CPU) | gloo | nccl
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over every rank's examples (CUDA)
 
     def validate(self) -> None:
         """Every field checked, in `archlab.validation`'s one message style."""
@@ -83,6 +89,12 @@ class TrainConfig:
         check_float(owner, "time_limit", self.time_limit, low=0, low_open=True, optional=True)
         check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
         check_choice(owner, "schedule", self.schedule, SCHEDULES)
+        check_choice(owner, "precision", self.precision, PRECISIONS)
+        check_choice(owner, "backend", self.backend, distributed.BACKENDS)
+        for name in ("compile", "sync_batchnorm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"The '{name}' parameter of {owner} must be a bool. Got {getattr(self, name)!r} "
+                                  "instead.")
 
 
 @dataclass
@@ -202,8 +214,9 @@ class Checkpointer:
     `extra_files`; `restore` puts all of it back into a `Loop`. Without a folder it only keeps time."""
 
     def __init__(self, out: str | Path | None, meta: dict[str, Any], extra_files: dict[str, bytes | str] | None,
-                 interval: float):
+                 interval: float, *, writer: bool = True):
         self.out = Path(out) if out is not None else None
+        self.writer = writer  # under torchrun only rank 0 writes; the others read on resume
         self.meta = meta
         self.extra_files = dict(extra_files or {})
         self.interval = interval
@@ -219,7 +232,7 @@ class Checkpointer:
     def save(self, loop: Loop, metrics: dict[str, Any] | None = None) -> None:
         self.last_time = time.perf_counter()
         self.last_step = loop.state.step
-        if self.out is None:
+        if self.out is None or not self.writer:
             return
         training_state = {
             **loop.state.to_dict(),
@@ -229,12 +242,14 @@ class Checkpointer:
         }
         if loop.device.type == "cuda":
             training_state["cuda_rng"] = torch.cuda.get_rng_state(loop.device)
+        if loop.precision.scaler is not None:
+            training_state["grad_scaler"] = loop.precision.scaler.state_dict()
         save_checkpoint(self.out, loop.model, meta=self.meta, metrics=metrics, history=loop.state.history,
                         training_state=training_state, best_state=loop.early_stopping.best_state,
                         extra_files={**self.extra_files, **loop.task.checkpoint_files()})
 
     def check_target(self, resume: bool) -> None:
-        if self.out is not None and not resume and self.out.exists() and not is_checkpoint(self.out):
+        if self.writer and self.out is not None and not resume and self.out.exists() and not is_checkpoint(self.out):
             raise ConfigError(f"{self.out} exists and is not an archlab checkpoint; refusing to overwrite it. "
                               "Choose another --out.")
 
@@ -259,6 +274,8 @@ class Checkpointer:
         torch.set_rng_state(saved["rng"])
         if loop.device.type == "cuda" and "cuda_rng" in saved:
             torch.cuda.set_rng_state(saved["cuda_rng"], loop.device)
+        if loop.precision.scaler is not None and "grad_scaler" in saved:
+            loop.precision.scaler.load_state_dict(saved["grad_scaler"])
         for key in FitState.RESUMED:
             setattr(loop.state, key, saved[key])
         loop.state.window = dict(saved.get("window", {}))
@@ -276,17 +293,44 @@ DIVERGENCE_WARMUP = 5
 DIVERGENCE_FACTOR = 1e3
 
 
+class _TrainingStep(nn.Module):
+    """The task's loss of a batch as a module's forward, so that `DistributedDataParallel` wraps the
+    whole training step, whichever of the model's methods the task calls (Lightning's device)."""
+
+    def __init__(self, model: nn.Module, task: Task):
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.task.training_step(self.model, batch)
+
+
 class Loop:
     """The epoch loop over ``data["train"]``, evaluating on ``data["val"]`` when there is one.
 
     `run` repeats `run_epoch` until the configured steps are done or the run is stopped; an epoch
     is `train_step` on each batch, with `evaluate` every `eval_every` steps or at the epoch's end.
+    Under torchrun each rank trains on its shard of every batch (`archlab.engine.distributed`).
     """
 
     def __init__(self, model: nn.Module, task: Task, data: Any, config: TrainConfig, *, checkpointer: Checkpointer,
                  callbacks: Iterable[Any] = ()):
-        self.model, self.task, self.config = model, task, config
-        self.device = resolve_device(config.device)
+        self.task, self.config = task, config
+        device = resolve_device(config.device)
+        self.world = distributed.join(config.backend, device)
+        self.device = distributed.rank_device(device, self.world)
+        self.precision = Precision(config.precision, self.device)
+        # a task that does not step itself is stepped here: under DDP, with autocast and a GradScaler
+        self.plain_step = type(task).optimization_step is Task.optimization_step
+        if self.precision.scaler is not None and not self.plain_step:
+            raise ConfigError(f"--precision 16-mixed scales the loss of a task trained by one loss and one optimizer; "
+                              f"{type(task).__name__} steps its own optimizers. Use --precision bf16.")
+        if config.sync_batchnorm:
+            from .acceleration import check_sync_batchnorm
+
+            model = check_sync_batchnorm(model, self.device, self.world.size)
+        self.model = model
         model.to(self.device)
         splits: Mapping[str, Any] = data.splits if hasattr(data, "splits") else data
         self.train = task.train_split(data["train"]).to(self.device)
@@ -301,17 +345,73 @@ class Loop:
         self.state = FitState(total_steps=total)
         self.early_stopping = EarlyStopping(config.monitor or task.monitor, task.mode, config.patience)
         self.checkpointer = checkpointer
+        checkpointer.writer = self.world.main
         limit = () if config.time_limit is None else (TimeLimit(config.time_limit),)
-        self.callbacks = CallbackList([ProgressReporter(quiet=config.quiet), *callbacks, *limit])
+        self.callbacks = CallbackList([ProgressReporter(quiet=config.quiet or not self.world.main), *callbacks,
+                                       *limit])
         self.stop_flag: _StopFlag | None = None
+        self.interrupted = False  # Ctrl-C seen (under torchrun: on any rank, agreed after the step)
         self.started = time.perf_counter()  # the rows' "seconds" count from here, reset by `run`
+        self.replicated = bool(getattr(self.train, "full_batch", False))
+        self.ddp: nn.Module | None = None
+        if self.world.distributed:
+            self.agreement = distributed.StepAgreement(self.device)
+            if self.plain_step:
+                from torch.nn.parallel import DistributedDataParallel
+
+                self.ddp = DistributedDataParallel(
+                    _TrainingStep(model, task), device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            else:
+                distributed.broadcast_module(model)
+        self.compiled = compile_model(model, self.device) if config.compile else False
+
+    def optimize(self, shard: distributed.Shard) -> Any:
+        """One update on this rank's shard: the task's own `optimization_step` (under autocast), or,
+        for a task trained by one loss, the loss's backward (through DDP under torchrun, weighted by
+        the shard's share of the batch, scaled for float16) and one optimizer step."""
+        if not self.plain_step:
+            with self.precision.autocast():
+                return self.task.optimization_step(self.model, shard.batch, self.optimizers, self.config.grad_clip)
+        (optimizer,) = self.optimizers
+        with self.precision.autocast():
+            loss = (self.ddp(shard.batch) if self.ddp is not None
+                    else self.task.training_step(self.model, shard.batch))
+        value, raw = loss.item(), loss.detach()
+        if not math.isfinite(value) and self.ddp is None:
+            raise NonFiniteLossError(step=-1, value=value)
+        optimizer.zero_grad(set_to_none=True)
+        if self.ddp is not None:  # DDP averages over ranks: weighted, the average is the batch's mean
+            loss = loss * shard.weight(self.world.size)
+        scaler = self.precision.scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if not math.isfinite(value):  # after the backward every rank joined: each stops at this step
+            raise NonFiniteLossError(step=-1, value=value)
+        if scaler is not None:  # a step with inf gradients is skipped by the scaler, which lowers its scale
+            scaler.unscale_(optimizer)
+            if self.config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            check_gradients(self.model.parameters(), self.config.grad_clip)
+            optimizer.step()
+        return raw
 
     def train_step(self, batch: Any) -> None:
-        """One optimizer step (the task's), the schedules' step, and the step's statistics."""
+        """One optimizer step (the task's), the schedules' step, and the step's statistics (under
+        torchrun: their means over every rank's examples, agreed with the stop requests)."""
         state = self.state
         self.model.train()
+        shard = distributed.shard_batch(batch, self.world, replicated=self.replicated)
         try:
-            out = self.task.optimization_step(self.model, batch, self.optimizers, self.config.grad_clip)
+            try:
+                out = self.optimize(shard)
+            except Exception as err:
+                if not (self.compiled and is_compile_error(err)):
+                    raise
+                uncompile(self.model, err)
+                self.compiled = False
+                out = self.optimize(shard)
         except DivergenceError as err:
             raise DivergenceError(state.step + 1, err.what, self.checkpointer.saved_at()) from None
         except NonFiniteLossError as err:
@@ -321,11 +421,28 @@ class Loop:
         state.step += 1
         state.batch += 1
         state.last = {k: float(v) for k, v in (out.items() if isinstance(out, Mapping) else (("loss", out),))}
+        if not self.world.distributed:
+            self.check_divergence(state.last.get("loss"))
+            self.record(state.last)
+            self.callbacks.on_step_end(state)
+            self.interrupted = self.stop_flag is not None and self.stop_flag.requested
+            return
+        self.callbacks.on_step_end(state)  # a callback's stop request is agreed below, with the statistics
+        stops = {"interrupt": self.stop_flag is not None and self.stop_flag.requested,
+                 "time_limit": state.stopped == "time_limit",
+                 "other": state.stopped not in (None, "time_limit")}
+        state.last, agreed = self.agreement.reduce(state.last, shard.count, stops)
+        self.interrupted = agreed["interrupt"]
+        if state.stopped is None and (agreed["time_limit"] or agreed["other"]):
+            state.stopped = "time_limit" if agreed["time_limit"] else "stopped on another rank"
         self.check_divergence(state.last.get("loss"))
-        for k, v in state.last.items():
+        self.record(state.last)
+
+    def record(self, stats: dict[str, float]) -> None:
+        state = self.state
+        for k, v in stats.items():
             state.window[k] = state.window.get(k, 0.0) + v
         state.window_steps += 1
-        self.callbacks.on_step_end(state)
 
     def check_divergence(self, loss: float | None) -> None:
         """Stop a run whose loss has grown far above its start (see `DIVERGENCE_FACTOR`)."""
@@ -349,9 +466,11 @@ class Loop:
         row.update({f"train_{k}": v / max(1, state.window_steps) for k, v in state.window.items()})
         state.window, state.window_steps = {}, 0
         self.task.calibrate(self.model, self.train, config.eval_batch_size)
-        if self.val is not None:
+        if self.val is not None and self.world.main:  # the ranks' weights are equal: rank 0 scores for all
             row.update(scalars(evaluate(self.model, self.task, self.val, prefix="val_",
                                         batch_size=config.eval_batch_size)))
+        if self.world.distributed:
+            row = distributed.broadcast_object(row)
         bad = sorted(k for k, v in row.items()
                      if k.startswith("val_") and isinstance(v, float) and not math.isfinite(v))
         if bad:  # the weights that scored so are not kept as a good checkpoint
@@ -378,7 +497,7 @@ class Loop:
             if (config.checkpoint_every is not None and state.step % config.checkpoint_every == 0
                     and self.checkpointer.last_step != state.step):
                 self.checkpointer.save(self)
-            if self.stop_flag is not None and self.stop_flag.requested:
+            if self.interrupted:
                 self.checkpointer.save(self)
                 raise TrainingInterrupted(state.step, str(self.checkpointer.out)
                                           if self.checkpointer.out is not None else None)
@@ -445,7 +564,10 @@ def fit(
 
     `callbacks`: see `archlab.engine.callbacks` (a `Callback`, or any object with some of its hooks).
     """
-    with run_directory(out, resume=resume, overwrite=overwrite):
+    writer = distributed.env_world().main  # under torchrun, rank 0 holds the folder and writes to it
+    if not writer:  # the others refuse what rank 0 refuses, before any of them waits for it in a collective
+        check_output_folder(out, resume=resume, overwrite=overwrite)
+    with run_directory(out if writer else None, resume=resume, overwrite=overwrite):
         return _fit(model, task, data, config, out=out, resume=resume, meta=meta, callbacks=callbacks,
                     extra_files=extra_files, final_metrics=final_metrics)
 
@@ -460,7 +582,7 @@ def _fit(model, task, data, config, *, out, resume, meta, callbacks, extra_files
     loop = Loop(model, task, data, config, checkpointer=checkpointer, callbacks=callbacks)
     torch.manual_seed(config.seed)
     checkpointer.check_target(resume)
-    if out is not None:
+    if out is not None and checkpointer.writer:
         check_free_space(out, estimate_checkpoint_bytes(model, optimizer_slots=1 if config.optimizer == "sgd" else 2,
                                                         best=config.patience is not None))
     if resume:

@@ -7,6 +7,7 @@ from .evaluate import evaluate_checkpoint
 from .explain import explain
 from .export import export_checkpoint
 from .generate import generate
+from .launch import launch, main_process, rank, under_launcher
 from .meta import MetaConfig, meta_evaluate, meta_train
 from .predict import predict
 from .report import write_report
@@ -15,4 +16,5 @@ from .train import train, train_seeds
 
 __all__ = ["JobResult", "train", "train_seeds", "evaluate_checkpoint", "predict", "generate", "explain",
            "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries",
-           "format_summaries", "export_checkpoint", "write_report"]
+           "format_summaries", "export_checkpoint", "write_report", "launch", "main_process", "rank",
+           "under_launcher"]

@@ -207,7 +207,9 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
                data_dir=None,
                device: str = "auto", eval_tasks: int = 100, eval_steps: list[int] | None = None,
                checkpoint_every: int = 100, time_limit: float | None = None, log_every: int = 10,
-               quiet: bool = False, callbacks: tuple = (), log: Any = None) -> JobResult:
+               quiet: bool = False, callbacks: tuple = (), log: Any = None, precision: str | None = None,
+               compile: bool | None = None, backend: str | None = None, sync_batchnorm: bool | None = None
+               ) -> JobResult:
     """Meta-train with `fit`, checkpoint to `out`, and score the meta-test split.
 
     One step of the run is one outer update on `meta_batch` tasks; the history logs the training
@@ -215,8 +217,11 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
     or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit`
     (seconds) stops early, saved and resumable, without the meta-test (``stopped="time_limit"``).
-    `callbacks` go to `fit`. `log` (``"tensorboard:DIR"``, see `archlab.engine.loggers`) also writes
-    the curves, the hyperparameters, the final metrics and the meta-test scores against adaptation steps.
+    `callbacks` go to `fit`; `precision`, `compile`, `backend` and `sync_batchnorm` are `TrainConfig`'s.
+    Under torchrun each rank adapts to its part of every meta-batch and the meta-gradients are
+    all-reduced (`archlab.engine.distributed`). `log` (``"tensorboard:DIR"``, see
+    `archlab.engine.loggers`) also writes the curves, the hyperparameters, the final metrics and the
+    meta-test scores against adaptation steps.
     """
     started = time.perf_counter()
     loggers = make_loggers(log, overwrite=overwrite)
@@ -250,7 +255,10 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     task = meta_task(learner, eval_tasks=eval_tasks, eval_steps=steps, eval_seed=config.seed)
     train_config = TrainConfig(steps=config.iterations, batch_size=config.meta_batch, optimizer="adam",
                                lr=config.meta_lr, eval_every=log_every, checkpoint_every=checkpoint_every,
-                               time_limit=time_limit, seed=config.seed, device=device, quiet=quiet)
+                               time_limit=time_limit, seed=config.seed, device=device, quiet=quiet,
+                               **{k: v for k, v in (("precision", precision), ("compile", compile),
+                                                    ("backend", backend), ("sync_batchnorm", sync_batchnorm))
+                                  if v is not None})
     meta = {"model": learner.model.archlab_config, "data": None, "task": None,
             "meta": {**asdict(config), "kind": kind}, "train": asdict(train_config)}
 

@@ -17,6 +17,7 @@ from ..data.registry import dataset_info, list_datasets
 from ..data.sources import detect_format, format_info
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
+from ..engine.distributed import env_world
 from ..engine.fit import default_meta, evaluate, scalars
 from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import ConfigError
@@ -24,6 +25,7 @@ from ..models.registry import (check_model_kwargs, check_task_options, create_mo
                                model_info)
 from ..utils import resolve_device, seed_everything
 from .data import open_data
+from .launch import main_process
 from .report import write_report
 from .result import JobResult
 
@@ -71,7 +73,7 @@ def train_config(model_name: str, **options: Any) -> TrainConfig:
 
 #: Training options a resumed run may change: how long it runs, and what does not change its result.
 RESUME_SAFE = ("epochs", "steps", "time_limit", "quiet", "device", "checkpoint_every", "checkpoint_interval",
-               "eval_batch_size")
+               "eval_batch_size", "compile", "backend")
 
 
 def resumed_config(model_name: str, out: Path, saved: dict[str, Any], options: dict[str, Any]) -> TrainConfig:
@@ -97,7 +99,7 @@ def resumed_config(model_name: str, out: Path, saved: dict[str, Any], options: d
     config = TrainConfig(**merged)
     config.validate()
     changed = [k for k in ("epochs", "steps") if k in given and recorded.get(k) != given[k]]
-    if changed:  # said even when quiet: the run goes on longer than its saved length
+    if changed and env_world().main:  # said even when quiet: the run goes on longer than its saved length
         print(f"archlab: resuming {out} with {', '.join(f'{k} {recorded.get(k)} -> {given[k]}' for k in changed)}",
               file=sys.stderr)
     return config
@@ -198,6 +200,10 @@ def train(
         data, model_kwargs, data_options = pretrained_setup(model, data, pretrained, model_kwargs, data_dir,
                                                             data_options, data_format)
     data = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
+    trained_on = (saved.get("data") or {}).get("name") if saved is not None else None
+    if trained_on is not None and trained_on != data.spec.name:
+        raise ConfigError(f"--resume: {out} was trained on the data '{trained_on}'; this run reads "
+                          f"'{data.spec.name}'. Resume with the same --data, or start a new run with another --out.")
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
     if saved is not None:
@@ -247,7 +253,10 @@ def check_report(report: bool, out) -> None:
 
 def run_report(job: JobResult, data, data_dir, device: str) -> None:
     """Write the report of the run in ``job.checkpoint`` beside it; its path joins the job's figures
-    and ``details["report_seconds"]`` (``report_cpu_seconds``) says how long it took."""
+    and ``details["report_seconds"]`` (``report_cpu_seconds``) says how long it took. Under torchrun
+    rank 0 writes it, as it writes the checkpoint."""
+    if not main_process():
+        return
     written = write_report([job.checkpoint], Path(job.checkpoint) / "report.html", data=data, data_dir=data_dir,
                            device=device)
     job.figures.append(written.figures[0])

@@ -35,6 +35,7 @@ from .functional import (
     make_call, sgd_update, split_state, task_loss, task_metric,
 )
 from .parallel import cpu_workers, replicas, run_in_threads, worker_count
+from ..engine.distributed import all_reduce_gradients
 from .strategy import check_strategy, choose_strategy
 from ..validation import check_choice, check_float, check_int, fail
 
@@ -283,9 +284,14 @@ class MAML(nn.Module):
         return losses.mean(), metrics.mean()
 
     def meta_step(self, tasks: TaskBatch, optimizer: torch.optim.Optimizer, *, strategy: str | None = None,
-                  grad_clip: float | None = None) -> dict[str, float]:
+                  grad_clip: float | None = None, share: float | None = None) -> dict[str, float]:
         """One outer update with `optimizer` (any torch optimizer over ``maml.parameters()``
         or ``model.parameters()``). Returns the mean query loss and metric before the update.
+
+        In a `torch.distributed` process group each rank passes its part of the meta-batch, and
+        the meta-gradients are all-reduced before the step, each rank's weighted by its `share`
+        of the meta-batch's tasks (default: an equal share), so every rank steps with the
+        gradient of the whole meta-batch.
 
         A non-finite inner or query loss, or meta-gradient, raises `AdaptationError` before
         the optimizer steps, so the model and the optimizer state are left unchanged.
@@ -302,6 +308,7 @@ class MAML(nn.Module):
                 loss, metric = self._threads(tasks, backward=True)
             else:
                 loss, metric = self._loop(tasks, backward=True)
+            all_reduce_gradients(self.parameters(), share)
             for name, p in self.named_parameters():
                 if p.grad is not None and not torch.isfinite(p.grad).all():
                     raise AdaptationError(f"the meta-gradient of '{name}' is not finite (query loss "

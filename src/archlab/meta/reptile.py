@@ -26,6 +26,7 @@ from .functional import (
 )
 from .maml import check_hyperparameters
 from .parallel import cpu_workers, replicas, run_in_threads
+from ..engine.distributed import all_reduce_weighted, current_world
 from ..validation import check_choice, check_float, check_int, fail
 
 INNER_OPTIMIZERS = ("sgd", "adam")
@@ -140,9 +141,13 @@ class Reptile:
                                                         module=module), start=1):
             yield step, adapted, others
 
-    def meta_step(self, tasks: TaskBatch, iteration: int = 0) -> dict[str, float]:
+    def meta_step(self, tasks: TaskBatch, iteration: int = 0, *, share: float | None = None) -> dict[str, float]:
         """Adapt to every task (on its support and query examples together), then move the
         model's parameters toward the mean adapted parameters by :math:`\\epsilon_t`.
+
+        In a `torch.distributed` process group each rank passes its part of the meta-batch; the
+        ranks' mean adapted parameters are averaged with the weights `share` (each rank's share
+        of the tasks; default equal), so every rank moves toward the whole meta-batch's mean.
 
         Returns the mean loss and metric of the adapted parameters on the task data, and the
         step size used. A non-finite inner loss raises `AdaptationError` and the model is unchanged.
@@ -179,6 +184,10 @@ class Reptile:
         for partial, _ in results[1:]:  # in worker order: reproducible
             for name in mean:
                 mean[name] += partial[name]
+        if current_world().distributed:
+            names = list(mean)
+            weight = 1 / current_world().size if share is None else share
+            mean = dict(zip(names, all_reduce_weighted([mean[k] for k in names], weight)))
         scored = sorted(item for _, items in results for item in items)
         losses, metrics = [loss for _, loss, _ in scored], [metric for _, _, metric in scored]
         epsilon = self.step_size_at(iteration)

@@ -47,6 +47,13 @@ def read_step_sizes(learner: MAML, folder: Path) -> None:
             lr.copy_(saved[name])
 
 
+def _share(batch: dict[str, Any]) -> float | None:
+    """This rank's share of the meta-batch, when `fit` split it across ranks (`shard_batch`)."""
+    if "total_tasks" not in batch:
+        return None
+    return batch["task_count"] / batch["total_tasks"]
+
+
 class MetaTask(Task):
     """What the two meta-learners share: the model they train, and the evaluation after
     `eval_steps` inner steps on `eval_tasks` tasks of a split's sampler (seeded with `eval_seed`)."""
@@ -86,7 +93,7 @@ class MAMLTask(MetaTask):
 
     def optimization_step(self, model, batch, optimizers, grad_clip) -> dict[str, float]:
         (optimizer,) = optimizers
-        return self.learner.meta_step(batch["tasks"], optimizer, grad_clip=grad_clip)
+        return self.learner.meta_step(batch["tasks"], optimizer, grad_clip=grad_clip, share=_share(batch))
 
     def checkpoint_files(self) -> dict[str, bytes]:
         if self.learner.inner_lrs is None:
@@ -107,7 +114,7 @@ class ReptileTask(MetaTask):
         return []
 
     def optimization_step(self, model, batch, optimizers, grad_clip) -> dict[str, float]:
-        return self.learner.meta_step(batch["tasks"], batch["index"])
+        return self.learner.meta_step(batch["tasks"], batch["index"], share=_share(batch))
 
 
 class ProtoNetTask(MetaTask):

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...engine.distributed import all_reduce_gradients, bernoulli_rows, randn_rows, shard_rows
 from ...engine.tasks import Task, training_task
 from ...errors import NonFiniteLossError
 from ...nn.gaussian import gaussian_kl
@@ -95,8 +96,13 @@ class VAETask(Task):
         return torch.bernoulli(x, generator=generator) if model.binarize else x
 
     def training_step(self, model, batch):
-        x = self.inputs(model, batch["x"])
-        out = model(x)
+        # the step's draws are made for the whole batch when `fit` split it across ranks (`shard_rows`),
+        # so N processes draw each example's binarization and noise as one process does
+        rows = shard_rows(batch)
+        x = batch["x"]
+        model.check_targets(x)
+        x = bernoulli_rows(x, rows) if model.binarize else x
+        out = model(x, noise=randn_rows((model.latent_dim,), rows, x))
         reconstruction = model.log_likelihood_given_code(out.out, x)
         return -elbo(reconstruction, gaussian_kl(out.mu, out.logvar), model.beta).mean()
 
@@ -178,8 +184,10 @@ class AAETask(Task):
             raise NonFiniteLossError(step=-1, value=value)
         model.zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        all_reduce_gradients(params)  # averaged over the ranks under torchrun
         if grad_clip is not None:
-            nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+            nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
 
     def optimization_step(self, model, batch, optimizers, grad_clip):

@@ -90,9 +90,14 @@ class VAE(PriorSampling, Autoencoder):
         weight = next(self.parameters())
         return torch.randn(n, self.latent_dim, generator=generator, device=weight.device, dtype=weight.dtype)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                noise: torch.Tensor | None = None) -> VAEOutput:
+        """`noise`, when given, is the :math:`\\epsilon` ``(B, latent_dim)`` of the reparameterization."""
         mu, logvar = self.encode_distribution(x)
-        z = self.reparameterize(mu, logvar, generator=generator)
+        if noise is not None:
+            z = mu + torch.exp(0.5 * logvar) * noise
+        else:
+            z = self.reparameterize(mu, logvar, generator=generator)
         return VAEOutput(self.decode(z), mu, logvar, z)
 
     def elbo(self, x: torch.Tensor, num_samples: int = 1, generator: torch.Generator | None = None,

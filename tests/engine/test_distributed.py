@@ -1,0 +1,214 @@
+"""Data-parallel training: shards, and 2 gloo processes against 1 (same global batch and seed).
+
+The equivalence runs the two ranks with `torch.multiprocessing.spawn` in torchrun's environment
+(``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...), each family after the other in one process group,
+and compares rank 0's final checkpoint with a one-process run's, tensor by tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from archlab.data.fewshot import TaskBatch
+from archlab.engine.distributed import Shard, World, shard_batch
+
+from ..conftest import SHARED_DATA
+
+STEPS = 20
+
+
+def test_shards_are_disjoint_contiguous_and_cover_the_batch():
+    batch = {"x": torch.arange(11).view(11, 1).float(), "y": torch.arange(11), "note": "kept"}
+    shards = [shard_batch(batch, World(r, 3)) for r in range(3)]
+    assert torch.equal(torch.cat([s.batch["y"] for s in shards]), batch["y"])
+    assert [s.count for s in shards] == [3, 4, 4] and all(s.total == 11 for s in shards)
+    assert all(s.batch["note"] == "kept" for s in shards)
+    # the weighted mean over ranks of the shards' means is the batch's mean
+    means = [s.batch["x"].mean() * s.weight(3) for s in shards]
+    torch.testing.assert_close(sum(means) / 3, batch["x"].mean())
+
+
+def test_a_rank_without_examples_holds_a_stand_in_weighted_zero():
+    shard = shard_batch({"x": torch.ones(1, 2)}, World(0, 2))  # rank 1 holds the one example
+    assert shard.count == 0 and len(shard.batch["x"]) == 1 and shard.weight(2) == 0
+
+
+def test_task_batches_split_by_tasks_and_graphs_replicate():
+    tasks = TaskBatch(torch.randn(5, 2, 3), torch.zeros(5, 2), torch.randn(5, 4, 3), torch.zeros(5, 4))
+    shard = shard_batch({"tasks": tasks, "index": 7}, World(1, 2))
+    assert len(shard.batch["tasks"]) == 3 and shard.batch["index"] == 7
+    assert (shard.batch["task_count"], shard.batch["total_tasks"]) == (3, 5)
+    graph = {"x": torch.randn(4, 2), "edge_index": torch.zeros(2, 6, dtype=torch.long)}
+    replicated = shard_batch(graph, World(1, 2), replicated=True)
+    assert replicated.batch is graph and replicated.weight(2) == 1
+    assert shard_batch(graph, World()) == Shard(graph, 1, 1)
+
+
+# ---- 2 processes against 1 ----------------------------------------------------------------
+
+def cases(root: Path) -> dict[str, dict]:
+    """Tiny models of each family, 20 steps each (dropout off: each rank draws its own masks)."""
+    common = {"steps": STEPS, "seed": 3, "quiet": True, "eval_every": STEPS, "device": "cpu"}
+    found = {
+        "cnn": dict(model="cnn", data="digits", batch_size=30, model_kwargs={"channels": [4], "hidden_dims": [],
+                                                                             "dropout": 0.0}, **common),
+        "gru": dict(model="gru", data="digits-seq", batch_size=24, model_kwargs={"hidden_dim": 8}, **common),
+        "gpt": dict(model="gpt", data="arithmetic", batch_size=6, model_kwargs={
+            "num_layers": 1, "num_heads": 2, "embed_dim": 16, "context_length": 16},
+            task_options={"eval_batches": 2}, **common),
+        # binarization and reparameterization noise drawn for the global batch (`shard_rows`)
+        "vae": dict(model="vae", data="digits", batch_size=30, model_kwargs={"latent_dim": 4, "hidden_dims": [16]},
+                    **common),
+    }
+    if (SHARED_DATA / "planetoid" / "ind.cora.graph").is_file():
+        # a replicated full graph: dropout draws the same mask on every rank, as in one process
+        found["gcn"] = dict(model="gcn", data="cora", data_dir=str(SHARED_DATA), model_kwargs={"hidden_dim": 8},
+                            **common)
+    return found
+
+
+MAML = dict(algorithm="maml", data="digits", ways=3, shots=1, query=2, meta_batch=6, iterations=STEPS,
+            model="cnn", model_kwargs={"channels": [4], "hidden_dims": [], "dropout": 0.0, "batch_norm": False},
+            seed=5)
+
+
+REPTILE = {**MAML, "algorithm": "reptile", "meta_batch": 5, "inner_steps": 2}
+
+
+def run_case(name: str, spec: dict, out: Path) -> None:
+    from archlab import jobs
+
+    if name in ("maml", "reptile"):
+        jobs.meta_train(jobs.MetaConfig(**(MAML if name == "maml" else REPTILE)), out=out, device="cpu",
+                        eval_tasks=4, checkpoint_every=STEPS, log_every=STEPS, quiet=True)
+        return
+    spec = dict(spec)
+    jobs.train(spec.pop("model"), spec.pop("data"), out=out, **spec)
+
+
+def _rank_main(rank: int, port: int, root: str) -> None:
+    import time
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    for name, spec in {**cases(Path(root)), "maml": {}, "reptile": {}}.items():
+        started = time.perf_counter()
+        run_case(name, spec, Path(root) / f"{name}-2")
+        if rank == 0:
+            print(f"{name}: {time.perf_counter() - started:.1f} s", flush=True)
+    interrupted_run(rank, Path(root))
+    nan_run(rank, Path(root))
+
+
+class At:
+    """Callback: `action` after step `step`."""
+
+    def __init__(self, step, action):
+        self.step, self.action = step, action
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            self.action()
+
+
+INTERRUPTED = dict(model_kwargs={"channels": [4], "hidden_dims": [], "dropout": 0.0}, steps=30, batch_size=30,
+                   seed=4, quiet=True, device="cpu")
+
+
+def nan_run(rank: int, root: Path) -> None:
+    """Rank 1's loss turns NaN at step 3 (after a checkpoint at step 2): every rank must stop there."""
+    import torch.nn.functional as F
+
+    from archlab.data import load_dataset
+    from archlab.engine import ClassificationTask, TrainConfig, fit
+    from archlab.errors import NonFiniteLossError
+    from archlab.models.registry import create_model
+
+    class NaNOnRank1(ClassificationTask):
+        calls = 0
+
+        def training_step(self, model, batch):
+            self.calls += 1
+            loss = F.cross_entropy(self.forward(model, batch), batch["y"])
+            return loss * float("nan") if rank == 1 and self.calls == 3 else loss
+
+    model = create_model("cnn", in_channels=1, num_classes=10, input_size=[8, 8], channels=[4], hidden_dims=[])
+    config = TrainConfig(steps=10, batch_size=30, checkpoint_every=2, quiet=True, device="cpu")
+    try:
+        fit(model, NaNOnRank1(10), load_dataset("digits"), config, out=root / "nan")
+    except NonFiniteLossError as err:
+        (root / f"nan-{rank}").write_text(f"{err.step} {str(err)}")
+
+
+def interrupted_run(rank: int, root: Path) -> None:
+    """Ctrl-C reaches rank 0 only, after step 13: both ranks stop after the same step, rank 0 saves.
+    Then the same run uninterrupted, for the test to compare with a 1-process resume."""
+    from archlab import jobs
+    from archlab.errors import TrainingInterrupted
+
+    def interrupt():
+        if rank == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        jobs.train("cnn", "digits", out=root / "cut", callbacks=(At(13, interrupt),), **INTERRUPTED)
+    except TrainingInterrupted as err:
+        (root / f"interrupted-{rank}").write_text(str(err.step))
+    jobs.train("cnn", "digits", out=root / "whole", **INTERRUPTED)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ddp")
+    torch.multiprocessing.spawn(_rank_main, args=(free_port(), str(root)), nprocs=2, join=True)
+    return root
+
+
+@pytest.mark.parametrize("name", ["cnn", "gru", "gpt", "gcn", "vae", "maml", "reptile"])
+def test_two_processes_end_with_the_weights_of_one(name, two_process_runs, tmp_path, single_thread):
+    root = two_process_runs
+    if name not in ("maml", "reptile") and name not in cases(root):
+        pytest.skip("the Planetoid Cora files are not in ../shared/data/planetoid")
+    run_case(name, cases(root).get(name, {}), tmp_path / name)
+    one, two = load_file(tmp_path / name / "model.safetensors"), load_file(root / f"{name}-2" / "model.safetensors")
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-5, msg=f"{name}: {key}")
+    assert not (one[next(iter(one))] == 0).all()
+
+
+def test_ctrl_c_stops_every_rank_at_one_step_and_a_one_process_resume_ends_as_two(two_process_runs):
+    root = two_process_runs
+    from archlab import jobs
+
+    assert (root / "interrupted-0").read_text() == (root / "interrupted-1").read_text() == "13"
+    config = json.loads((root / "cut" / "config.json").read_text())
+    assert (config["step"], config["revision"]) == (13, 1)  # one checkpoint, at the interrupt
+    result = jobs.train("cnn", "digits", out=root / "cut", resume=True, **INTERRUPTED)
+    assert result.history[-1]["step"] == INTERRUPTED["steps"]
+    one, two = load_file(root / "cut" / "model.safetensors"), load_file(root / "whole" / "model.safetensors")
+    for key in one:
+        torch.testing.assert_close(one[key], two[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank_at_that_step_keeping_the_last_checkpoint(two_process_runs):
+    root = two_process_runs
+    steps = [(root / f"nan-{rank}").read_text().split()[0] for rank in (0, 1)]
+    assert steps == ["3", "3"]
+    assert "the last good checkpoint is kept at" in (root / "nan-0").read_text()
+    assert json.loads((root / "nan" / "config.json").read_text())["step"] == 2
