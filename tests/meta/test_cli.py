@@ -31,7 +31,7 @@ def test_maml_sinusoid_train_then_eval(tmp_path, capsys):
     assert {"test_mse_step1", "test_mse_step1_ci95", "test_mse_step2", "test_mse_step2_ci95"} <= set(payload["metrics"])
     assert payload["checkpoint"] == str(out)
     config = read_config(out)
-    assert config["meta"]["algorithm"] == "maml" and config["meta"]["inner_lr"] == 0.01
+    assert config["meta"]["algorithm"] == "maml" and config["meta"]["inner_lr"] == 0.001  # Finn's code
     model = load_model(out)
     assert model(torch.zeros(3, 1)).shape == (3, 1)
     payload = run_json(capsys, "meta-eval", str(out), "--tasks", "4", "--inner-steps", "0,3", "--shots", "5", "--json")
@@ -45,7 +45,7 @@ def test_maml_digits_with_meta_sgd(tmp_path, capsys):
                        "--strategy", "threads", "--out", str(out), "--json")
     assert "test_accuracy_step1" in payload["metrics"]
     assert (out / "inner_lrs.safetensors").is_file()
-    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--inner-steps", "1,3", "--json")
+    payload = run_json(capsys, "meta-eval", str(out), "--tasks", "3", "--steps", "1,3", "--json")
     assert 0 <= payload["metrics"]["test_accuracy_step3"] <= 1
     assert main(["meta-eval", str(out), "--ways", "4", "--tasks", "2"]) == 2
     assert "3-way output layer; got --ways 4" in capsys.readouterr().err

@@ -24,7 +24,8 @@ def add_anomaly(sub) -> None:
     add_data_options(p)
     p.add_argument("--normal-class", required=True, help="the class (index or name) taken as normal")
     p.add_argument("--model", default="ae",
-                   help="autoencoder to train, any of the autoencoder family (default: ae; convolutional on images)")
+                   help="autoencoder to train, any of the autoencoder family (default: ae; convolutional on images, "
+                        "an MLP on digits)")
     p.add_argument("--fpr", type=_rate, default=0.05,
                    help="false-positive rate at which the threshold is fitted on normal validation data")
     p.add_argument("--epochs", type=positive_int)

@@ -33,8 +33,10 @@ def add_meta_train(sub) -> None:
                    help="query examples a class at meta-train time (default: --shots; sinusoid: 10; protonet: 5)")
     p.add_argument("--meta-batch", type=positive_int, default=None, help="tasks an outer step")
     p.add_argument("--inner-steps", type=int, default=None)
-    p.add_argument("--inner-lr", type=positive_float, default=None)
-    p.add_argument("--iterations", type=positive_int, default=1000, help="outer steps")
+    p.add_argument("--inner-lr", type=positive_float, default=None,
+                   help="default: by algorithm and data (MAML: sinusoid 0.001, as Finn's code; images 0.4)")
+    p.add_argument("--iterations", type=positive_int, default=None,
+                   help="outer steps (default 1000; MAML: the papers' on sinusoid and omniglot)")
     p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML) or ANIL")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
     p.add_argument("--strategy", default="auto",
@@ -96,7 +98,7 @@ def add_meta_eval(sub) -> None:
     p.add_argument("--shots", type=positive_int, default=None, help="default: as meta-trained")
     p.add_argument("--query", type=positive_int, default=None, help="query examples a class (default 15; sinusoid 100)")
     p.add_argument("--tasks", type=positive_int, default=600)
-    p.add_argument("--inner-steps", dest="steps", type=step_list, default=None,
+    p.add_argument("--inner-steps", "--steps", dest="steps", type=step_list, default=None,
                    help="inner steps after which the query sets are scored, e.g. 1,3,10")
     p.add_argument("--inner-lr", type=positive_float, default=None, help="default: as meta-trained")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
