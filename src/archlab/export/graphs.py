@@ -31,6 +31,9 @@ UNEXPORTABLE = {
     "link-prediction": "a link predictor scores node pairs of its training graph by inner products of node "
                        "embeddings; its inputs are pairs of node ids, not model inputs, so there is no forward "
                        "to export (use `archlab evaluate` on the checkpoint)",
+    "graph-classification": "a graph classifier's input is a batch of graphs (node features, edges and each node's "
+                            "graph, all of varying sizes), which the exporter's fixed-graph form does not cover; "
+                            "predict with the checkpoint",
 }
 AUTOENCODER_TASKS = ("autoencoder", "vae", "aae")
 EXPORTED_TASKS = ("classification", "language-modeling", *AUTOENCODER_TASKS, "node-classification")

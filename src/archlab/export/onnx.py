@@ -79,15 +79,23 @@ def _index_add(g, self, dim, index, source, alpha):
 
 
 def _scatter_reduce(g, self, dim, index, src, reduce, include_self):
-    """``aten::scatter_reduce`` for amax / amin without the initial values (``include_self=False``),
-    as the message-passing layers reduce: the scatter starts from -inf (+inf), and the rows no index
-    reaches keep their initial values (so would a row whose every value is -inf: the export's check
-    against torch would catch it)."""
+    """``aten::scatter_reduce`` for amax / amin / mean without the initial values (``include_self=False``),
+    as the message-passing layers reduce: the max (min) scatter starts from -inf (+inf), and the rows no
+    index reaches keep their initial values (so would a row whose every value is -inf: the export's
+    check against torch would catch it); the mean is a sum scattered over a count."""
     from torch.onnx import symbolic_helper
 
     reduce = symbolic_helper._maybe_get_const(reduce, "s")
     keep = symbolic_helper._maybe_get_const(include_self, "b")
     axis = symbolic_helper._get_const(dim, "i", "dim")
+    if reduce == "mean" and not keep:
+        zeros = g.op("ConstantOfShape", g.op("Shape", self), value_t=torch.tensor([0.0]))
+        sums = g.op("ScatterElements", zeros, index, src, axis_i=axis, reduction_s="add")
+        ones = g.op("ConstantOfShape", g.op("Shape", src), value_t=torch.tensor([1.0]))
+        counts = g.op("ScatterElements", zeros, index, ones, axis_i=axis, reduction_s="add")
+        one = g.op("Constant", value_t=torch.tensor(1.0))
+        mean = g.op("Div", sums, g.op("Max", counts, one))
+        return g.op("Where", g.op("Equal", counts, g.op("Constant", value_t=torch.tensor(0.0))), self, mean)
     if reduce not in ("amax", "amin"):
         raise RuntimeError(f"scatter_reduce with reduce={reduce!r} has no ONNX form here")
     onnx_reduce = "max" if reduce == "amax" else "min"
