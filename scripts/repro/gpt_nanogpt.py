@@ -17,6 +17,10 @@ The random draws differ (nanoGPT seeds 1337 in its train.py; archlab uses --seed
 within seed noise, not bit for bit.
 
     python scripts/repro/gpt_nanogpt.py --nanogpt path/to/nanoGPT --data-dir ../shared/data --steps 2000
+
+Measured on 2 shared, heavily loaded CPU cores (one thread each): val loss archlab 1.9078 against nanoGPT
+1.9006 after 2000 steps (about 19 minutes each, side by side); 2.4545 against 2.4634 after 200 steps.
+Other archlab seeds at 2000 steps: 1.8987 (seed 1), 1.9112 (seed 2).
 """
 
 from __future__ import annotations
