@@ -56,6 +56,15 @@ def test_task_set_reaches_the_training_task_and_unknown_options_are_named(capsys
     assert not (tmp_path / "bad").exists()
 
 
+def test_min_lr_ratio_sets_where_the_decay_ends(capsys, tmp_path):
+    code, _, _ = run(capsys, "train", "mlp", "--data", "iris", "--epochs", "2", "--lr", "0.01", "--schedule", "cosine",
+                     "--min-lr-ratio", "0.5", "--out", str(tmp_path / "ck"), "--quiet")
+    assert code == 0
+    assert json.loads((tmp_path / "ck" / "config.json").read_text())["train"]["min_lr_ratio"] == 0.5
+    last = (tmp_path / "ck" / "history.csv").read_text().splitlines()[-1].split(",")
+    assert float(last[2]) == pytest.approx(0.005)  # the lr column after the last step: 0.5 * lr
+
+
 def test_evaluate_and_predict(capsys, checkpoint, tmp_path):
     code, out, _ = run(capsys, "evaluate", str(checkpoint), "--json")
     assert code == 0 and 0 <= json.loads(out)["metrics"]["test_accuracy"] <= 1

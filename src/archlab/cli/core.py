@@ -52,6 +52,8 @@ def add_train(sub) -> None:
     p.add_argument("--weight-decay", type=non_negative_float)
     p.add_argument("--schedule", help="constant | cosine | linear (default: the model's)")
     p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--min-lr-ratio", type=non_negative_float,
+                   help="cosine/linear decay ends at this fraction of --lr (default: the model's; nanoGPT 0.1)")
     p.add_argument("--grad-clip", type=positive_float)
     p.add_argument("--patience", type=positive_int, help="early stopping after N evaluations without improvement")
     p.add_argument("--eval-every", type=positive_int, help="evaluate every N steps (default: every epoch)")
@@ -89,7 +91,8 @@ def run_train(args) -> int:
         overwrite=args.overwrite,
         data_dir=args.data_dir, epochs=args.epochs, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
-        schedule=args.schedule, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, patience=args.patience,
+        schedule=args.schedule, warmup_steps=args.warmup_steps,
+        min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, patience=args.patience,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, time_limit=args.time_limit,
         device=args.device, log=args.log,
         quiet=args.quiet or args.json, report=args.report,

@@ -57,6 +57,7 @@ class TrainConfig:
     eps: float = 1e-8  # Adam / AdamW only: added to the denominator
     schedule: str = "constant"  # constant | cosine | linear, per step
     warmup_steps: int = 0
+    min_lr_ratio: float = 0.0  # cosine/linear decay ends at min_lr_ratio * lr (nanoGPT: 0.1)
     grad_clip: float | None = None  # max global gradient norm
     patience: int | None = None  # early stopping: evaluations without improvement; restores the best weights
     monitor: str | None = None  # metric watched for early stopping; the task's default when None
@@ -84,6 +85,7 @@ class TrainConfig:
         check_float(owner, "momentum", self.momentum, low=0, high=1, high_open=True)
         check_float(owner, "eps", self.eps, low=0, low_open=True)
         check_int(owner, "warmup_steps", self.warmup_steps, minimum=0)
+        check_float(owner, "min_lr_ratio", self.min_lr_ratio, low=0, high=1)
         check_float(owner, "grad_clip", self.grad_clip, low=0, low_open=True, optional=True)
         check_float(owner, "checkpoint_interval", self.checkpoint_interval, low=0)
         check_float(owner, "time_limit", self.time_limit, low=0, low_open=True, optional=True)
@@ -340,7 +342,7 @@ class Loop:
         self.optimizers = task.configure_optimizers(model, make_optimizer)
         self.steps_per_epoch = self.train.num_batches(config.batch_size)
         total = config.steps if config.steps is not None else config.epochs * self.steps_per_epoch
-        self.schedulers = [build_scheduler(opt, config.schedule, total, config.warmup_steps)
+        self.schedulers = [build_scheduler(opt, config.schedule, total, config.warmup_steps, config.min_lr_ratio)
                            for opt in self.optimizers]
         self.state = FitState(total_steps=total)
         self.early_stopping = EarlyStopping(config.monitor or task.monitor, task.mode, config.patience)

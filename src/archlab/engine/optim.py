@@ -25,25 +25,36 @@ def build_optimizer(params: Iterable, name: str, lr: float, weight_decay: float 
     raise unknown_name("optimizer", name, OPTIMIZERS)
 
 
-def lr_factor(schedule: str, step: int, total_steps: int, warmup_steps: int = 0) -> float:
-    """Multiplier of the base learning rate at `step` (0-based): linear warm-up, then
-    constant, cosine decay to zero, or linear decay to zero."""
+def lr_factor(schedule: str, step: int, total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.0
+              ) -> float:
+    r"""Multiplier of the base learning rate at `step` (0-based): a linear warm-up that reaches 1
+    at step `warmup_steps`, where the decay starts, then constant, cosine or linear decay to
+    `min_lr_ratio` at `total_steps` (nanoGPT's ``get_lr`` with ``lr_decay_iters = total_steps``,
+    ``min_lr = min_lr_ratio * lr``).
+
+    .. math::
+        f(s) = \frac{s + 1}{W + 1} \;(s < W), \qquad
+        f(s) = r + (1 - r)\, d(p), \quad p = \min\!\left(1, \frac{s - W}{T - W}\right)
+
+    with :math:`d(p) = \tfrac12 (1 + \cos \pi p)` (cosine) or :math:`1 - p` (linear)."""
     if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
+        return (step + 1) / (warmup_steps + 1)
     if schedule == "constant":
         return 1.0
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "linear":
-        return 1.0 - progress
-    raise unknown_name("schedule", schedule, SCHEDULES)
+        decay = 0.5 * (1.0 + math.cos(math.pi * progress))
+    elif schedule == "linear":
+        decay = 1.0 - progress
+    else:
+        raise unknown_name("schedule", schedule, SCHEDULES)
+    return min_lr_ratio + (1.0 - min_lr_ratio) * decay
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, warmup_steps: int = 0
-                    ) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, warmup_steps: int = 0,
+                    min_lr_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
     if schedule not in SCHEDULES:
         raise unknown_name("schedule", schedule, SCHEDULES)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(schedule, step, total_steps, warmup_steps)
+        optimizer, lambda step: lr_factor(schedule, step, total_steps, warmup_steps, min_lr_ratio)
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..nn import KVCache, LearnedPositionalEmbedding, RotaryEmbedding, TransformerBlock
+from ..nn import ACTIVATIONS, KVCache, LearnedPositionalEmbedding, RotaryEmbedding, TransformerBlock
 from ..validation import check_choice, check_float, check_int
 from .language_modeling import language_modeling_task
 from .registry import register_model
@@ -22,8 +22,9 @@ class GPT(nn.Module):
     .. math::
         p_\theta(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(\mathrm{LN}(h^{(L)}_t)\, W_E^\top)
 
-    Weights are initialised as GPT-2: normal(0, 0.02), residual projections scaled by
-    :math:`1/\sqrt{2L}`.
+    Weights are initialised as GPT-2 and nanoGPT: normal(0, 0.02), residual projections
+    (attention ``out_proj``, the MLP's second layer) scaled by :math:`1/\sqrt{2L}`. The MLP's
+    `activation` is GPT-2's tanh GELU by default; nanoGPT uses the exact one (``"gelu"``).
 
     Shapes:
         input ``(B, T)`` token ids, ``T <= context_length``; output logits ``(B, T, vocab_size)``.
@@ -31,12 +32,13 @@ class GPT(nn.Module):
 
     def __init__(self, vocab_size: int = 65, num_layers: int = 4, num_heads: int = 4, embed_dim: int = 128,
                  context_length: int = 64, dropout: float = 0.0, bias: bool = False, mlp_dim: int | None = None,
-                 positional: str = "learned"):
+                 positional: str = "learned", activation: str = "gelu_tanh"):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("num_layers", num_layers), ("num_heads", num_heads),
                             ("embed_dim", embed_dim), ("context_length", context_length)):
             check_int("GPT", name, value, minimum=1)
         check_choice("GPT", "positional", positional, ("learned", "rotary"))
+        check_choice("GPT", "activation", activation, tuple(ACTIVATIONS))
         self.vocab_size = vocab_size
         self.context_length = context_length
         self.embedding = nn.Embedding(vocab_size, embed_dim)
@@ -45,7 +47,7 @@ class GPT(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.blocks = nn.ModuleList(
             TransformerBlock(embed_dim, num_heads, mlp_dim, dropout=dropout, attention_dropout=dropout,
-                             activation="gelu_tanh", norm_first=True, bias=bias, rotary=rotary)
+                             activation=activation, norm_first=True, bias=bias, rotary=rotary)
             for _ in range(num_layers))
         self.norm = nn.LayerNorm(embed_dim, bias=bias)
         self.lm_head = nn.Linear(embed_dim, vocab_size, bias=False)
@@ -152,10 +154,13 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 
 @register_model("gpt", family="transformer", data_kinds=("text",), task=language_modeling_task,
                 generates="text",
+                # nanoGPT's schedule: warm-up, cosine decay to lr / 10; its optimizer is the task's
                 train_defaults={"steps": 2000, "batch_size": 12, "lr": 2e-3, "weight_decay": 0.1,
-                                "schedule": "cosine", "warmup_steps": 100, "grad_clip": 1.0, "eval_every": 500,
-                                "eval_batch_size": 256})
+                                "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.1, "grad_clip": 1.0,
+                                "eval_every": 500, "eval_batch_size": 256})
 def gpt(vocab_size: int = 65, num_layers: int = 4, num_heads: int = 4, embed_dim: int = 128, context_length: int = 64,
-        dropout: float = 0.0, bias: bool = False, mlp_dim: int | None = None, positional: str = "learned") -> GPT:
+        dropout: float = 0.0, bias: bool = False, mlp_dim: int | None = None, positional: str = "learned",
+        activation: str = "gelu_tanh") -> GPT:
     """GPT decoder-only language model (pre-LN, causal, tied embeddings, KV-cached generation)."""
-    return GPT(vocab_size, num_layers, num_heads, embed_dim, context_length, dropout, bias, mlp_dim, positional)
+    return GPT(vocab_size, num_layers, num_heads, embed_dim, context_length, dropout, bias, mlp_dim, positional,
+               activation)
