@@ -146,3 +146,29 @@ def test_meta_learning_on_an_image_folder_meta_evaluates_on_another(digit_folder
                             "--query", "3", "--json")
     assert code == 0, err
     assert 0 <= json.loads(stdout)["metrics"]["test_accuracy_step1"] <= 1
+
+
+def test_meta_learning_on_a_table_names_its_target(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits(as_frame=True).frame.rename(columns={"target": "digit"})
+    digits.to_csv(tmp_path / "digits.csv", index=False)
+    out = tmp_path / "maml"
+    common = ["--ways", "2", "--shots", "1", "--meta-batch", "2", "--iterations", "2"]
+    code, _, err = run(capsys, "meta-train", "maml", "--data", str(tmp_path / "digits.csv"), *common,
+                       "--eval-tasks", "2", "--out", str(out), "--json")
+    assert code == 2 and "--target COLUMN" in err and "digit" in err  # the columns there are are listed
+    code, stdout, err = run(capsys, "meta-train", "maml", "--data", str(tmp_path / "digits.csv"), "--target", "digit",
+                            *common, "--eval-tasks", "2", "--out", str(out), "--json")
+    assert code == 0, err
+    saved = json.loads((out / "config.json").read_text())["meta"]
+    assert saved["target"] == "digit"
+    # meta-eval reads the data as it was meta-trained on it, or a file given with its own options
+    code, stdout, err = run(capsys, "meta-eval", str(out), "--tasks", "3", "--query", "2", "--json")
+    assert code == 0, err
+    code, stdout, err = run(capsys, "meta-eval", str(out), "--data", str(tmp_path / "digits.csv"), "--target",
+                            "digit", "--tasks", "3", "--query", "2", "--json")
+    assert code == 0, err
+    code, _, err = run(capsys, "meta-train", "maml", "--data", "sinusoid", "--target", "y", "--iterations", "1",
+                       "--out", str(tmp_path / "s"))
+    assert code == 2 and "the task source 'sinusoid' takes none" in err

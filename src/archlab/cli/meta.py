@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (add_common, add_log, add_training_options, duration, key_value, positive_float,
-                     positive_int, report, training_options)
+from .common import (add_common, add_data_options, add_log, add_training_options, data_arguments, duration, key_value,
+                     positive_float, positive_int, report, training_options)
 from .report import add_report_option, print_report, write_meta_report
 
 
@@ -25,7 +25,10 @@ def add_meta_train(sub) -> None:
                        description="Meta-train on few-shot tasks (omniglot, sinusoid, or any labeled dataset "
                                    "such as digits), checkpoint, and score the meta-test tasks.")
     p.add_argument("algorithm", help="maml | anil | reptile | protonet")
-    p.add_argument("--data", default="omniglot", help="omniglot | sinusoid | a labeled dataset (default: omniglot)")
+    p.add_argument("--data", default="omniglot",
+                   help="omniglot | sinusoid | a labeled dataset, or a labeled file or folder of your own "
+                        "(default: omniglot)")
+    add_data_options(p)
     p.add_argument("--ways", type=positive_int, default=5, help="classes a task (N-way)")
     p.add_argument("--shots", type=positive_int, default=None,
                    help="support examples a class (K-shot; default 1, sinusoid 10 points)")
@@ -75,7 +78,7 @@ def run_meta_train(args) -> int:
         iterations=args.iterations, first_order=args.first_order, learn_inner_lr=args.learn_inner_lr,
         strategy=args.strategy, meta_lr=args.meta_lr, meta_step_size=args.meta_step_size,
         meta_step_size_final=args.meta_step_size_final, inner_optimizer=args.inner_optimizer, seed=args.seed,
-        model=args.model, model_kwargs=dict(args.overrides),
+        model=args.model, model_kwargs=dict(args.overrides), **data_arguments(args),
     )
     out = args.out or f"runs/{args.algorithm}-{args.data}"
     result = jobs.meta_train(config, out=out, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir,
@@ -92,7 +95,9 @@ def run_meta_train(args) -> int:
 def add_meta_eval(sub) -> None:
     p = sub.add_parser("meta-eval", help="score a meta-trained checkpoint on new few-shot tasks")
     p.add_argument("checkpoint")
-    p.add_argument("--data", default=None, help="task data (default: the one it was meta-trained on)")
+    p.add_argument("--data", default=None,
+                   help="task data (default: the one it was meta-trained on, read as it was)")
+    add_data_options(p)
     p.add_argument("--ways", type=positive_int, default=None,
                    help="default: as meta-trained (a prototypical network takes any number)")
     p.add_argument("--shots", type=positive_int, default=None, help="default: as meta-trained")
@@ -112,7 +117,7 @@ def run_meta_eval(args) -> int:
 
     result = jobs.meta_evaluate(args.checkpoint, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
                             tasks=args.tasks, steps=args.steps, split=args.split, inner_lr=args.inner_lr,
-                            data_dir=args.data_dir, device=args.device, seed=args.seed)
+                            data_dir=args.data_dir, device=args.device, seed=args.seed, **data_arguments(args))
     report(args, result, f"{args.checkpoint} ({args.split})", checkpoint_line=False)
     return 0
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
 from .fewshot import NWayKShot, TaskBatch
 from .omniglot import Omniglot
 from .sinusoid import Sinusoid
@@ -26,13 +27,25 @@ FEWSHOT_SOURCES = {
 
 
 def task_sampler(name: str, *, split: str = "train", ways: int = 5, shots: int = 1, query: int = 15,
-                 data_dir: str | os.PathLike | None = None, seed: int = 0):
+                 data_dir: str | os.PathLike | None = None, seed: int = 0, target: str | None = None,
+                 data_format: str | None = None, data_options: dict[str, Any] | None = None):
     """A sampler with ``sample(n_tasks, generator) -> TaskBatch``, ``kind``, ``input_shape`` and
-    ``output_dim``. `ways` is ignored for ``sinusoid`` (one regression output)."""
-    if name == "sinusoid":
-        return Sinusoid(shots, query)
-    if name == "omniglot":
-        return Omniglot(ways, shots, query, split=split, data_dir=data_dir)
+    ``output_dim``. `ways` is ignored for ``sinusoid`` (one regression output). `target`,
+    `data_format` and `data_options` say how to read `name` when it is a file or folder of the
+    user's (as `load_data` reads it: a table's label column, a format, the reader's options)."""
+    reading = {"target": target, "data_format": data_format, "data_options": data_options or None}
+    given = [k for k, v in reading.items() if v is not None]
+    if name in ("sinusoid", "omniglot"):
+        if given:
+            raise ConfigError(f"{', '.join(given)} say how to read a file or folder of your own; the task source "
+                              f"'{name}' takes none.")
+        return Sinusoid(shots, query) if name == "sinusoid" else Omniglot(ways, shots, query, split=split,
+                                                                          data_dir=data_dir)
+    if given:
+        from .sources import load_data
+
+        dataset = load_data(name, data_dir, format=data_format, target=target, seed=seed, **(data_options or {}))
+        return NWayKShot(dataset, ways, shots, query, split=split, seed=seed)
     return NWayKShot(name, ways, shots, query, split=split, seed=seed, data_dir=data_dir)
 
 

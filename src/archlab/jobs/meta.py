@@ -67,6 +67,11 @@ META_TRAIN_DEFAULTS["protonet"] = {"*": {"shots": 1, "query": 5, "meta_batch": 1
 REPTILE_INNER_LR = {"sgd": 0.02, "adam": 1e-3}  # Reptile's inner lr goes with its inner optimizer
 
 
+def reading(config: MetaConfig) -> dict[str, Any]:
+    """How the run reads its data: the reading options of `task_sampler`."""
+    return {"target": config.target, "data_format": config.data_format, "data_options": config.data_options}
+
+
 def meta_train_defaults(algorithm: str, data: str) -> dict[str, Any]:
     """The defaults `MetaConfig.resolved` fills in for `algorithm` on `data`."""
     table = META_TRAIN_DEFAULTS[algorithm]
@@ -97,6 +102,10 @@ class MetaConfig:
     seed: int = 0
     model: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # how to read `data` when it is a file or folder of the user's (`archlab.data.load_data`)
+    target: str | None = None
+    data_format: str | None = None
+    data_options: dict[str, Any] | None = None
 
     def resolved(self) -> MetaConfig:
         if self.algorithm not in ALGORITHMS:
@@ -253,7 +262,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     out = Path(out)
     dev = resolve_device(device)
     sampler = task_sampler(config.data, split="train", ways=config.ways, shots=config.shots,
-                           query=config.query, data_dir=data_dir, seed=config.seed)
+                           query=config.query, data_dir=data_dir, seed=config.seed, **reading(config))
     kind = sampler.kind
     resume = resume and is_checkpoint(out)
     if resume:
@@ -287,7 +296,7 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
 
     # built before training, so that a meta-test split too small for the tasks is refused at once
     test = task_sampler(config.data, split="test", ways=config.ways, shots=config.shots,
-                        query=15 if kind == "classification" else 100, data_dir=data_dir,
+                        query=15 if kind == "classification" else 100, data_dir=data_dir, **reading(config),
                         seed=config.seed) if eval_tasks > 0 else None
 
     def final_metrics(model: nn.Module, result) -> dict[str, Any]:
@@ -324,10 +333,13 @@ def adaptation_curves(metrics: dict[str, Any]) -> dict[str, dict[int, float]]:
 def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, ways: int | None = None,
                   shots: int | None = None, query: int | None = None, tasks: int = 600,
                   steps: list[int] | None = None, split: str = "test", inner_lr: float | None = None,
-                  data_dir=None, device: str = "auto", seed: int = 0) -> JobResult:
+                  data_dir=None, device: str = "auto", seed: int = 0, target: str | None = None,
+                  data_format: str | None = None, data_options: dict[str, Any] | None = None) -> JobResult:
     """Adapt the checkpoint's model to `tasks` tasks of `split` and score their query sets after
     each of `steps`: ``{"test_accuracy_step1": ..., "test_accuracy_step1_ci95": ...}``. A
-    prototypical network is scored at any number of ways: ``{"test_accuracy": ..., ...}``."""
+    prototypical network is scored at any number of ways: ``{"test_accuracy": ..., ...}``. Without
+    `data` the tasks come from the data it was meta-trained on, read as it was; `target`,
+    `data_format` and `data_options` say how to read a `data` file or folder of the user's."""
     started = time.perf_counter()
     learner, config, kind = load_learner(checkpoint, device)
     protonet = isinstance(learner, ProtoNet)
@@ -336,10 +348,12 @@ def meta_evaluate(checkpoint: str | os.PathLike, *, data: str | None = None, way
                           "--inner-steps and --inner-lr.")
     if inner_lr is not None:
         learner.inner_lr = float(inner_lr)
+    given = {"target": target, "data_format": data_format, "data_options": data_options}
+    options = reading(config) if data is None else given
     data = data or config.data
     sampler = task_sampler(data, split=split, ways=ways or config.ways, shots=shots or config.shots,
                            query=query or (15 if kind == "classification" else 100), data_dir=data_dir,
-                           seed=config.seed)
+                           seed=config.seed, **options)
     if sampler.kind != kind:
         raise ConfigError(f"checkpoint {checkpoint} was meta-trained on {kind} tasks ('{config.data}'); "
                           f"'{data}' gives {sampler.kind} tasks.")

@@ -548,12 +548,12 @@ def samples_section(s: Section, model, device: torch.device, tmp: Path) -> None:
 
 def meta_section(s: Section, folder: Path, config: dict[str, Any], data_dir, device: torch.device) -> None:
     from ..data import task_sampler
-    from .meta import load_learner
+    from .meta import load_learner, reading
 
     learner, settings, kind = load_learner(folder, device)
     query = 15 if kind == "classification" else 100
     sampler = task_sampler(settings.data, split="test", ways=settings.ways, shots=settings.shots, query=query,
-                           data_dir=data_dir, seed=settings.seed)
+                           data_dir=data_dir, seed=settings.seed, **reading(settings))
     steps = sorted({0, 1, settings.inner_steps, 2 * settings.inner_steps, max(5, settings.inner_steps)})
     scores = learner.evaluate(sampler, ADAPTATION_TASKS, steps, seed=settings.seed)
     metric = "accuracy" if kind == "classification" else "mse"
