@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,16 +31,14 @@ from ..data.sources import source_options
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..errors import CheckpointError, ConfigError, DataError
 from ..models.registry import load_model, model_info
-from ..report.classification import confident_mistakes, confusion_figure, examples_figure, per_class_scores
-from ..report.curves import learning_curves_figure, non_finite, read_history
-from ..report.environment import environment, file_hashes
-from ..report.families import adaptation_figure, attention_figure, roc_figure
-from ..report.html import Document, Section
 from ..utils import resolve_device
 from ..validation import check_int
 from .data import open_data, reopen_data
 from .result import JobResult
 from .runs import seed_runs
+
+if TYPE_CHECKING:  # matplotlib and scikit-learn are imported when a report is drawn, not with the jobs
+    from ..report.html import Document, Section
 
 #: examples whose attributions are drawn, and the integration steps of each
 ATTRIBUTED_EXAMPLES = 3
@@ -169,6 +167,7 @@ def _split_size(split: Any) -> str:
 
 
 def curves_section(doc: Document, runs: list[Run]) -> None:
+    from ..report.curves import learning_curves_figure, non_finite, read_history
     s = doc.section("Learning curves")
     histories: dict[str, list[dict[str, float]]] = {}
     for run in runs:
@@ -220,6 +219,7 @@ def metrics_section(doc: Document, runs: list[Run]) -> None:
 
 
 def environment_section(doc: Document, runs: list[Run], device: torch.device, data_dir) -> None:
+    from ..report.environment import environment, file_hashes
     s = doc.section("Environment")
     s.table(["what", "value"], [list(row) for row in environment(device)])
     s.heading("data files")
@@ -299,6 +299,7 @@ def classification_section(s: Section, model, spec: DataSpec, test: Any, folder:
                            examples: int, device: torch.device, tmp: Path) -> None:
     """Confusion matrix, per-class scores and the most confident mistakes of a classifier on its
     test split; then the attributions of a few test examples (images, text, sequences)."""
+    from ..report.classification import confident_mistakes, confusion_figure, examples_figure, per_class_scores
     model.eval()
     with torch.no_grad():
         if kind == "node-classification":
@@ -448,6 +449,7 @@ def gnn_section(s: Section, model, test: Any, device: torch.device, tmp: Path) -
 
 def attention_section(s: Section, model, spec: DataSpec, test: Any, folder: Path, device: torch.device) -> None:
     """The attention maps of the first test example, for a model whose forward can return them."""
+    from ..report.families import attention_figure
     if "return_attention" not in inspect.signature(model.forward).parameters:
         return
     if hasattr(test, "tensors"):
@@ -494,6 +496,7 @@ def language_model_section(s: Section, model, test: Any, folder: Path, device: t
 
 def autoencoder_section(s: Section, model, spec: DataSpec, test: Any, folder: Path, device: torch.device,
                         tmp: Path) -> None:
+    from ..report.families import roc_figure
     from ..models.autoencoder.anomaly import anomaly_scores
     from ..report import autoencoder as drawn
 
@@ -547,6 +550,7 @@ def samples_section(s: Section, model, device: torch.device, tmp: Path) -> None:
 
 
 def meta_section(s: Section, folder: Path, config: dict[str, Any], data_dir, device: torch.device) -> None:
+    from ..report.families import adaptation_figure
     from ..data import task_sampler
     from .meta import load_learner, reading
 
@@ -613,6 +617,8 @@ def write_report(runs: list[str | os.PathLike], out: str | os.PathLike = "report
     how many confidently wrong test examples a classifier shows. ``details["cpu_seconds"]`` is the
     processor time it took (on a busy machine, less than the wall-clock `seconds`).
     """
+    from ..report.html import Document
+
     started, cpu = time.perf_counter(), time.process_time()
     check_int("report", "examples", examples, minimum=1)
     if not runs:
