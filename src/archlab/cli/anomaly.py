@@ -53,7 +53,8 @@ def run_anomaly(args) -> int:
     result = jobs.train_one_class(
         args.model, args.data, args.normal_class, false_positive_rate=args.fpr, model_kwargs=dict(args.overrides),
         out=out, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device, quiet=args.quiet or args.json,
+        batch_size=args.batch_size, lr=args.lr, time_limit=args.time_limit, seed=args.seed, device=args.device,
+        quiet=args.quiet or args.json,
         log=args.log, report=args.report, **data_arguments(args), **training_options(args),
     )
     print_report(args, result)

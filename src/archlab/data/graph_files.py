@@ -411,7 +411,8 @@ def read_graph_tables(path: Path, *, seed: int = 0, edges: str | None = None, no
     edges_frame = read_table(edges_path, text)
     name = path.name if path.is_dir() else path.stem
     dataset = graph_from_frames(
-        nodes_frame, edges_frame, node_id=node_id, label=label, source_column=source_column, target_column=target_column,
+        nodes_frame, edges_frame, node_id=node_id, label=label, source_column=source_column,
+        target_column=target_column,
         weight=weight, split_column=split_column, link_prediction=link_prediction, features=features, seed=seed,
         name=name, nodes_file=str(nodes_path) if nodes_path else "the nodes table", edges_file=str(edges_path))
     dataset.spec.options = {

@@ -58,7 +58,8 @@ def predict(checkpoint: str | os.PathLike, inputs: str | os.PathLike | np.ndarra
                           f"{config['model']['name']} export. Predict with its checkpoint folder instead.")
     if task == "node-classification":
         return predict_nodes(checkpoint, config, spec, reader, inputs, device=device, verify=verify, started=started)
-    if not (task == "classification" or scores) or (reader is None and spec.kind not in ("image", "sequence", "tabular")):
+    readable = reader is not None or spec.kind in ("image", "sequence", "tabular")
+    if not (task == "classification" or scores) or not readable:
         raise ConfigError(f"predict reads inputs for classifiers, regressors and autoencoders; {checkpoint} holds a "
                           f"{config['model']['name']} trained on {spec.kind} data ({task} task). "
                           "Use `archlab evaluate` (or `generate`) for it.")

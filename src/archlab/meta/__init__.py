@@ -17,6 +17,7 @@ from .reptile import Reptile
 from .second_order_batchnorm import SecondOrderBatchNorm, second_order_batch_norm
 from .strategy import STRATEGIES, choose_strategy
 
-__all__ = ["MAML", "MAMLClone", "ANIL", "Reptile", "ProtoNet", "class_prototypes", "squared_euclidean", "BatchStatisticsNorm", "batch_statistics_norm", "SecondOrderBatchNorm",
+__all__ = ["MAML", "MAMLClone", "ANIL", "Reptile", "ProtoNet", "class_prototypes", "squared_euclidean",
+           "BatchStatisticsNorm", "batch_statistics_norm", "SecondOrderBatchNorm",
            "second_order_batch_norm", "AdaptationError", "adapt", "default_forward", "split_state",
            "evaluate_adaptation", "mean_ci95", "STRATEGIES", "choose_strategy"]

@@ -20,7 +20,8 @@ from .sparse import adjacency_to_edge_index, edge_index_to_adjacency
 
 __all__ = ["MLP", "ConvBlock", "BasicBlock", "activation", "ACTIVATIONS"]
 __all__ += ["MultiHeadAttention", "KVCache", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
-            "RotaryEmbedding", "PatchEmbedding", "ClassToken", "TransformerBlock", "FeedForward", "TanhGELU", "gelu_tanh",
+            "RotaryEmbedding", "PatchEmbedding", "ClassToken", "TransformerBlock", "FeedForward", "TanhGELU",
+            "gelu_tanh",
             "gaussian_kl", "reparameterize"]
 __all__ += ["MessagePassing", "GCNConv", "GATConv", "SAGEConv", "GINConv",
             "gcn_norm", "dense_gcn_norm", "add_remaining_self_loops", "scatter",
