@@ -126,6 +126,30 @@ def test_streaming_gives_the_in_memory_batches_and_resumes(small):
     assert len(ones) == 8 and set(ones["y"].tolist()) == {1}
 
 
+def test_a_rank_reads_only_its_part_of_each_streamed_batch(small, monkeypatch):
+    """Under torchrun each rank decodes its contiguous rows of every batch, with the crops and flips
+    those rows get in the whole batch: the ranks' parts, joined, are the one-process batches."""
+    import archlab.data.image_folder as image_folder
+
+    streamed = from_image_folder(small, augment=True, memory_budget="1KB", num_workers=0)
+    whole = list(streamed.train.batches(16, shuffle=True, seed=7))
+    opened = []
+    decode = image_folder.decode
+    monkeypatch.setattr(image_folder, "decode", lambda path, **kw: opened.append(path) or decode(path, **kw))
+    parts = [list(streamed.train.batches(16, shuffle=True, seed=7, shard=(rank, 3))) for rank in range(3)]
+    assert len(opened) == len(set(opened)) == len(streamed.train)  # every file once, by one rank
+    for i, reference in enumerate(whole):
+        pieces = [p[i] for p in parts]
+        assert [b["shard_rows"] for b in pieces] == [(r * 16 // 3, (r + 1) * 16 // 3, 16) for r in range(3)] \
+            or len(reference["y"]) < 16
+        joined = torch.cat([b["x"] for b in pieces if b["shard_count"]])
+        torch.testing.assert_close(joined, reference["x"], rtol=0, atol=0)
+        assert torch.equal(torch.cat([b["y"] for b in pieces if b["shard_count"]]), reference["y"])
+    resumed = list(streamed.train.batches(16, shuffle=True, seed=7, start=4, shard=(1, 3)))
+    for ours, reference in zip(resumed, parts[1][4:], strict=True):
+        assert torch.equal(ours["x"], reference["x"])
+
+
 def test_augmentation_crops_and_flips_only_training_batches(small):
     data = from_image_folder(small, augment=True, num_workers=0)
     plain = from_image_folder(small, num_workers=0)

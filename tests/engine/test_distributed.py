@@ -68,6 +68,11 @@ def cases(root: Path) -> dict[str, dict]:
         "vae": dict(model="vae", data="digits", batch_size=30, model_kwargs={"latent_dim": 4, "hidden_dims": [16]},
                     **common),
     }
+    if (root / "images").is_dir():
+        # a streamed image folder: each rank decodes its own files, with the whole batch's crops and flips
+        found["cnn-streamed"] = dict(model="cnn", data=str(root / "images"), batch_size=30,
+                                     data_options={"memory_budget": "1KB", "num_workers": 0, "augment": True},
+                                     model_kwargs={"channels": [4], "hidden_dims": [], "dropout": 0.0}, **common)
     if (SHARED_DATA / "planetoid" / "ind.cora.graph").is_file():
         # a replicated full graph: dropout draws the same mask on every rank, as in one process
         found["gcn"] = dict(model="gcn", data="cora", data_dir=str(SHARED_DATA), model_kwargs={"hidden_dim": 8},
@@ -166,6 +171,17 @@ def interrupted_run(rank: int, root: Path) -> None:
     jobs.train("cnn", "digits", out=root / "whole", **INTERRUPTED)
 
 
+def write_images(folder: Path, count: int = 150) -> None:
+    """scikit-learn's first digits as PNGs, a subfolder a class."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i, (image, label) in enumerate(zip(digits.images[:count], digits.target[:count])):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255 / 16).astype("uint8")).save(folder / str(label) / f"{i}.png")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -175,11 +191,12 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def two_process_runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
+    write_images(root / "images")
     torch.multiprocessing.spawn(_rank_main, args=(free_port(), str(root)), nprocs=2, join=True)
     return root
 
 
-@pytest.mark.parametrize("name", ["cnn", "gru", "gpt", "gcn", "vae", "maml", "reptile"])
+@pytest.mark.parametrize("name", ["cnn", "cnn-streamed", "gru", "gpt", "gcn", "vae", "maml", "reptile"])
 def test_two_processes_end_with_the_weights_of_one(name, two_process_runs, tmp_path, single_thread):
     root = two_process_runs
     if name not in ("maml", "reptile") and name not in cases(root):

@@ -12,6 +12,16 @@ import torch
 
 from ..errors import DataError
 
+#: the key of a batch that holds part of a global batch (one rank's, under torchrun): ``(start, stop, total)``
+#: are the rows of the global batch it holds; a rank with no row holds row 0 as a stand-in, weighted 0,
+#: and ``SHARD_COUNT`` says how many rows are its own
+SHARD_ROWS, SHARD_COUNT = "shard_rows", "shard_count"
+
+
+def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
+    """Rank `rank`'s contiguous rows ``[start, stop)`` of a global batch of `n` rows over `size` ranks."""
+    return rank * n // size, (rank + 1) * n // size
+
 
 @dataclass
 class DataSpec:

@@ -31,7 +31,7 @@ import torch
 
 from ..errors import DataError
 from ..validation import check_int, fail
-from .base import Dataset, DataSpec, TensorSplit
+from .base import SHARD_COUNT, SHARD_ROWS, Dataset, DataSpec, TensorSplit, shard_bounds
 from .sources import register_format
 from .splits import stratified_split
 
@@ -168,25 +168,35 @@ def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
     return (pixels.float() * SCALE - mean.to(pixels.device)) / std.to(pixels.device)
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator, rows: tuple[int, int, int] | None = None
+                  ) -> torch.Tensor:
     """A random crop of each image padded with zeros (the training mean, when normalized) by an
     eighth of its size, then a horizontal flip with probability 1/2, as torchvision's CIFAR recipe.
+    `rows` ``(start, stop, total)``: `x` holds those rows of a global batch (one rank's part), and
+    the crops and flips are drawn for the whole batch, so each image gets the one it gets there.
 
     Shapes:
         input and output ``(B, C, H, W)``.
     """
     batch, _, height, width = x.shape
+    start, stop, total = rows if rows is not None else (0, batch, batch)
     pad_h, pad_w = max(1, height // 8), max(1, width // 8)
     padded = torch.nn.functional.pad(x, (pad_w, pad_w, pad_h, pad_h))
-    dy = torch.randint(2 * pad_h + 1, (batch,), generator=generator)
-    dx = torch.randint(2 * pad_w + 1, (batch,), generator=generator)
-    flip = torch.rand(batch, generator=generator) < 0.5
+    dy = torch.randint(2 * pad_h + 1, (total,), generator=generator)[start:stop]
+    dx = torch.randint(2 * pad_w + 1, (total,), generator=generator)[start:stop]
+    flip = (torch.rand(total, generator=generator) < 0.5)[start:stop]
     rows = (dy[:, None] + torch.arange(height)).to(x.device)  # (B, H)
     cols = (dx[:, None] + torch.arange(width)).to(x.device)  # (B, W)
     cols = torch.where(flip.to(x.device)[:, None], cols.flip(1), cols)
     samples = torch.arange(batch, device=x.device)[:, None, None]
     crops = padded.permute(0, 2, 3, 1)[samples, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     return crops.permute(0, 3, 1, 2).contiguous()
+
+
+def _finish_part(finish: Callable, rows: dict[int, tuple[int, int, int]], pixels: torch.Tensor, number: int
+                 ) -> torch.Tensor:
+    """`finish` of batch `number`'s rows ``rows[number]`` (a rank's part): its draws are the whole batch's."""
+    return finish(pixels, number, rows=rows[number])
 
 
 def _batch_generator(seed: int, batch: int) -> torch.Generator:
@@ -287,22 +297,36 @@ class ImageFileSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
-    def _finish(self, pixels: torch.Tensor, number: int, *, augment: bool, seed: int) -> torch.Tensor:
-        x = normalize_pixels(pixels, self.mean, self.std)
-        return augment_batch(x, _batch_generator(seed, number)) if augment else x
+    #: `batches` reads one rank's part of each batch (`shard`): data-parallel training reads disjoint files
+    reads_shards = True
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
-                ) -> Iterator[dict[str, torch.Tensor]]:
+    def _finish(self, pixels: torch.Tensor, number: int, *, augment: bool, seed: int,
+                rows: tuple[int, int, int] | None = None) -> torch.Tensor:
+        x = normalize_pixels(pixels, self.mean, self.std)
+        return augment_batch(x, _batch_generator(seed, number), rows) if augment else x
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
         """Batches from `start` on, decoded ahead by the workers and moved to the split's device as
         they come; the order and the augmentation are those of `ImageTensorSplit`. For an
         accelerator the workers send uint8 pixels (a quarter of float32's bytes to copy) and the
-        device normalizes them."""
+        device normalizes them. `shard` ``(rank, size)``: only rank `rank`'s contiguous part of each
+        batch is read (`shard_bounds`), marked with ``SHARD_ROWS`` (a rank with no row of a batch
+        holds its first as a stand-in, ``SHARD_COUNT`` 0)."""
         order = _order(len(self), shuffle, seed)
-        items = [(i, order[i * batch_size:(i + 1) * batch_size].tolist())
-                 for i in range(start, self.num_batches(batch_size))]
+        items, parts = [], {}
+        for i in range(start, self.num_batches(batch_size)):
+            index = order[i * batch_size:(i + 1) * batch_size].tolist()
+            if shard is not None:
+                lo, hi = shard_bounds(len(index), *shard)
+                parts[i] = (lo, hi) if hi > lo else (0, 1), hi - lo, len(index)
+                index = index[parts[i][0][0]:parts[i][0][1]]
+            items.append((i, index))
         if not items:
             return
         finish = partial(self._finish, augment=shuffle and self.augment, seed=seed)
+        if shard is not None:
+            finish = partial(_finish_part, finish, {i: (*rows, n) for i, (rows, _, n) in parts.items()})
         on_device = self.device.type != "cpu"
         loader = torch.utils.data.DataLoader(_Batches(self.paths, self.mode, self.size, None if on_device else finish),
                                              sampler=items, batch_size=None, collate_fn=_identity,
@@ -317,7 +341,11 @@ class ImageFileSplit:
                 raise DataError(error)
             if on_device:
                 x = finish(x.to(self.device, non_blocking=True), i)
-            yield {"x": x, "y": labels[index].to(self.device)}
+            batch = {"x": x, "y": labels[index].to(self.device)}
+            if shard is not None:
+                (lo, hi), count, n = parts[i]
+                batch.update({SHARD_ROWS: (lo, hi, n), SHARD_COUNT: count})
+            yield batch
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..data.base import SHARD_COUNT, SHARD_ROWS, shard_bounds
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
 from ..validation import check_choice
@@ -135,7 +136,7 @@ class Shard:
 
 
 def _bounds(n: int, world: World) -> tuple[int, int]:
-    return world.rank * n // world.size, (world.rank + 1) * n // world.size
+    return shard_bounds(n, world.rank, world.size)
 
 
 def _slice_tasks(tasks: TaskBatch, lo: int, hi: int) -> TaskBatch:
@@ -161,6 +162,9 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
                      count, n)
     if not isinstance(batch, Mapping):
         raise ConfigError(f"data-parallel training shards batches of named tensors; got a {type(batch).__name__}.")
+    if SHARD_ROWS in batch:  # the split read this rank's rows only (a streamed image folder)
+        start, stop, n = batch[SHARD_ROWS]
+        return Shard(batch, int(batch.get(SHARD_COUNT, stop - start)), n)
     key = "x" if "x" in batch else next(k for k, v in batch.items() if isinstance(v, torch.Tensor))
     n = len(batch[key])
     lo, hi = _bounds(n, world)
@@ -175,8 +179,6 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
 
 # ---- random draws of a shard --------------------------------------------------------------
 
-#: the key of a sharded batch that says which rows of the global batch it holds: ``(start, stop, total)``
-SHARD_ROWS = "shard_rows"
 
 
 def shard_rows(batch: Any) -> tuple[int, int, int] | None:

@@ -490,8 +490,11 @@ class Loop:
         """The rest of the current epoch, from batch ``state.batch``; the order of an epoch's
         batches depends only on the seed and the epoch, so a resumed epoch sees the same ones."""
         state, config = self.state, self.config
+        # a split that reads one rank's part of each batch does so (disjoint files); others are cut by shard_batch
+        shard = ({"shard": (self.world.rank, self.world.size)}
+                 if self.world.distributed and getattr(self.train, "reads_shards", False) else {})
         batches = self.train.batches(config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + state.epoch,
-                                     start=state.batch)
+                                     start=state.batch, **shard)
         for batch in batches:
             self.train_step(batch)
             if config.eval_every is not None and state.step % config.eval_every == 0 and self.evaluate():
