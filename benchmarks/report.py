@@ -7,7 +7,7 @@ time, which a busy machine inflates less (meta-training: `write_report` after th
 ``meta-train --report`` does). Targets: under 10 s and
 under 5 MB a family. Figures depend on the machine's load; run it on an idle one.
 
-    python benchmarks/report.py [--data-dir ../shared/data] [--only cnn,gcn]
+    python benchmarks/report.py [--data-dir ../shared/data] [--only cnn,gcn-cora]
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ def main() -> None:
         root = Path(tmp)
         chosen = families(root, args.data_dir)
         names = args.only.split(",") if args.only else list(chosen)
+        unknown = [n for n in names if n not in chosen]
+        if unknown:
+            parser.error(f"unknown families {unknown}; choose from {', '.join(chosen)}")
         print(f"{'family':<18} {'train s':>8} {'report s':>9} {'cpu s':>8} {'MB':>6} {'figures':>7}   "
               f"(torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f})")
         for name in names:
