@@ -32,7 +32,8 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DivergenceError, NonFiniteLossError, TrainingInterrupted
 from ..utils import resolve_device
 from ..validation import check_choice, check_float, check_int
-from . import distributed
+from .distributed import (BACKENDS, Shard, StepAgreement, broadcast_module, broadcast_object, env_world, join,
+                          rank_device, shard_batch)
 from .acceleration import PRECISIONS, Precision, compile_model, is_compile_error, uncompile
 from .callbacks import CallbackList, TimeLimit
 from .checkpoint import (check_free_space, check_output_folder, estimate_checkpoint_bytes, is_checkpoint,
@@ -92,7 +93,7 @@ class TrainConfig:
         check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
         check_choice(owner, "schedule", self.schedule, SCHEDULES)
         check_choice(owner, "precision", self.precision, PRECISIONS)
-        check_choice(owner, "backend", self.backend, distributed.BACKENDS)
+        check_choice(owner, "backend", self.backend, BACKENDS)
         for name in ("compile", "sync_batchnorm"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"The '{name}' parameter of {owner} must be a bool. Got {getattr(self, name)!r} "
@@ -320,8 +321,8 @@ class Loop:
                  callbacks: Iterable[Any] = ()):
         self.task, self.config = task, config
         device = resolve_device(config.device)
-        self.world = distributed.join(config.backend, device)
-        self.device = distributed.rank_device(device, self.world)
+        self.world = join(config.backend, device)
+        self.device = rank_device(device, self.world)
         self.precision = Precision(config.precision, self.device)
         # a task that does not step itself is stepped here: under DDP, with autocast and a GradScaler
         self.plain_step = type(task).optimization_step is Task.optimization_step
@@ -357,17 +358,17 @@ class Loop:
         self.replicated = bool(getattr(self.train, "full_batch", False))
         self.ddp: nn.Module | None = None
         if self.world.distributed:
-            self.agreement = distributed.StepAgreement(self.device)
+            self.agreement = StepAgreement(self.device)
             if self.plain_step:
                 from torch.nn.parallel import DistributedDataParallel
 
                 self.ddp = DistributedDataParallel(
                     _TrainingStep(model, task), device_ids=[self.device.index] if self.device.type == "cuda" else None)
             else:
-                distributed.broadcast_module(model)
+                broadcast_module(model)
         self.compiled = compile_model(model, self.device) if config.compile else False
 
-    def optimize(self, shard: distributed.Shard) -> Any:
+    def optimize(self, shard: Shard) -> Any:
         """One update on this rank's shard: the task's own `optimization_step` (under autocast), or,
         for a task trained by one loss, the loss's backward (through DDP under torchrun, weighted by
         the shard's share of the batch, scaled for float16) and one optimizer step."""
@@ -404,7 +405,7 @@ class Loop:
         torchrun: their means over every rank's examples, agreed with the stop requests)."""
         state = self.state
         self.model.train()
-        shard = distributed.shard_batch(batch, self.world, replicated=self.replicated)
+        shard = shard_batch(batch, self.world, replicated=self.replicated)
         try:
             try:
                 out = self.optimize(shard)
@@ -472,7 +473,7 @@ class Loop:
             row.update(scalars(evaluate(self.model, self.task, self.val, prefix="val_",
                                         batch_size=config.eval_batch_size)))
         if self.world.distributed:
-            row = distributed.broadcast_object(row)
+            row = broadcast_object(row)
         bad = sorted(k for k, v in row.items()
                      if k.startswith("val_") and isinstance(v, float) and not math.isfinite(v))
         if bad:  # the weights that scored so are not kept as a good checkpoint
@@ -569,7 +570,7 @@ def fit(
 
     `callbacks`: see `archlab.engine.callbacks` (a `Callback`, or any object with some of its hooks).
     """
-    writer = distributed.env_world().main  # under torchrun, rank 0 holds the folder and writes to it
+    writer = env_world().main  # under torchrun, rank 0 holds the folder and writes to it
     if not writer:  # the others refuse what rank 0 refuses, before any of them waits for it in a collective
         check_output_folder(out, resume=resume, overwrite=overwrite)
     with run_directory(out if writer else None, resume=resume, overwrite=overwrite):

@@ -294,13 +294,5 @@ class ANIL(MAML):
             with BatchStatisticsNorm():
                 losses, metrics, support_losses = torch.vmap(one_task, randomness="different")(
                     sx, tasks.support_y, qx, tasks.query_y)
-        bad = torch.nonzero(~torch.isfinite(support_losses))
-        if len(bad):
-            task, step = bad[0].tolist()
-            check_finite(support_losses[task, step].item(), inner_lr=self.inner_lr,
-                         where=f"inner step {step + 1} of {self.inner_steps} on task {task}")
-        bad = torch.nonzero(~torch.isfinite(losses.detach())).flatten()
-        if len(bad):
-            check_finite(losses[bad[0].item()].item(), where=f"the query loss of task {bad[0].item()}",
-                         inner_lr=self.inner_lr)
+        self._check_vmapped(support_losses, losses)
         return losses.mean(), metrics.mean()

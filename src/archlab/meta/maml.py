@@ -272,6 +272,12 @@ class MAML(nn.Module):
         with BatchStatisticsNorm(), twice_differentiable_attention():
             losses, metrics, support_losses = torch.vmap(one_task, randomness="different")(
                 tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+        self._check_vmapped(support_losses, losses)
+        return losses.mean(), metrics.mean()
+
+    def _check_vmapped(self, support_losses: torch.Tensor, losses: torch.Tensor) -> None:
+        """The first non-finite inner loss ``(tasks, steps)`` or query loss ``(tasks,)`` of a vmapped
+        task batch, refused by `check_finite` with where it happened."""
         bad = torch.nonzero(~torch.isfinite(support_losses))
         if len(bad):
             task, step = bad[0].tolist()
@@ -281,7 +287,6 @@ class MAML(nn.Module):
         if len(bad):
             task = bad[0].item()
             check_finite(losses[task].item(), where=f"the query loss of task {task}", inner_lr=self.inner_lr)
-        return losses.mean(), metrics.mean()
 
     def meta_step(self, tasks: TaskBatch, optimizer: torch.optim.Optimizer, *, strategy: str | None = None,
                   grad_clip: float | None = None, share: float | None = None) -> dict[str, float]:
