@@ -1,20 +1,41 @@
 """Jobs: every end-to-end run — train, evaluate, predict, generate, explain, anomaly, meta-train,
-meta-eval, export, report — above the libraries, each returning a `JobResult`. The command line calls only these."""
+meta-eval, export, report — above the libraries, each returning a `JobResult`. The command line calls only these.
 
-from .anomaly import train_one_class
-from .catalog import dataset_summaries, format_summaries, model_summaries
-from .evaluate import evaluate_checkpoint
-from .explain import explain
-from .export import export_checkpoint
-from .generate import generate
-from .launch import launch, main_process, rank, under_launcher
-from .meta import MetaConfig, meta_evaluate, meta_train
-from .predict import predict
-from .report import write_report
-from .result import JobResult
-from .train import train, train_seeds
+Each job's module is imported on first use, so that `archlab list` pays for the registries alone and not for
+the explanation, meta-learning, export and report code it does not run.
+"""
 
-__all__ = ["JobResult", "train", "train_seeds", "evaluate_checkpoint", "predict", "generate", "explain",
-           "train_one_class", "meta_train", "meta_evaluate", "MetaConfig", "model_summaries", "dataset_summaries",
-           "format_summaries", "export_checkpoint", "write_report", "launch", "main_process", "rank",
-           "under_launcher"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> the module of this package that defines it
+_EXPORTS = {
+    "train_one_class": "anomaly",
+    "dataset_summaries": "catalog", "format_summaries": "catalog", "model_summaries": "catalog",
+    "evaluate_checkpoint": "evaluate",
+    "explain": "explain",
+    "export_checkpoint": "export",
+    "generate": "generate",
+    "launch": "launch", "main_process": "launch", "rank": "launch", "under_launcher": "launch",
+    "MetaConfig": "meta", "meta_evaluate": "meta", "meta_train": "meta",
+    "predict": "predict",
+    "write_report": "report",
+    "JobResult": "result",
+    "train": "train", "train_seeds": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'archlab.jobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
