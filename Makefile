@@ -19,6 +19,7 @@ demo: venv
 	$(BIN)/archlab train cnn --data digits --out runs/cnn-digits --overwrite
 
 test: venv
+	$(BIN)/python -m compileall -q src  # the CLI tests' subprocesses read bytecode, not sources
 	$(BIN)/python -m pytest -q
 
 repro: venv
