@@ -126,6 +126,22 @@ def test_gradient_shap_is_seeded_and_independent_of_the_pass_size():
     assert_close(shap.attribute(x, 2, baselines=references, n_samples=7, stdevs=0.1, generator=generator), first)
 
 
+def test_gradient_shap_passes_are_sized_by_one_example_not_by_the_draws():
+    """On CPU the B * n_samples rows go in equal passes of at most CPU_CHUNK_ELEMENTS input values (not all
+    at once), with the same result as one pass."""
+    linear = nn.Linear(1000, 2)
+    sizes = []
+
+    def forward(x):
+        sizes.append(x.shape[0])
+        return linear(x)
+
+    x = torch.randn(4, 1000)
+    attr = GradientShap(forward).attribute(x, 1, n_samples=100, stdevs=0.1)
+    assert sizes == [200, 200]  # 400 rows, at most 2**18 // 1000 = 262 a pass
+    assert_close(GradientShap(forward).attribute(x, 1, n_samples=100, stdevs=0.1, internal_batch_size=400), attr)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"baselines": torch.zeros(3, 5)}, "distribution of reference examples of shape"),
     ({"n_samples": 0}, "'n_samples' parameter of GradientShap must be an int >= 1"),

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..validation import fail
 from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_positive_int, format_inputs, format_output,
                    format_target, gradients, per_input, run_forward)
-from .integrated_gradients import auto_internal_batch_size
+from .integrated_gradients import cpu_rows_per_pass
 
 
 @dataclass
@@ -43,6 +43,10 @@ class GradientShap(Attribution):
     every input, then the noise of each input (``torch.randn(...) * stdev``), then the
     ``alphas``; so a call is reproducible and does not depend on `internal_batch_size`.
     `stdevs` is one number for every input or a tuple of one per input.
+
+    The ``B * n_samples`` rows are evaluated in equal passes of at most ``internal_batch_size``
+    rows; by default a size that is fast on CPU is chosen from one example's size, and all rows
+    at once on an accelerator.
 
     With ``return_convergence_delta=True`` the completeness error of every draw is returned
     too, ``sum(a_row) - (f_c(x~) - f_c(x'))``, shape ``(B * n_samples,)``, example-major.
@@ -82,8 +86,10 @@ class GradientShap(Attribution):
         row_target = target.repeat_interleave(n_samples, 0) if isinstance(target, torch.Tensor) else target
         row_args = tuple(a.repeat_interleave(n_samples, 0) if isinstance(a, torch.Tensor) and a.dim()
                          and a.shape[0] == batch else a for a in args)
-        per_pass = internal_batch_size or auto_internal_batch_size(noisy) or rows
-        per_pass = min(rows, per_pass)
+        # sized by one example, not by the B * n_samples rows, which would all go in one pass (slow on CPU)
+        limit = min(rows, internal_batch_size or cpu_rows_per_pass(tensors) or rows)
+        passes = -(-rows // limit)
+        per_pass = -(-rows // passes)  # equal passes, no short last one
         grads = [torch.empty_like(x) for x in noisy]
         for first in range(0, rows, per_pass):
             part = slice(first, first + per_pass)
