@@ -90,19 +90,18 @@ class GradientShap(Attribution):
         limit = min(rows, internal_batch_size or cpu_rows_per_pass(tensors) or rows)
         passes = -(-rows // limit)
         per_pass = -(-rows // passes)  # equal passes, no short last one
-        grads = [torch.empty_like(x) for x in noisy]
+        diffs = tuple(x - s for x, s in zip(noisy, starts))  # x~ - x', (rows, ...) each
+        per_row = tuple(torch.empty_like(x) for x in noisy)
         for first in range(0, rows, per_pass):
             part = slice(first, first + per_pass)
             a = alphas[part]
-            scaled = tuple(s[part] + a.view(-1, *(1,) * (x.dim() - 1)) * (x[part] - s[part])
-                           for x, s in zip(noisy, starts))
+            scaled = tuple(s[part] + a.view(-1, *(1,) * (d.dim() - 1)) * d[part] for d, s in zip(diffs, starts))
             part_args = tuple(v[part] if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == rows else v
                               for v in row_args)
             part_target = row_target[part] if isinstance(row_target, torch.Tensor) else row_target
             got, _ = gradients(self.forward_func, scaled, part_target, part_args, name)
-            for out, g in zip(grads, got):
-                out[part] = g
-        per_row = tuple(g * (x - s) if self.multiply_by_inputs else g for g, x, s in zip(grads, noisy, starts))
+            for out, g, d in zip(per_row, got, diffs):
+                out[part] = g * d[part] if self.multiply_by_inputs else g
         attributions = tuple(r.view(batch, n_samples, *r.shape[1:]).mean(1) for r in per_row)
         result = format_output(attributions, is_tuple)
         if not return_convergence_delta:
