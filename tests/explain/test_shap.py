@@ -10,6 +10,7 @@ from torch.testing import assert_close
 
 from archlab.errors import ConfigError
 from archlab.explain import DeepLift, GradientShap
+from archlab.explain.integrated_gradients import CPU_CHUNK_ELEMENTS
 
 
 class Functional(nn.Module):
@@ -124,6 +125,25 @@ def test_gradient_shap_is_seeded_and_independent_of_the_pass_size():
     assert not torch.equal(shap.attribute(x, 2, baselines=references, n_samples=7, stdevs=0.1, seed=4), first)
     generator = torch.Generator().manual_seed(3)
     assert_close(shap.attribute(x, 2, baselines=references, n_samples=7, stdevs=0.1, generator=generator), first)
+
+
+def test_gradient_shap_passes_are_sized_by_one_example_not_by_the_draws():
+    """On CPU the B * n_samples rows go in equal passes of at most CPU_CHUNK_ELEMENTS input values (not all
+    at once), with the same result as one pass."""
+    linear = nn.Linear(1000, 2)
+    sizes = []
+
+    def forward(x):
+        sizes.append(x.shape[0])
+        return linear(x)
+
+    x = torch.randn(4, 1000)
+    attr = GradientShap(forward).attribute(x, 1, n_samples=100, stdevs=0.1)
+    limit = CPU_CHUNK_ELEMENTS // 1000
+    passes = -(-400 // limit)
+    assert passes > 1 and len(sizes) == passes and sum(sizes) == 400
+    assert max(sizes) <= limit and max(sizes) - min(sizes) < passes
+    assert_close(GradientShap(forward).attribute(x, 1, n_samples=100, stdevs=0.1, internal_batch_size=400), attr)
 
 
 @pytest.mark.parametrize("kwargs,message", [

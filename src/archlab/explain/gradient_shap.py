@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..validation import fail
 from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_positive_int, format_inputs, format_output,
                    format_target, gradients, per_input, run_forward)
-from .integrated_gradients import auto_internal_batch_size
+from .integrated_gradients import cpu_rows_per_pass
 
 
 @dataclass
@@ -43,6 +43,10 @@ class GradientShap(Attribution):
     every input, then the noise of each input (``torch.randn(...) * stdev``), then the
     ``alphas``; so a call is reproducible and does not depend on `internal_batch_size`.
     `stdevs` is one number for every input or a tuple of one per input.
+
+    The ``B * n_samples`` rows are evaluated in equal passes of at most ``internal_batch_size``
+    rows; by default a size that is fast on CPU is chosen from one example's size, and all rows
+    at once on an accelerator.
 
     With ``return_convergence_delta=True`` the completeness error of every draw is returned
     too, ``sum(a_row) - (f_c(x~) - f_c(x'))``, shape ``(B * n_samples,)``, example-major.
@@ -82,21 +86,22 @@ class GradientShap(Attribution):
         row_target = target.repeat_interleave(n_samples, 0) if isinstance(target, torch.Tensor) else target
         row_args = tuple(a.repeat_interleave(n_samples, 0) if isinstance(a, torch.Tensor) and a.dim()
                          and a.shape[0] == batch else a for a in args)
-        per_pass = internal_batch_size or auto_internal_batch_size(noisy) or rows
-        per_pass = min(rows, per_pass)
-        grads = [torch.empty_like(x) for x in noisy]
+        # sized by one example, not by the B * n_samples rows, which would all go in one pass (slow on CPU)
+        limit = min(rows, internal_batch_size or cpu_rows_per_pass(tensors) or rows)
+        passes = -(-rows // limit)
+        per_pass = -(-rows // passes)  # equal passes, no short last one
+        diffs = tuple(x - s for x, s in zip(noisy, starts))  # x~ - x', (rows, ...) each
+        per_row = tuple(torch.empty_like(x) for x in noisy)
         for first in range(0, rows, per_pass):
             part = slice(first, first + per_pass)
             a = alphas[part]
-            scaled = tuple(s[part] + a.view(-1, *(1,) * (x.dim() - 1)) * (x[part] - s[part])
-                           for x, s in zip(noisy, starts))
+            scaled = tuple(s[part] + a.view(-1, *(1,) * (d.dim() - 1)) * d[part] for d, s in zip(diffs, starts))
             part_args = tuple(v[part] if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == rows else v
                               for v in row_args)
             part_target = row_target[part] if isinstance(row_target, torch.Tensor) else row_target
             got, _ = gradients(self.forward_func, scaled, part_target, part_args, name)
-            for out, g in zip(grads, got):
-                out[part] = g
-        per_row = tuple(g * (x - s) if self.multiply_by_inputs else g for g, x, s in zip(grads, noisy, starts))
+            for out, g, d in zip(per_row, got, diffs):
+                out[part] = g * d[part] if self.multiply_by_inputs else g
         attributions = tuple(r.view(batch, n_samples, *r.shape[1:]).mean(1) for r in per_row)
         result = format_output(attributions, is_tuple)
         if not return_convergence_delta:

@@ -9,19 +9,28 @@ from .base import (Attribution, Baselines, Inputs, Target, as_tuple, check_posit
                    run_forward)
 from .quadrature import quadrature
 
-# On CPU the forward/backward of a few hundred examples at a time runs fastest: a batch
-# of all n_steps * B scaled inputs at once (Captum's default) spends its time on memory.
-CPU_CHUNK_ELEMENTS = 2**18
+# On CPU the forward/backward of a couple of hundred examples at a time runs fastest: a batch
+# of all n_steps * B scaled inputs at once (Captum's default) spends its time on memory, and
+# on a CNN over MNIST passes of 192-256 images beat 320 (benchmarks/NOTES.md).
+CPU_CHUNK_ELEMENTS = 3 * 2**16
 
 
-def auto_internal_batch_size(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int | None:
-    """Rows per forward/backward pass when `internal_batch_size` is not given: all at
-    once on an accelerator, else about ``CPU_CHUNK_ELEMENTS`` input values (>= 1 batch)."""
+def cpu_rows_per_pass(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int | None:
+    """Rows like those of `inputs` per forward/backward pass: all at once on an accelerator
+    (``None``), else about ``CPU_CHUNK_ELEMENTS`` input values (>= 1 row)."""
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if tensors[0].device.type != "cpu":
         return None
     per_example = max(1, sum(x[0].numel() for x in tensors))
-    return max(tensors[0].shape[0], CPU_CHUNK_ELEMENTS // per_example)
+    return max(1, CPU_CHUNK_ELEMENTS // per_example)
+
+
+def auto_internal_batch_size(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int | None:
+    """Rows per forward/backward pass when `internal_batch_size` is not given: `cpu_rows_per_pass`,
+    but at least one batch (IG's passes hold whole steps)."""
+    rows = cpu_rows_per_pass(inputs)
+    tensors = inputs if isinstance(inputs, tuple) else (inputs,)
+    return None if rows is None else max(tensors[0].shape[0], rows)
 
 
 class IntegratedGradients(Attribution):
