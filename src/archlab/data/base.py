@@ -18,6 +18,14 @@ from ..errors import DataError
 SHARD_ROWS, SHARD_COUNT = "shard_rows", "shard_count"
 
 
+def to_device(tensor: torch.Tensor, device: torch.device | str | None, dtype: torch.dtype | None = None, *,
+              non_blocking: bool = False) -> torch.Tensor:
+    """`tensor` on `device`; `dtype` converts floating-point tensors only (labels, indices and masks keep
+    theirs), as a split's ``to(device, dtype)`` does for a float64 run."""
+    return tensor.to(device=device, dtype=dtype if dtype is not None and tensor.is_floating_point() else None,
+                     non_blocking=non_blocking)
+
+
 def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
     """Rank `rank`'s contiguous rows ``[start, stop)`` of a global batch of `n` rows over `size` ranks."""
     return rank * n // size, (rank + 1) * n // size
@@ -106,8 +114,9 @@ class TensorSplit:
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.tensors[key]
 
-    def to(self, device: torch.device | str) -> TensorSplit:
-        return TensorSplit(**{k: v.to(device) for k, v in self.tensors.items()})
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> TensorSplit:
+        """On `device`; `dtype` converts the floating-point tensors only (see `to_device`)."""
+        return TensorSplit(**{k: to_device(v, device, dtype) for k, v in self.tensors.items()})
 
     def subset(self, index: torch.Tensor | np.ndarray) -> TensorSplit:
         index = torch.as_tensor(index, dtype=torch.long)
@@ -158,8 +167,8 @@ class Dataset:
     def test(self):
         return self["test"]
 
-    def to(self, device: torch.device | str) -> Dataset:
-        return Dataset(self.spec, {k: v.to(device) for k, v in self.splits.items()}, self.files)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Dataset:
+        return Dataset(self.spec, {k: v.to(device, dtype) for k, v in self.splits.items()}, self.files)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())

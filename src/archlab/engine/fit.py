@@ -69,7 +69,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     quiet: bool = False
-    precision: str = "32"  # 32 | bf16 | 16-mixed (CUDA): the forward passes' autocast dtype
+    precision: str = "32"  # 32 | 64 (all float64) | bf16 | 16-mixed (CUDA): the forward passes' autocast dtype
     compile: bool = False  # torch.compile the model (eager after one warning where it cannot)
     backend: str = "auto"  # torch.distributed backend under torchrun: auto (nccl on CUDA, gloo on CPU) | gloo | nccl
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over every rank's examples (CUDA)
@@ -151,6 +151,13 @@ def evaluate(model: nn.Module, task: Task, split: Any, *, prefix: str = "", batc
     """Score one split with the task; keys get `prefix` (e.g. ``test_``)."""
     metrics = task.evaluate(model, split, batch_size)
     return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+
+def move_split(split: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
+    """`split` on `device`, with its floating-point tensors converted to `dtype` when one is given (a
+    float64 run, `archlab.engine.acceleration.precision_dtype`); a split whose ``to`` takes only a
+    device is moved as before."""
+    return split.to(device) if dtype is None else split.to(device, dtype)
 
 
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -334,10 +341,11 @@ class Loop:
 
             model = check_sync_batchnorm(model, self.device, self.world.size)
         self.model = model
-        model.to(self.device)
+        dtype = self.precision.true_dtype
+        model.to(device=self.device, dtype=dtype)
         splits: Mapping[str, Any] = data.splits if hasattr(data, "splits") else data
-        self.train = task.train_split(data["train"]).to(self.device)
-        self.val = splits["val"].to(self.device) if "val" in splits else None
+        self.train = move_split(task.train_split(data["train"]), self.device, dtype)
+        self.val = move_split(splits["val"], self.device, dtype) if "val" in splits else None
         make_optimizer = partial(build_optimizer, name=config.optimizer, lr=config.lr,
                                  weight_decay=config.weight_decay, momentum=config.momentum, eps=config.eps)
         self.optimizers = task.configure_optimizers(model, make_optimizer)
@@ -593,14 +601,15 @@ def _fit(model, task, data, config, *, out, resume, meta, callbacks, extra_files
                                                         best=config.patience is not None))
     if resume:
         checkpointer.restore(loop)
-    loop.run()
-    state = loop.state
-    result = FitResult(state.history, state.step, state.best, state.best_step, state.stopped)
-    if final_metrics is not None:
-        try:
-            result.metrics = final_metrics(model, result)
-        except BaseException:
-            checkpointer.save(loop)  # the trained run is kept, without metrics
-            raise
+    with loop.precision.default_dtype():
+        loop.run()
+        state = loop.state
+        result = FitResult(state.history, state.step, state.best, state.best_step, state.stopped)
+        if final_metrics is not None:
+            try:
+                result.metrics = final_metrics(model, result)
+            except BaseException:
+                checkpointer.save(loop)  # the trained run is kept, without metrics
+                raise
     checkpointer.save(loop, result.metrics)
     return result
