@@ -125,6 +125,7 @@ def _rank_main(rank: int, port: int, root: str) -> None:
         if rank == 0:
             print(f"{name}: {time.perf_counter() - started:.1f} s", flush=True)
     interrupted_run(rank, Path(root))
+    stopped_run(rank, Path(root))
     nan_run(rank, Path(root))
 
 
@@ -141,6 +142,24 @@ class At:
 
 INTERRUPTED = dict(model_kwargs={"channels": [4], "hidden_dims": [], "dropout": 0.0}, steps=30, batch_size=30,
                    seed=4, quiet=True, device="cpu")
+
+
+def stopped_run(rank: int, root: Path) -> None:
+    """A callback on rank 1 only stops the run after step 5 (as a time limit would): every rank stops
+    after step 6, the step whose all-reduce carries the request."""
+    from archlab import jobs
+
+    class StopAt5OnRank1:
+        def on_step_end(self, state):
+            if state.step == 5 and rank == 1:
+                state.stopped = "enough"
+
+        def on_fit_end(self, state):
+            self.step = state.step
+
+    callback = StopAt5OnRank1()
+    result = jobs.train("cnn", "digits", callbacks=(callback,), **INTERRUPTED)
+    (root / f"stopped-{rank}").write_text(f"{callback.step} {result.stopped}")
 
 
 def nan_run(rank: int, root: Path) -> None:
@@ -169,8 +188,9 @@ def nan_run(rank: int, root: Path) -> None:
 
 
 def interrupted_run(rank: int, root: Path) -> None:
-    """Ctrl-C reaches rank 0 only, after step 13: both ranks stop after the same step, rank 0 saves.
-    Then the same run uninterrupted, for the test to compare with a 1-process resume."""
+    """Ctrl-C reaches rank 0 only, after step 13: both ranks hear of it in step 14's all-reduce and stop
+    after step 14, rank 0 saves. Then the same run uninterrupted, for the test to compare with a
+    1-process resume."""
     from archlab import jobs
     from archlab.errors import TrainingInterrupted
 
@@ -230,14 +250,21 @@ def test_ctrl_c_stops_every_rank_at_one_step_and_a_one_process_resume_ends_as_tw
     root = two_process_runs
     from archlab import jobs
 
-    assert (root / "interrupted-0").read_text() == (root / "interrupted-1").read_text() == "13"
+    # asked for after step 13 on rank 0, agreed in step 14's all-reduce (which runs during its backward)
+    assert (root / "interrupted-0").read_text() == (root / "interrupted-1").read_text() == "14"
     config = json.loads((root / "cut" / "config.json").read_text())
-    assert (config["step"], config["revision"]) == (13, 1)  # one checkpoint, at the interrupt
+    assert (config["step"], config["revision"]) == (14, 1)  # one checkpoint, at the interrupt
     result = jobs.train("cnn", "digits", out=root / "cut", resume=True, **INTERRUPTED)
     assert result.history[-1]["step"] == INTERRUPTED["steps"]
     one, two = load_file(root / "cut" / "model.safetensors"), load_file(root / "whole" / "model.safetensors")
     for key in one:
         torch.testing.assert_close(one[key], two[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_a_stop_asked_for_on_one_rank_stops_every_rank_after_the_same_step(two_process_runs):
+    root = two_process_runs
+    assert (root / "stopped-0").read_text() == "6 stopped on another rank"
+    assert (root / "stopped-1").read_text() == "6 enough"
 
 
 def test_a_nan_loss_on_one_rank_stops_every_rank_at_that_step_keeping_the_last_checkpoint(two_process_runs):

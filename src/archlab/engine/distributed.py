@@ -11,7 +11,9 @@ and, with more than one process, joins the process group (gloo on CPU, nccl on C
   (the AAE's phases, MAML's meta-gradients); each rank's share is weighted by its examples, so an
   uneven last batch still gives the one-process gradient;
 - each step's statistics, the Ctrl-C flag and the callbacks' stop requests are summed across ranks
-  in one all-reduce (`StepAgreement`), so every rank logs the same values and stops at the same step.
+  in one all-reduce (`StepAgreement`), so every rank logs the same values and stops at the same step;
+  under DDP it runs while the backward pass computes, so a step waits for the other ranks once, as a
+  hand-written DDP loop's does.
 
 Nothing here launches processes: `torchrun` (or ``archlab train --nproc N``, which starts torch's
 own elastic launcher) does.
@@ -274,19 +276,43 @@ STOPS = ("interrupt", "time_limit", "other")
 
 class StepAgreement:
     """One all-reduce a step: the step's statistics weighted by each rank's examples, and the stop
-    flags, so every rank records the same means and stops at the same step."""
+    flags, so every rank records the same means and stops at the same step.
+
+    `start` launches it without waiting: started after the forward pass, it is queued in the process
+    group ahead of the gradients' all-reduces that DDP launches during the backward pass, so it is
+    done by the time they are, and `AgreementWork.wait` after the backward costs no second wait for
+    the other ranks. A statistic may be a tensor (the detached loss): it is not read on the host
+    before the all-reduce."""
 
     def __init__(self, device: torch.device):
-        self.device = device
+        self.device = device if device.type == "cuda" else torch.device("cpu")
 
-    def reduce(self, stats: Mapping[str, float], count: int, stops: Mapping[str, bool]
-               ) -> tuple[dict[str, float], dict[str, bool]]:
+    def start(self, stats: Mapping[str, float | torch.Tensor], count: int, stops: Mapping[str, bool]
+              ) -> AgreementWork:
         keys = sorted(stats)
-        values = [float(count)] + [count * stats[k] for k in keys] + [float(stops.get(s, False)) for s in STOPS]
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(tensor)
-        reduced = tensor.tolist()
-        total = reduced[0]
-        means = {k: reduced[1 + i] / total if total else float("nan") for i, k in enumerate(keys)}
-        flags = {s: reduced[1 + len(keys) + i] > 0 for i, s in enumerate(STOPS)}
-        return means, flags
+        head = torch.tensor([float(count)] + [float(stops.get(s, False)) for s in STOPS], dtype=torch.float64,
+                            device=self.device)
+        values = torch.stack([torch.as_tensor(stats[k], dtype=torch.float64, device=self.device).reshape(())
+                              for k in keys]) * count if keys else head[:0]
+        tensor = torch.cat((head, values))
+        return AgreementWork(tensor, keys, dist.all_reduce(tensor, async_op=True))
+
+    def reduce(self, stats: Mapping[str, float | torch.Tensor], count: int, stops: Mapping[str, bool]
+               ) -> tuple[dict[str, float], dict[str, bool]]:
+        """`start` and wait: the means over every rank's examples, and which stops some rank asked for."""
+        return self.start(stats, count, stops).wait()
+
+
+class AgreementWork:
+    """A `StepAgreement` in flight; `wait` returns the statistics' means over every rank's examples
+    (NaN when some rank's is) and which stops some rank asked for."""
+
+    def __init__(self, tensor: torch.Tensor, keys: list[str], work: Any):
+        self.tensor, self.keys, self.work = tensor, keys, work
+
+    def wait(self) -> tuple[dict[str, float], dict[str, bool]]:
+        self.work.wait()
+        reduced = self.tensor.tolist()
+        total, flags, sums = reduced[0], reduced[1:1 + len(STOPS)], reduced[1 + len(STOPS):]
+        means = {k: s / total if total else float("nan") for k, s in zip(self.keys, sums)}
+        return means, {s: f > 0 for s, f in zip(STOPS, flags)}
