@@ -92,7 +92,7 @@ META = {"maml": MAML, "reptile": REPTILE}
 
 #: the suffix of a case run in float64, and the cases that are (a few, for CI time)
 FLOAT64 = "-float64"
-IN_FLOAT64 = ("cnn", "gcn", "maml")
+IN_FLOAT64 = ("cnn", "gru", "gpt", "gcn", "vae", "maml")
 
 
 def case_names(root: Path) -> list[str]:

@@ -226,15 +226,16 @@ class ImageTensorSplit(TensorSplit):
     def subset(self, index: torch.Tensor | np.ndarray) -> ImageTensorSplit:
         return ImageTensorSplit(augment=self.augment, **TensorSplit.subset(self, index).tensors)
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
-                ) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
+        """`TensorSplit.batches`; a shard's crops and flips are drawn for its whole batch."""
         order = _order(len(self), shuffle, seed)
         for i in range(start, self.num_batches(batch_size)):
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx, marks = self.batch_rows(batch_size, i, order, shard)
             batch = {k: v[idx.to(v.device)] for k, v in self.tensors.items()}
             if shuffle and self.augment:
-                batch["x"] = augment_batch(batch["x"], _batch_generator(seed, i))
-            yield batch
+                batch["x"] = augment_batch(batch["x"], _batch_generator(seed, i), marks.get(SHARD_ROWS))
+            yield {**batch, **marks}
 
 
 class _Batches(torch.utils.data.Dataset):

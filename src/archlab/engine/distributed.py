@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..data.base import SHARD_COUNT, SHARD_ROWS, shard_bounds
+from ..data.base import SHARD_COUNT, SHARD_ROWS, shard_part
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
 from ..validation import check_choice
@@ -137,10 +137,6 @@ class Shard:
         return self.count * world_size / self.total if self.total else 0.0
 
 
-def _bounds(n: int, world: World) -> tuple[int, int]:
-    return shard_bounds(n, world.rank, world.size)
-
-
 def _slice_tasks(tasks: TaskBatch, lo: int, hi: int) -> TaskBatch:
     return TaskBatch(tasks.support_x[lo:hi], tasks.support_y[lo:hi], tasks.query_x[lo:hi], tasks.query_y[lo:hi])
 
@@ -156,10 +152,7 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
     if isinstance(batch, Mapping) and isinstance(batch.get("tasks"), TaskBatch):
         tasks = batch["tasks"]
         n = len(tasks)
-        lo, hi = _bounds(n, world)
-        count = hi - lo
-        if count == 0:  # fewer tasks than ranks: a stand-in task weighted by 0
-            lo, hi = 0, 1
+        lo, hi, count = shard_part(n, world.rank, world.size)  # fewer tasks than ranks: a stand-in weighted 0
         return Shard({**batch, "tasks": _slice_tasks(tasks, lo, hi), "total_tasks": n, "task_count": count},
                      count, n)
     if not isinstance(batch, Mapping):
@@ -169,10 +162,7 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
         return Shard(batch, int(batch.get(SHARD_COUNT, stop - start)), n)
     key = "x" if "x" in batch else next(k for k, v in batch.items() if isinstance(v, torch.Tensor))
     n = len(batch[key])
-    lo, hi = _bounds(n, world)
-    count = hi - lo
-    if count == 0:
-        lo, hi = 0, 1
+    lo, hi, count = shard_part(n, world.rank, world.size)
     local = {k: v[lo:hi] if isinstance(v, torch.Tensor) and v.dim() > 0 and len(v) == n else v
              for k, v in batch.items()}
     local[SHARD_ROWS] = (lo, hi, n)

@@ -437,7 +437,8 @@ class Loop:
         """One optimizer step (the task's), the schedules' step, and the step's statistics (under
         torchrun: their means over every rank's examples, agreed with the stop requests)."""
         state = self.state
-        self.model.train()
+        if not self.model.training:  # after an evaluation; not every step, as it walks every module
+            self.model.train()
         shard = shard_batch(batch, self.world, replicated=self.replicated)
         self.agreed = None
         try:
