@@ -475,7 +475,7 @@ class Loop:
         # until then this rank goes on as the others do
         self.requested, state.stopped = self.requested or state.stopped, None
         self.interrupted = agreed["interrupt"]
-        if agreed["time_limit"] or agreed["other"]:
+        if (agreed["time_limit"] or agreed["other"]) and state.step < state.total_steps:  # else the run is done
             own = self.requested not in (None, "time_limit")
             state.stopped = ("time_limit" if agreed["time_limit"] else self.requested if own
                              else "stopped on another rank")
