@@ -70,6 +70,15 @@ def test_graph_split_yields_one_full_batch():
     assert split.to("cpu") is split
 
 
+def test_a_graph_split_in_float64_converts_its_floating_point_tensors_only():
+    g = small_graph()
+    split = GraphSplit(g, g.train_mask).to("cpu", torch.float64)
+    (batch,) = list(split.batches(64))
+    assert (batch["x"].dtype, batch["edge_weight"].dtype) == (torch.float64, torch.float64)
+    assert (batch["edge_index"].dtype, batch["y"].dtype, batch["mask"].dtype) == (torch.long, torch.long, torch.bool)
+    torch.testing.assert_close(batch["x"], g.x.double())
+
+
 def test_karate_is_the_two_factions():
     data = archlab.load_dataset("karate")
     graph = data["train"].graph

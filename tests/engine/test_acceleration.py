@@ -57,6 +57,25 @@ def test_bf16_autocasts_the_forward_and_keeps_float32_weights():
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_64_trains_weights_data_and_new_tensors_in_float64_and_restores_the_default_dtype(tmp_path):
+    class NewTensorSpy(DtypeSpy):
+        def training_step(self, model, batch):
+            self.dtypes.append((batch["x"].dtype, batch["y"].dtype, torch.zeros(1).dtype))
+            return super().training_step(model, batch)
+
+    data = archlab.data.load_dataset("digits")
+    model = archlab.create_model("cnn", in_channels=1, num_classes=10, input_size=[8, 8], channels=[4],
+                                 hidden_dims=[], dropout=0.0)
+    task = NewTensorSpy()
+    fit(model, task, data, TrainConfig(steps=2, batch_size=32, quiet=True, precision="64", device="cpu"),
+        out=tmp_path / "run")
+    assert task.dtypes[0::2] == [(torch.float64, torch.int64, torch.float64)] * 2  # each step's batch
+    assert task.dtypes[1::2] == [torch.float64] * 2  # and its logits
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert torch.get_default_dtype() == torch.float32
+    assert all(w.dtype == torch.float64 for w in weights(tmp_path / "run").values() if w.is_floating_point())
+
+
 def test_bf16_trains_close_to_float32(tmp_path):
     archlab.train("cnn", "digits", out=tmp_path / "32", **OPTIONS)
     archlab.train("cnn", "digits", out=tmp_path / "bf16", precision="bf16", **OPTIONS)

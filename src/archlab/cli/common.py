@@ -104,14 +104,14 @@ def add_log(parser: argparse.ArgumentParser) -> None:
                              "(curves, hyperparameters, final metrics) into DIR (repeatable)")
 
 
-PRECISIONS = ("32", "bf16", "16-mixed")
+PRECISIONS = ("32", "64", "bf16", "16-mixed")
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Precision, compilation and data parallelism: the same in every training command."""
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="32 (default) | bf16 (autocast, CPU or CUDA) | 16-mixed (float16 with a gradient "
-                             "scaler, CUDA)")
+                        help="32 (default) | 64 (weights and data in float64) | bf16 (autocast, CPU or CUDA) | "
+                             "16-mixed (float16 with a gradient scaler, CUDA)")
     parser.add_argument("--compile", action="store_true", default=None,
                         help="torch.compile the model (eager, after one warning, where it cannot compile)")
     parser.add_argument("--nproc", type=positive_int, default=None, metavar="N",

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -18,9 +20,24 @@ from ..errors import DataError
 SHARD_ROWS, SHARD_COUNT = "shard_rows", "shard_count"
 
 
+def to_device(tensor: torch.Tensor, device: torch.device | str | None, dtype: torch.dtype | None = None, *,
+              non_blocking: bool = False) -> torch.Tensor:
+    """`tensor` on `device`; `dtype` converts floating-point tensors only (labels, indices and masks keep
+    theirs), as a split's ``to(device, dtype)`` does for a float64 run."""
+    return tensor.to(device=device, dtype=dtype if dtype is not None and tensor.is_floating_point() else None,
+                     non_blocking=non_blocking)
+
+
 def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
     """Rank `rank`'s contiguous rows ``[start, stop)`` of a global batch of `n` rows over `size` ranks."""
     return rank * n // size, (rank + 1) * n // size
+
+
+def shard_part(n: int, rank: int, size: int) -> tuple[int, int, int]:
+    """The rows ``(start, stop)`` of a global batch of `n` rows that rank `rank` holds, and how many
+    are its own: a rank with none holds row 0 as a stand-in, weighted 0 (see ``SHARD_COUNT``)."""
+    start, stop = shard_bounds(n, rank, size)
+    return (start, stop, stop - start) if stop > start else (0, 1, 0)
 
 
 @dataclass
@@ -106,8 +123,9 @@ class TensorSplit:
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.tensors[key]
 
-    def to(self, device: torch.device | str) -> TensorSplit:
-        return TensorSplit(**{k: v.to(device) for k, v in self.tensors.items()})
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> TensorSplit:
+        """On `device`; `dtype` converts the floating-point tensors only (see `to_device`)."""
+        return TensorSplit(**{k: to_device(v, device, dtype) for k, v in self.tensors.items()})
 
     def subset(self, index: torch.Tensor | np.ndarray) -> TensorSplit:
         index = torch.as_tensor(index, dtype=torch.long)
@@ -116,18 +134,37 @@ class TensorSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-self._size // batch_size)
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
-                ) -> Iterator[dict[str, torch.Tensor]]:
+    @property
+    def reads_shards(self) -> bool:
+        """Whether `batches` gathers one rank's part of each batch (`shard`), so that data-parallel
+        training copies no other rank's rows; a subclass whose `batches` takes no `shard` does not."""
+        return "shard" in inspect.signature(self.batches).parameters
+
+    def batch_rows(self, batch_size: int, i: int, order: torch.Tensor | None,
+                   shard: tuple[int, int] | None) -> tuple[torch.Tensor | slice, dict[str, Any]]:
+        """The rows of batch `i` (of `order`, or in order when None), or of rank ``shard[0]``'s part of
+        it, and the ``SHARD_ROWS`` / ``SHARD_COUNT`` marks such a part carries."""
+        lo, hi = i * batch_size, min((i + 1) * batch_size, self._size)
+        marks: dict[str, Any] = {}
+        if shard is not None:
+            start, stop, count = shard_part(hi - lo, *shard)
+            marks = {SHARD_ROWS: (start, stop, hi - lo), SHARD_COUNT: count}
+            lo, hi = lo + start, lo + stop
+        return (order[lo:hi] if order is not None else slice(lo, hi)), marks
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
         """Yield batches, skipping the first `start`. A shuffled order depends only
-        on `seed`, so a resumed epoch sees the same batches as an uninterrupted one."""
-        if shuffle:
-            order = torch.randperm(self._size, generator=torch.Generator().manual_seed(seed))
+        on `seed`, so a resumed epoch sees the same batches as an uninterrupted one. `shard`
+        ``(rank, size)``: only rank `rank`'s contiguous part of each batch (`shard_part`), marked
+        with ``SHARD_ROWS`` and ``SHARD_COUNT``."""
+        order = torch.randperm(self._size, generator=torch.Generator().manual_seed(seed)) if shuffle else None
         for i in range(start, self.num_batches(batch_size)):
-            if shuffle:
-                idx = order[i * batch_size:(i + 1) * batch_size]
-                yield {k: v[idx.to(v.device)] for k, v in self.tensors.items()}
+            rows, marks = self.batch_rows(batch_size, i, order, shard)
+            if isinstance(rows, slice):
+                yield {**{k: v[rows] for k, v in self.tensors.items()}, **marks}
             else:
-                yield {k: v[i * batch_size:(i + 1) * batch_size] for k, v in self.tensors.items()}
+                yield {**{k: v[rows.to(v.device)] for k, v in self.tensors.items()}, **marks}
 
 
 class Dataset:
@@ -158,8 +195,8 @@ class Dataset:
     def test(self):
         return self["test"]
 
-    def to(self, device: torch.device | str) -> Dataset:
-        return Dataset(self.spec, {k: v.to(device) for k, v in self.splits.items()}, self.files)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Dataset:
+        return Dataset(self.spec, {k: v.to(device, dtype) for k, v in self.splits.items()}, self.files)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())

@@ -59,12 +59,13 @@ class EpisodeSplit:
     evaluation adapts to (`archlab.meta.task`).
     """
 
-    def __init__(self, sampler: Any, device: torch.device | str | None = None):
+    def __init__(self, sampler: Any, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         self.sampler = sampler
         self.device = device
+        self.dtype = dtype  # the tasks' floating-point tensors are converted to it (a float64 run)
 
-    def to(self, device: torch.device | str) -> EpisodeSplit:
-        return EpisodeSplit(self.sampler, device)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> EpisodeSplit:
+        return EpisodeSplit(self.sampler, device, dtype)
 
     def num_batches(self, batch_size: int) -> int:
         return sys.maxsize
@@ -75,4 +76,5 @@ class EpisodeSplit:
         nothing."""
         for i in range(start, sys.maxsize):
             tasks = self.sampler.sample(batch_size, torch.Generator().manual_seed(seed + i))
-            yield {"tasks": tasks if self.device is None else tasks.to(self.device), "index": i}
+            moved = self.device is None and self.dtype is None
+            yield {"tasks": tasks if moved else tasks.to(self.device, self.dtype), "index": i}

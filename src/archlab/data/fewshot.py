@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .base import Dataset
+from .base import Dataset, to_device
 from ..validation import check_choice, fail
 
 SPLITS = ("train", "val", "test")
@@ -43,12 +43,9 @@ class TaskBatch:
         return {"x": self.support_x[i], "y": self.support_y[i]}, {"x": self.query_x[i], "y": self.query_y[i]}
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TaskBatch:
-        """Move to `device`; `dtype` converts the floating-point tensors only."""
-
-        def move(t: torch.Tensor) -> torch.Tensor:
-            return t.to(device=device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
-
-        return TaskBatch(move(self.support_x), move(self.support_y), move(self.query_x), move(self.query_y))
+        """Move to `device`; `dtype` converts the floating-point tensors only (see `to_device`)."""
+        return TaskBatch(*(to_device(t, device, dtype) for t in (self.support_x, self.support_y, self.query_x,
+                                                                  self.query_y)))
 
     @property
     def examples_per_task(self) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .base import Dataset, DataSpec
+from .base import Dataset, DataSpec, to_device
 from .link_split import link_batches, split_edges
 
 MASKS = ("train_mask", "val_mask", "test_mask")
@@ -75,9 +75,10 @@ class Graph:
     def num_features(self) -> int:
         return self.x.size(1)
 
-    def to(self, device: torch.device | str) -> Graph:
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Graph:
+        """On `device`; `dtype` converts the floating-point tensors only (features, edge weights)."""
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        return Graph(**{k: v.to(device) if v is not None else None for k, v in moved.items()})
+        return Graph(**{k: to_device(v, device, dtype) if v is not None else None for k, v in moved.items()})
 
     def dense_x(self) -> torch.Tensor:
         """The features as a dense ``(N, F)`` tensor."""
@@ -188,11 +189,11 @@ class GraphSplit:
     def __len__(self) -> int:
         return self._size
 
-    def to(self, device: torch.device | str) -> GraphSplit:
-        if self.mask.device == torch.device(device):
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> GraphSplit:
+        if self.mask.device == torch.device(device) and dtype in (None, self.graph.x.dtype):
             return self
-        return GraphSplit(self.graph.to(device), self.mask.to(device),
-                          {k: v.to(device) for k, v in self.links.items()})
+        return GraphSplit(self.graph.to(device, dtype), self.mask.to(device),
+                          {k: to_device(v, device, dtype) for k, v in self.links.items()})
 
     def num_batches(self, batch_size: int) -> int:
         return 1

@@ -33,7 +33,7 @@ import torch
 
 from ..errors import DataError
 from ..validation import check_choice, check_int
-from .base import Dataset, DataSpec
+from .base import Dataset, DataSpec, to_device
 from .graph_files import class_order, read_table
 from .registry import register_dataset
 from .sources import register_format
@@ -83,9 +83,9 @@ class GraphCollection:
     def num_features(self) -> int:
         return self.x.size(1)
 
-    def to(self, device: torch.device | str) -> GraphCollection:
-        return GraphCollection(*(t.to(device) for t in (self.x, self.edge_index, self.node_ptr, self.edge_ptr,
-                                                         self.y)))
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> GraphCollection:
+        return GraphCollection(*(to_device(t, device, dtype) for t in (self.x, self.edge_index, self.node_ptr,
+                                                                        self.edge_ptr, self.y)))
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)

@@ -220,21 +220,22 @@ class ImageTensorSplit(TensorSplit):
         super().__init__(**tensors)
         self.augment = augment
 
-    def to(self, device: torch.device | str) -> ImageTensorSplit:
-        return ImageTensorSplit(augment=self.augment, **{k: v.to(device) for k, v in self.tensors.items()})
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ImageTensorSplit:
+        return ImageTensorSplit(augment=self.augment, **TensorSplit.to(self, device, dtype).tensors)
 
     def subset(self, index: torch.Tensor | np.ndarray) -> ImageTensorSplit:
         return ImageTensorSplit(augment=self.augment, **TensorSplit.subset(self, index).tensors)
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0
-                ) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
+        """`TensorSplit.batches`; a shard's crops and flips are drawn for its whole batch."""
         order = _order(len(self), shuffle, seed)
         for i in range(start, self.num_batches(batch_size)):
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx, marks = self.batch_rows(batch_size, i, order, shard)
             batch = {k: v[idx.to(v.device)] for k, v in self.tensors.items()}
             if shuffle and self.augment:
-                batch["x"] = augment_batch(batch["x"], _batch_generator(seed, i))
-            yield batch
+                batch["x"] = augment_batch(batch["x"], _batch_generator(seed, i), marks.get(SHARD_ROWS))
+            yield {**batch, **marks}
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -268,14 +269,16 @@ class ImageFileSplit:
 
     def __init__(self, paths: Sequence[str], labels: torch.Tensor, *, mode: str, size: tuple[int, int],
                  mean: torch.Tensor, std: torch.Tensor, augment: bool = False, num_workers: int = 2,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", dtype: torch.dtype | None = None):
         self.paths, self.labels = list(paths), labels
         self.mode, self.size, self.mean, self.std = mode, tuple(size), mean, std
         self.augment, self.num_workers, self.device = augment, num_workers, torch.device(device)
+        self.dtype = dtype  # the decoded images' dtype, when not float32 (a float64 run)
 
-    def _with(self, paths: Sequence[str], labels: torch.Tensor, device: torch.device | str) -> ImageFileSplit:
+    def _with(self, paths: Sequence[str], labels: torch.Tensor, device: torch.device | str,
+              dtype: torch.dtype | None = None) -> ImageFileSplit:
         return ImageFileSplit(paths, labels, mode=self.mode, size=self.size, mean=self.mean, std=self.std,
-                              augment=self.augment, num_workers=self.num_workers, device=device)
+                              augment=self.augment, num_workers=self.num_workers, device=device, dtype=dtype)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -287,12 +290,13 @@ class ImageFileSplit:
                         f"larger than memory_budget), so it has no '{key}' tensor in memory; iterate "
                         "split.batches(batch_size), or raise memory_budget to hold the folder in memory.")
 
-    def to(self, device: torch.device | str) -> ImageFileSplit:
-        return self._with(self.paths, self.labels, device)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ImageFileSplit:
+        return self._with(self.paths, self.labels, device, dtype)
 
     def subset(self, index: torch.Tensor | np.ndarray) -> ImageFileSplit:
         index = torch.as_tensor(index, dtype=torch.long).cpu()
-        return self._with([self.paths[i] for i in index.tolist()], self.labels.cpu()[index], self.device)
+        return self._with([self.paths[i] for i in index.tolist()], self.labels.cpu()[index], self.device,
+                          self.dtype)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -341,6 +345,8 @@ class ImageFileSplit:
                 raise DataError(error)
             if on_device:
                 x = finish(x.to(self.device, non_blocking=True), i)
+            if self.dtype is not None:
+                x = x.to(self.dtype)
             batch = {"x": x, "y": labels[index].to(self.device)}
             if shard is not None:
                 (lo, hi), count, n = parts[i]

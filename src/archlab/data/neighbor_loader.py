@@ -29,6 +29,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from ..errors import DataError
 from ..validation import check_int, fail
+from .base import to_device
 
 
 class CSRGraph:
@@ -202,6 +203,7 @@ class NeighborSplit:
                             f"{graph.num_nodes}.")
         self.sampler = NeighborSampler(self.csr, self.num_neighbors)
         self.device: torch.device | None = None
+        self.dtype: torch.dtype | None = None
         self._loader: DataLoader | None = None
         self._keys = _Keys()
 
@@ -211,9 +213,11 @@ class NeighborSplit:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_loader": None}
 
-    def to(self, device: torch.device | str) -> NeighborSplit:
-        """Batches are sampled where the graph is and moved to `device` as they are yielded."""
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> NeighborSplit:
+        """Batches are sampled where the graph is and moved to `device` as they are yielded (their
+        floating-point tensors converted to `dtype` when given)."""
         self.device = torch.device(device)
+        self.dtype = dtype
         return self
 
     def num_batches(self, batch_size: int) -> int:
@@ -246,7 +250,7 @@ class NeighborSplit:
     def _move(self, batch: dict[str, Any]) -> dict[str, Any]:
         if self.device is None:
             return batch
-        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        return {k: to_device(v, self.device, self.dtype, non_blocking=True) if isinstance(v, torch.Tensor) else v
                 for k, v in batch.items()}
 
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, start: int = 0

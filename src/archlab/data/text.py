@@ -36,7 +36,8 @@ class TokenStream:
     def __len__(self) -> int:
         return (len(self.tokens) - 1) // self.context_length
 
-    def to(self, device: torch.device | str) -> TokenStream:
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> TokenStream:
+        """On `device`; token ids have no floating-point dtype to convert."""
         return TokenStream(self.tokens.to(device), self.context_length)
 
     def num_batches(self, batch_size: int) -> int:
@@ -79,8 +80,8 @@ class TextSplit(TensorSplit):
             batch["x"] = batch["x"][:, :int(batch["lengths"].max())]
             yield batch
 
-    def to(self, device: torch.device | str) -> TextSplit:
-        return TextSplit(**{k: v.to(device) for k, v in self.tensors.items()})
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> TextSplit:
+        return TextSplit(**TensorSplit.to(self, device, dtype).tensors)
 
     def subset(self, index) -> TextSplit:
         return TextSplit(**TensorSplit.subset(self, index).tensors)

@@ -4,6 +4,9 @@
   ``torch.autocast(dtype=torch.bfloat16)`` on CPU or CUDA; ``"16-mixed"`` runs them in float16 under
   autocast with a ``torch.amp.GradScaler``, on CUDA only (float16 without loss scaling underflows, and
   CPU kernels gain nothing from it: use bf16 there). Weights and optimizer states stay float32.
+  ``precision="64"`` (Lightning's "64-true") runs everything in float64: the weights, the optimizer
+  states, the splits' floating-point tensors and, as torch's default dtype during the run, the
+  tensors a task creates; for checks that float32's rounding would hide.
 - ``compile=True`` compiles the model in place with ``nn.Module.compile`` (so its state dict and
   checkpoints keep their names). A model that cannot compile runs eagerly after one warning that
   names the reason; so does a platform without the C++ compiler that inductor needs on CPU.
@@ -14,7 +17,8 @@ from __future__ import annotations
 import shutil
 import sys
 import warnings
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -23,7 +27,13 @@ from torch import nn
 from ..errors import ConfigError
 from ..validation import check_choice
 
-PRECISIONS = ("32", "bf16", "16-mixed")
+PRECISIONS = ("32", "64", "bf16", "16-mixed")
+
+
+def precision_dtype(name: str) -> torch.dtype | None:
+    """The dtype a run at precision `name` holds its weights and data in when it is not float32
+    (float64 for ``"64"``), else None."""
+    return torch.float64 if name == "64" else None
 
 #: the backend `compile_model` hands to `torch.compile` (tests use ``"eager"``: dynamo's capture
 #: without inductor's code generation)
@@ -31,14 +41,18 @@ COMPILE_BACKEND: Any = "inductor"
 
 
 class Precision:
-    """The autocast context and, for float16, the gradient scaler of one run on `device`."""
+    """The autocast context and, for float16, the gradient scaler of one run on `device`; for
+    ``"64"``, the dtype of the whole run (`true_dtype`) instead."""
 
     def __init__(self, name: str, device: torch.device):
         check_choice("TrainConfig", "precision", name, PRECISIONS)
         self.name = name
         self.device = device
-        self.dtype: torch.dtype | None = None
+        self.dtype: torch.dtype | None = None  # autocast's
+        self.true_dtype = precision_dtype(name)  # the weights', data's and new tensors' ("64")
         self.scaler: torch.amp.GradScaler | None = None
+        if self.true_dtype is not None and device.type == "mps":
+            raise ConfigError("--precision 64 needs float64 kernels, which MPS does not have; use --device cpu.")
         if name == "16-mixed":
             if device.type != "cuda":
                 raise ConfigError(f"--precision 16-mixed (float16 with a gradient scaler) needs a CUDA GPU; this run "
@@ -56,6 +70,20 @@ class Precision:
         if self.dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+    @contextmanager
+    def default_dtype(self) -> Iterator[None]:
+        """torch's default dtype set to `true_dtype` while the run trains and scores (so the tensors
+        a task creates, such as a graph's edge weights, match its weights), or nothing at float32."""
+        if self.true_dtype is None:
+            yield
+            return
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(self.true_dtype)
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(previous)
 
 
 def compiler_missing(device: torch.device) -> str | None:

@@ -10,7 +10,8 @@
   ``on_fit_start`` opened).
 
 A callback ends a run by setting ``state.stopped`` to a reason (`TimeLimit` sets
-``"time_limit"``): `fit` stops after the current step, saves a resumable checkpoint and returns.
+``"time_limit"``): `fit` stops after the current step, saves a resumable checkpoint and returns
+(under torchrun, after the next step, whose all-reduce carries the request to every rank).
 Subclass `Callback` and override what you need; an object that defines only some of the
 methods works too.
 """
@@ -83,8 +84,9 @@ def now() -> float:
 
 class TimeLimit(Callback):
     """Stop the run once `seconds` have passed since `fit` started (in this call: a resumed run
-    gets its own budget). Checked after every step, so a run ends within one step of its limit;
-    the checkpoint it leaves resumes to the same weights as a run that was never stopped."""
+    gets its own budget). Checked after every step, so a run ends within one step of its limit (two
+    under torchrun); the checkpoint it leaves resumes to the same weights as a run that was never
+    stopped."""
 
     def __init__(self, seconds: float):
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:

@@ -11,7 +11,9 @@ and, with more than one process, joins the process group (gloo on CPU, nccl on C
   (the AAE's phases, MAML's meta-gradients); each rank's share is weighted by its examples, so an
   uneven last batch still gives the one-process gradient;
 - each step's statistics, the Ctrl-C flag and the callbacks' stop requests are summed across ranks
-  in one all-reduce (`StepAgreement`), so every rank logs the same values and stops at the same step.
+  in one all-reduce (`StepAgreement`), so every rank logs the same values and stops at the same step;
+  under DDP it runs while the backward pass computes, so a step waits for the other ranks once, as a
+  hand-written DDP loop's does.
 
 Nothing here launches processes: `torchrun` (or ``archlab train --nproc N``, which starts torch's
 own elastic launcher) does.
@@ -30,7 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..data.base import SHARD_COUNT, SHARD_ROWS, shard_bounds
+from ..data.base import SHARD_COUNT, SHARD_ROWS, shard_part
 from ..data.fewshot import TaskBatch
 from ..errors import ConfigError
 from ..validation import check_choice
@@ -135,10 +137,6 @@ class Shard:
         return self.count * world_size / self.total if self.total else 0.0
 
 
-def _bounds(n: int, world: World) -> tuple[int, int]:
-    return shard_bounds(n, world.rank, world.size)
-
-
 def _slice_tasks(tasks: TaskBatch, lo: int, hi: int) -> TaskBatch:
     return TaskBatch(tasks.support_x[lo:hi], tasks.support_y[lo:hi], tasks.query_x[lo:hi], tasks.query_y[lo:hi])
 
@@ -154,10 +152,7 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
     if isinstance(batch, Mapping) and isinstance(batch.get("tasks"), TaskBatch):
         tasks = batch["tasks"]
         n = len(tasks)
-        lo, hi = _bounds(n, world)
-        count = hi - lo
-        if count == 0:  # fewer tasks than ranks: a stand-in task weighted by 0
-            lo, hi = 0, 1
+        lo, hi, count = shard_part(n, world.rank, world.size)  # fewer tasks than ranks: a stand-in weighted 0
         return Shard({**batch, "tasks": _slice_tasks(tasks, lo, hi), "total_tasks": n, "task_count": count},
                      count, n)
     if not isinstance(batch, Mapping):
@@ -167,10 +162,7 @@ def shard_batch(batch: Any, world: World, *, replicated: bool = False) -> Shard:
         return Shard(batch, int(batch.get(SHARD_COUNT, stop - start)), n)
     key = "x" if "x" in batch else next(k for k, v in batch.items() if isinstance(v, torch.Tensor))
     n = len(batch[key])
-    lo, hi = _bounds(n, world)
-    count = hi - lo
-    if count == 0:
-        lo, hi = 0, 1
+    lo, hi, count = shard_part(n, world.rank, world.size)
     local = {k: v[lo:hi] if isinstance(v, torch.Tensor) and v.dim() > 0 and len(v) == n else v
              for k, v in batch.items()}
     local[SHARD_ROWS] = (lo, hi, n)
@@ -274,19 +266,43 @@ STOPS = ("interrupt", "time_limit", "other")
 
 class StepAgreement:
     """One all-reduce a step: the step's statistics weighted by each rank's examples, and the stop
-    flags, so every rank records the same means and stops at the same step."""
+    flags, so every rank records the same means and stops at the same step.
+
+    `start` launches it without waiting: started after the forward pass, it is queued in the process
+    group ahead of the gradients' all-reduces that DDP launches during the backward pass, so it is
+    done by the time they are, and `AgreementWork.wait` after the backward costs no second wait for
+    the other ranks. A statistic may be a tensor (the detached loss): it is not read on the host
+    before the all-reduce."""
 
     def __init__(self, device: torch.device):
-        self.device = device
+        self.device = device if device.type == "cuda" else torch.device("cpu")
 
-    def reduce(self, stats: Mapping[str, float], count: int, stops: Mapping[str, bool]
-               ) -> tuple[dict[str, float], dict[str, bool]]:
+    def start(self, stats: Mapping[str, float | torch.Tensor], count: int, stops: Mapping[str, bool]
+              ) -> AgreementWork:
         keys = sorted(stats)
-        values = [float(count)] + [count * stats[k] for k in keys] + [float(stops.get(s, False)) for s in STOPS]
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(tensor)
-        reduced = tensor.tolist()
-        total = reduced[0]
-        means = {k: reduced[1 + i] / total if total else float("nan") for i, k in enumerate(keys)}
-        flags = {s: reduced[1 + len(keys) + i] > 0 for i, s in enumerate(STOPS)}
-        return means, flags
+        head = torch.tensor([float(count)] + [float(stops.get(s, False)) for s in STOPS], dtype=torch.float64,
+                            device=self.device)
+        values = torch.stack([torch.as_tensor(stats[k], dtype=torch.float64, device=self.device).reshape(())
+                              for k in keys]) * count if keys else head[:0]
+        tensor = torch.cat((head, values))
+        return AgreementWork(tensor, keys, dist.all_reduce(tensor, async_op=True))
+
+    def reduce(self, stats: Mapping[str, float | torch.Tensor], count: int, stops: Mapping[str, bool]
+               ) -> tuple[dict[str, float], dict[str, bool]]:
+        """`start` and wait: the means over every rank's examples, and which stops some rank asked for."""
+        return self.start(stats, count, stops).wait()
+
+
+class AgreementWork:
+    """A `StepAgreement` in flight; `wait` returns the statistics' means over every rank's examples
+    (NaN when some rank's is) and which stops some rank asked for."""
+
+    def __init__(self, tensor: torch.Tensor, keys: list[str], work: Any):
+        self.tensor, self.keys, self.work = tensor, keys, work
+
+    def wait(self) -> tuple[dict[str, float], dict[str, bool]]:
+        self.work.wait()
+        reduced = self.tensor.tolist()
+        total, flags, sums = reduced[0], reduced[1:1 + len(STOPS)], reduced[1 + len(STOPS):]
+        means = {k: s / total if total else float("nan") for k, s in zip(self.keys, sums)}
+        return means, {s: f > 0 for s, f in zip(STOPS, flags)}

@@ -69,7 +69,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     quiet: bool = False
-    precision: str = "32"  # 32 | bf16 | 16-mixed (CUDA): the forward passes' autocast dtype
+    precision: str = "32"  # 32 | 64 (all float64) | bf16 | 16-mixed (CUDA): the forward passes' autocast dtype
     compile: bool = False  # torch.compile the model (eager after one warning where it cannot)
     backend: str = "auto"  # torch.distributed backend under torchrun: auto (nccl on CUDA, gloo on CPU) | gloo | nccl
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over every rank's examples (CUDA)
@@ -151,6 +151,13 @@ def evaluate(model: nn.Module, task: Task, split: Any, *, prefix: str = "", batc
     """Score one split with the task; keys get `prefix` (e.g. ``test_``)."""
     metrics = task.evaluate(model, split, batch_size)
     return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+
+def move_split(split: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
+    """`split` on `device`, with its floating-point tensors converted to `dtype` when one is given (a
+    float64 run, `archlab.engine.acceleration.precision_dtype`); a split whose ``to`` takes only a
+    device is moved as before."""
+    return split.to(device) if dtype is None else split.to(device, dtype)
 
 
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -296,6 +303,11 @@ DIVERGENCE_WARMUP = 5
 DIVERGENCE_FACTOR = 1e3
 
 
+def step_statistics(out: Any) -> dict[str, float]:
+    """A step's statistics: those a task's `optimization_step` returned, or its loss."""
+    return {k: float(v) for k, v in (out.items() if isinstance(out, Mapping) else (("loss", out),))}
+
+
 class _TrainingStep(nn.Module):
     """The task's loss of a batch as a module's forward, so that `DistributedDataParallel` wraps the
     whole training step, whichever of the model's methods the task calls (Lightning's device)."""
@@ -334,10 +346,11 @@ class Loop:
 
             model = check_sync_batchnorm(model, self.device, self.world.size)
         self.model = model
-        model.to(self.device)
+        dtype = self.precision.true_dtype
+        model.to(device=self.device, dtype=dtype)
         splits: Mapping[str, Any] = data.splits if hasattr(data, "splits") else data
-        self.train = task.train_split(data["train"]).to(self.device)
-        self.val = splits["val"].to(self.device) if "val" in splits else None
+        self.train = move_split(task.train_split(data["train"]), self.device, dtype)
+        self.val = move_split(splits["val"], self.device, dtype) if "val" in splits else None
         make_optimizer = partial(build_optimizer, name=config.optimizer, lr=config.lr,
                                  weight_decay=config.weight_decay, momentum=config.momentum, eps=config.eps)
         self.optimizers = task.configure_optimizers(model, make_optimizer)
@@ -353,7 +366,10 @@ class Loop:
         self.callbacks = CallbackList([ProgressReporter(quiet=config.quiet or not self.world.main), *callbacks,
                                        *limit])
         self.stop_flag: _StopFlag | None = None
-        self.interrupted = False  # Ctrl-C seen (under torchrun: on any rank, agreed after the step)
+        self.interrupted = False  # Ctrl-C seen (under torchrun: on any rank, agreed in a step's all-reduce)
+        # under torchrun: a callback's stop request on this rank, held until a step's all-reduce agrees on it
+        self.requested: str | None = None
+        self.agreed: tuple[dict[str, float], dict[str, bool]] | None = None  # the current step's agreement
         self.started = time.perf_counter()  # the rows' "seconds" count from here, reset by `run`
         self.replicated = bool(getattr(self.train, "full_batch", False))
         self.ddp: nn.Module | None = None
@@ -368,10 +384,18 @@ class Loop:
                 broadcast_module(model)
         self.compiled = compile_model(model, self.device) if config.compile else False
 
+    def stop_requests(self) -> dict[str, bool]:
+        """This rank's stop requests for the next `StepAgreement`: Ctrl-C, and a callback's reason."""
+        return {"interrupt": self.stop_flag is not None and self.stop_flag.requested,
+                "time_limit": self.requested == "time_limit",
+                "other": self.requested not in (None, "time_limit")}
+
     def optimize(self, shard: Shard) -> Any:
         """One update on this rank's shard: the task's own `optimization_step` (under autocast), or,
         for a task trained by one loss, the loss's backward (through DDP under torchrun, weighted by
-        the shard's share of the batch, scaled for float16) and one optimizer step."""
+        the shard's share of the batch, scaled for float16) and one optimizer step. Under DDP the
+        step's `StepAgreement` runs during the backward; a NaN loss on any rank is seen in it, and
+        every rank stops at this step before its weights change."""
         if not self.plain_step:
             with self.precision.autocast():
                 return self.task.optimization_step(self.model, shard.batch, self.optimizers, self.config.grad_clip)
@@ -379,16 +403,25 @@ class Loop:
         with self.precision.autocast():
             loss = (self.ddp(shard.batch) if self.ddp is not None
                     else self.task.training_step(self.model, shard.batch))
-        value, raw = loss.item(), loss.detach()
-        if not math.isfinite(value) and self.ddp is None:
-            raise NonFiniteLossError(step=-1, value=value)
+        raw = loss.detach()
+        if self.ddp is None:
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(step=-1, value=value)
+        else:
+            work = self.agreement.start({"loss": raw}, shard.count, self.stop_requests())
         optimizer.zero_grad(set_to_none=True)
         if self.ddp is not None:  # DDP averages over ranks: weighted, the average is the batch's mean
-            loss = loss * shard.weight(self.world.size)
+            weight = shard.weight(self.world.size)
+            if weight != 1.0:
+                loss = loss * weight
         scaler = self.precision.scaler
         (scaler.scale(loss) if scaler is not None else loss).backward()
-        if not math.isfinite(value):  # after the backward every rank joined: each stops at this step
-            raise NonFiniteLossError(step=-1, value=value)
+        if self.ddp is not None:
+            self.agreed = work.wait()
+            mean = self.agreed[0]["loss"]
+            if not math.isfinite(mean):
+                raise NonFiniteLossError(step=-1, value=mean)
         if scaler is not None:  # a step with inf gradients is skipped by the scaler, which lowers its scale
             scaler.unscale_(optimizer)
             if self.config.grad_clip is not None:
@@ -404,8 +437,10 @@ class Loop:
         """One optimizer step (the task's), the schedules' step, and the step's statistics (under
         torchrun: their means over every rank's examples, agreed with the stop requests)."""
         state = self.state
-        self.model.train()
+        if not self.model.training:  # after an evaluation; not every step, as it walks every module
+            self.model.train()
         shard = shard_batch(batch, self.world, replicated=self.replicated)
+        self.agreed = None
         try:
             try:
                 out = self.optimize(shard)
@@ -423,23 +458,27 @@ class Loop:
             sched.step()
         state.step += 1
         state.batch += 1
-        state.last = {k: float(v) for k, v in (out.items() if isinstance(out, Mapping) else (("loss", out),))}
         if not self.world.distributed:
+            state.last = step_statistics(out)
             self.check_divergence(state.last.get("loss"))
             self.record(state.last)
             self.callbacks.on_step_end(state)
             self.interrupted = self.stop_flag is not None and self.stop_flag.requested
             return
-        self.callbacks.on_step_end(state)  # a callback's stop request is agreed below, with the statistics
-        stops = {"interrupt": self.stop_flag is not None and self.stop_flag.requested,
-                 "time_limit": state.stopped == "time_limit",
-                 "other": state.stopped not in (None, "time_limit")}
-        state.last, agreed = self.agreement.reduce(state.last, shard.count, stops)
-        self.interrupted = agreed["interrupt"]
-        if state.stopped is None and (agreed["time_limit"] or agreed["other"]):
-            state.stopped = "time_limit" if agreed["time_limit"] else "stopped on another rank"
+        if self.agreed is None:  # a task that steps itself: its statistics are known after its step
+            self.agreed = self.agreement.reduce(step_statistics(out), shard.count, self.stop_requests())
+        state.last, agreed = self.agreed
         self.check_divergence(state.last.get("loss"))
         self.record(state.last)
+        self.callbacks.on_step_end(state)
+        # a stop a callback asks for now is agreed in the next step's all-reduce, which every rank joins;
+        # until then this rank goes on as the others do
+        self.requested, state.stopped = self.requested or state.stopped, None
+        self.interrupted = agreed["interrupt"]
+        if (agreed["time_limit"] or agreed["other"]) and state.step < state.total_steps:  # else the run is done
+            own = self.requested not in (None, "time_limit")
+            state.stopped = ("time_limit" if agreed["time_limit"] else self.requested if own
+                             else "stopped on another rank")
 
     def record(self, stats: dict[str, float]) -> None:
         state = self.state
@@ -593,14 +632,15 @@ def _fit(model, task, data, config, *, out, resume, meta, callbacks, extra_files
                                                         best=config.patience is not None))
     if resume:
         checkpointer.restore(loop)
-    loop.run()
-    state = loop.state
-    result = FitResult(state.history, state.step, state.best, state.best_step, state.stopped)
-    if final_metrics is not None:
-        try:
-            result.metrics = final_metrics(model, result)
-        except BaseException:
-            checkpointer.save(loop)  # the trained run is kept, without metrics
-            raise
+    with loop.precision.default_dtype():
+        loop.run()
+        state = loop.state
+        result = FitResult(state.history, state.step, state.best, state.best_step, state.stopped)
+        if final_metrics is not None:
+            try:
+                result.metrics = final_metrics(model, result)
+            except BaseException:
+                checkpointer.save(loop)  # the trained run is kept, without metrics
+                raise
     checkpointer.save(loop, result.metrics)
     return result

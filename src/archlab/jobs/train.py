@@ -18,7 +18,8 @@ from ..data.sources import detect_format, format_info
 from ..engine import TrainConfig, fit
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..engine.distributed import env_world
-from ..engine.fit import default_meta, evaluate, scalars
+from ..engine.acceleration import precision_dtype
+from ..engine.fit import default_meta, evaluate, move_split, scalars
 from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
@@ -228,7 +229,8 @@ def train(
         last_val = {k: v for k, v in (rows[-1] if rows else {}).items() if k.startswith("val_")}
         test = {}
         if "test" in data.splits and result.stopped != "time_limit":
-            test = evaluate(net, task, data["test"].to(device), prefix="test_", batch_size=config.eval_batch_size)
+            test = evaluate(net, task, move_split(data["test"], device, precision_dtype(config.precision)),
+                            prefix="test_", batch_size=config.eval_batch_size)
         metrics = {**last_val, **scalars(test)}
         return {"metrics": metrics, "details": {k: v for k, v in test.items() if k not in metrics}}
 
