@@ -8,6 +8,8 @@ the explanation, meta-learning, export and report code it does not run.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 # public name -> the module of this package that defines it
@@ -39,3 +41,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Jobs(types.ModuleType):
+    """Importing a submodule binds it on its package; where the submodule is named after the job it
+    defines (`train`, `predict`, `generate`, `explain`, `launch`), the package's attribute stays the job."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Jobs
