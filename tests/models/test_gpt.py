@@ -60,6 +60,24 @@ def test_sampling_filters():
     assert {sample_next(logits, 1.0, top_p=0.8, generator=g).item() for _ in range(200)} == {2, 3}
 
 
+def test_a_compiled_model_refuses_out_of_range_ids_as_an_eager_one():
+    # the range check reads the ids back, which dynamo cannot trace: it must run outside the graph, not be skipped
+    model = small_gpt()
+    model.compile(backend="eager")
+    x = torch.tensor([[3, 4]])
+    torch.testing.assert_close(model(x), model._call_impl(x))
+    for bad in ([[3, 13]], [[-1, 2]]):
+        with pytest.raises(DataError, match=r"token ids must be in \[0, 13\) \(vocab_size\); got values from"):
+            model(torch.tensor(bad))
+
+
+def test_torch_export_traces_the_model_without_the_range_check():
+    model = small_gpt()
+    x = torch.tensor([[3, 4, 5]])
+    exported = torch.export.export(model, (x,))
+    torch.testing.assert_close(exported.module()(x), model(x))
+
+
 def test_bad_input_is_refused():
     model = small_gpt()
     with pytest.raises(DataError, match="longer than the context of 12"):

@@ -15,11 +15,20 @@ def check_token_ids(x: torch.Tensor, vocab_size: int, context_length: int, model
     if x.shape[1] > context_length:
         raise DataError(f"{model}: a sequence of {x.shape[1]} tokens is longer than the context of "
                         f"{context_length} (context_length).")
-    # the value range reads the tensor back: skipped while torch.compile traces (a graph break a step);
-    # an id out of range still fails there, in the embedding lookup
-    if x.numel() and not torch.compiler.is_compiling() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+    # The range reads the ids back, which torch.compile cannot trace: there it runs eagerly, outside the graph
+    # (one graph break, before the model's first operation), so that a compiled model refuses bad ids with the
+    # error an eager one gives. An exported graph has no eager side to run it on, and goes without.
+    if x.numel() and not torch.compiler.is_exporting():
+        (_check_id_range_outside_graph if torch.compiler.is_compiling() else _check_id_range)(x, vocab_size, model)
+
+
+def _check_id_range(x: torch.Tensor, vocab_size: int, model: str) -> None:
+    if int(x.min()) < 0 or int(x.max()) >= vocab_size:
         raise DataError(f"{model}: token ids must be in [0, {vocab_size}) (vocab_size); "
                         f"got values from {int(x.min())} to {int(x.max())}.")
+
+
+_check_id_range_outside_graph = torch.compiler.disable(_check_id_range)
 
 
 def padding_mask(lengths: torch.Tensor | None, batch: int, steps: int, device) -> torch.Tensor | None:
