@@ -8,9 +8,10 @@ from archlab.errors import ConfigError
 from archlab.jobs import MetaConfig
 
 
-def test_maml_on_sinusoids_defaults_to_finns_code():
+def test_maml_on_sinusoids_defaults_to_finns_code_with_a_shorter_cosine_decayed_outer_lr():
     c = MetaConfig(algorithm="maml", data="sinusoid").resolved()
-    assert (c.shots, c.query, c.meta_batch, c.inner_steps, c.inner_lr, c.iterations) == (10, 10, 25, 1, 0.001, 70000)
+    assert (c.shots, c.query, c.meta_batch, c.inner_steps, c.inner_lr) == (10, 10, 25, 1, 0.001)
+    assert (c.iterations, c.meta_lr, c.schedule) == (30000, 2e-3, "cosine")
 
 
 def test_maml_on_omniglot_defaults_to_the_papers_recipe():
