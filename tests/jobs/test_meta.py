@@ -8,9 +8,10 @@ from archlab.errors import ConfigError
 from archlab.jobs import MetaConfig
 
 
-def test_maml_on_sinusoids_defaults_to_finns_code():
+def test_maml_on_sinusoids_defaults_to_finns_code_with_a_shorter_cosine_decayed_outer_lr():
     c = MetaConfig(algorithm="maml", data="sinusoid").resolved()
-    assert (c.shots, c.query, c.meta_batch, c.inner_steps, c.inner_lr, c.iterations) == (10, 10, 25, 1, 0.001, 70000)
+    assert (c.shots, c.query, c.meta_batch, c.inner_steps, c.inner_lr) == (10, 10, 25, 1, 0.001)
+    assert (c.iterations, c.meta_lr, c.schedule) == (30000, 2e-3, "cosine")
 
 
 def test_maml_on_omniglot_defaults_to_the_papers_recipe():
@@ -37,3 +38,57 @@ def test_given_settings_win_over_the_defaults():
 def test_a_bad_iteration_count_is_refused(bad):
     with pytest.raises(ConfigError, match="'iterations' parameter of MetaConfig must be an int >= 1"):
         MetaConfig(iterations=bad).resolved()
+
+
+def test_the_outer_learning_rate_and_its_schedule_default_to_constant_1e3():
+    c = MetaConfig(algorithm="maml", data="digits", ways=3).resolved()
+    assert (c.meta_lr, c.schedule) == (1e-3, "constant")
+    given = MetaConfig(algorithm="maml", data="sinusoid", meta_lr=5e-4, schedule="linear").resolved()
+    assert (given.meta_lr, given.schedule) == (5e-4, "linear")
+
+
+def test_a_bad_schedule_and_a_schedule_for_reptile_are_refused():
+    with pytest.raises(ConfigError, match="'schedule' parameter of MetaConfig must be one of"):
+        MetaConfig(algorithm="maml", data="sinusoid", schedule="step").resolved()
+    with pytest.raises(ConfigError, match="Reptile moves the weights itself"):
+        MetaConfig(algorithm="reptile", data="sinusoid", schedule="cosine").resolved()
+
+
+def test_a_tiny_vmapped_model_trains_on_one_thread_and_a_larger_one_on_torchs_setting():
+    from archlab.data import Sinusoid
+    from archlab.jobs.meta import build_learner, training_threads
+    from archlab.models.registry import create_model
+
+    config = MetaConfig(algorithm="maml", data="sinusoid").resolved()
+    sampler = Sinusoid(10, 10)
+    tiny = build_learner(create_model("mlp", in_features=1, num_classes=1, hidden_dims=[40, 40]), config,
+                         "regression")
+    wide = build_learner(create_model("mlp", in_features=1, num_classes=1, hidden_dims=[400, 400]), config,
+                         "regression")
+    assert training_threads(tiny, sampler, 25, 2) == 1
+    assert training_threads(wide, sampler, 25, 2) == 2
+    tiny.strategy = "loop"
+    assert training_threads(tiny, sampler, 25, 2) == 2
+
+
+def test_the_sinusoid_mlp_meta_trains_on_one_thread_and_torchs_setting_is_restored(tmp_path):
+    import torch
+
+    from archlab.engine import Callback
+    from archlab.jobs import meta_train
+
+    class Threads(Callback):
+        seen: list[int] = []
+
+        def on_step_end(self, state) -> None:
+            self.seen.append(torch.get_num_threads())
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        meta_train(MetaConfig(algorithm="maml", data="sinusoid", iterations=2, meta_batch=2), out=tmp_path / "run",
+                   device="cpu", eval_tasks=0, quiet=True, callbacks=(Threads(),))
+        assert Threads.seen == [1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)

@@ -39,13 +39,16 @@ def add_meta_train(sub) -> None:
     p.add_argument("--inner-lr", type=positive_float, default=None,
                    help="default: by algorithm and data (MAML: sinusoid 0.001, as Finn's code; images 0.4)")
     p.add_argument("--iterations", type=positive_int, default=None,
-                   help="outer steps (default 1000; MAML: the papers' on sinusoid and omniglot)")
+                   help="outer steps (default 1000; MAML: sinusoid 30,000, omniglot the paper's 60,000)")
     p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML) or ANIL")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
     p.add_argument("--strategy", default="auto",
                    help="task-batch execution: auto | loop | threads | vmap (default: auto; Reptile: no vmap)")
-    p.add_argument("--meta-lr", type=positive_float, default=1e-3,
-                   help="the Adam learning rate of MAML, ANIL and ProtoNet")
+    p.add_argument("--meta-lr", type=positive_float, default=None,
+                   help="the Adam learning rate of MAML, ANIL and ProtoNet (default 1e-3; MAML on sinusoid 2e-3)")
+    p.add_argument("--schedule", default=None,
+                   help="of --meta-lr over the iterations: constant | cosine | linear (default constant; MAML on "
+                        "sinusoid cosine)")
     p.add_argument("--meta-step-size", type=positive_float, default=1.0, help="Reptile's initial meta step")
     p.add_argument("--meta-step-size-final", type=float, default=0.0, help="Reptile's meta step at the end")
     p.add_argument("--inner-optimizer", default=None, help="Reptile's inner optimizer: sgd | adam")
@@ -54,7 +57,8 @@ def add_meta_train(sub) -> None:
                    help="model hyperparameter, VALUE read as JSON (repeatable)")
     p.add_argument("--eval-tasks", type=int, default=100, help="meta-test tasks scored at the end (0: none)")
     p.add_argument("--eval-steps", type=step_list, default=None, help="inner steps scored, e.g. 1,5,10")
-    p.add_argument("--checkpoint-every", type=positive_int, default=100, help="checkpoint every N iterations")
+    p.add_argument("--checkpoint-every", type=positive_int, default=None,
+                   help="also checkpoint every N iterations (default: at the first log row every 10 s, and at the end)")
     p.add_argument("--time-limit", type=duration, default=None, metavar="DURATION",
                    help="stop (checkpointed) after this long, e.g. 90s, 10m, 2h; continue with --resume")
     p.add_argument("--log-every", type=positive_int, default=10)
@@ -76,7 +80,7 @@ def run_meta_train(args) -> int:
         algorithm=args.algorithm, data=args.data, ways=args.ways, shots=args.shots, query=args.query,
         meta_batch=args.meta_batch, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
         iterations=args.iterations, first_order=args.first_order, learn_inner_lr=args.learn_inner_lr,
-        strategy=args.strategy, meta_lr=args.meta_lr, meta_step_size=args.meta_step_size,
+        strategy=args.strategy, meta_lr=args.meta_lr, schedule=args.schedule, meta_step_size=args.meta_step_size,
         meta_step_size_final=args.meta_step_size_final, inner_optimizer=args.inner_optimizer, seed=args.seed,
         model=args.model, model_kwargs=dict(args.overrides), **data_arguments(args),
     )
