@@ -92,3 +92,24 @@ def test_the_sinusoid_mlp_meta_trains_on_one_thread_and_torchs_setting_is_restor
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
+
+
+def test_a_resumed_run_keeps_its_saved_settings_where_the_caller_leaves_them_unset(tmp_path):
+    """A run saved before `schedule` existed, at an outer lr that is no longer the sinusoid default,
+    resumes without flags: unset options take the saved values, not today's defaults."""
+    import json
+
+    from archlab.jobs import meta_train
+
+    out = tmp_path / "run"
+    meta_train(MetaConfig(algorithm="maml", data="sinusoid", iterations=2, meta_batch=2, meta_lr=1e-3,
+                          schedule="constant"), out=out, quiet=True)
+    config = json.loads((out / "config.json").read_text())
+    del config["meta"]["schedule"]  # as a checkpoint of an older archlab has it
+    (out / "config.json").write_text(json.dumps(config))
+    result = meta_train(MetaConfig(algorithm="maml", data="sinusoid", iterations=3, meta_batch=2), out=out,
+                        resume=True, quiet=True)
+    assert result.metrics["iterations"] == 3
+    with pytest.raises(ConfigError, match="these differ from the saved ones: meta_lr"):
+        meta_train(MetaConfig(algorithm="maml", data="sinusoid", iterations=4, meta_batch=2, meta_lr=5e-4),
+                   out=out, resume=True, quiet=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,8 @@ def saved_settings(path: Path) -> tuple[MetaConfig, str]:
         raise CheckpointError(f"{path} was not written by `archlab meta-train` (config.json has no 'meta').")
     saved = dict(saved)
     kind = saved.pop("kind", "classification")
+    if saved["algorithm"] != "reptile":  # saved before the outer schedule was an option: it was constant
+        saved.setdefault("schedule", "constant")
     return MetaConfig(**saved), kind
 
 
@@ -271,7 +273,8 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     after each `TrainConfig.checkpoint_interval` seconds (and at the end), or also every
     `checkpoint_every` steps when given. A tiny model whose task batches run under `vmap` on a CPU
     trains on one intra-op thread (`training_threads`).
-    `resume=True` continues the run in `out` (with its own settings; only `iterations` may change),
+    `resume=True` continues the run in `out` with its own settings (an option left unset takes the saved
+    value, not today's default; only `iterations` may change),
     or starts one when `out` holds none; `overwrite=True` replaces a run already there. `time_limit`
     (seconds) stops early, saved and resumable, without the meta-test (``stopped="time_limit"``).
     `callbacks` go to `fit`; `precision`, `compile`, `backend` and `sync_batchnorm` are `TrainConfig`'s.
@@ -283,6 +286,10 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
     started = time.perf_counter()
     loggers = make_loggers(log, overwrite=overwrite)
     check_outside(loggers, out)
+    if resume and is_checkpoint(out):  # what was left unset continues as the run was saved, not as today's default
+        saved, _ = saved_settings(Path(out))
+        config = replace(config, **{k: getattr(saved, k) for k, v in asdict(config).items()
+                                    if v is None and getattr(saved, k) is not None})
     config = config.resolved()
     out = Path(out)
     dev = resolve_device(device)
