@@ -64,7 +64,16 @@ def test_tokens_to_grid_lays_the_patch_tokens_out_row_by_row():
         model.tokens_to_grid(tokens[:, 1:])
 
 
+@pytest.mark.parametrize("size, patch", [(28, (7, 7)), ((8, 12), (2, 3)), (32, (8, 8))])
+def test_the_default_patch_cuts_a_4x4_grid(size, patch):
+    model = create_model("vit", input_size=size, embed_dim=16, num_heads=2)
+    assert model.grid_size == (4, 4) and model.patch_embed.patch_size == patch
+
+
 def test_bad_configuration_and_input():
+    with pytest.raises(ConfigError, match=r"'patch_size' parameter of VisionTransformer must be given for a 10x12 "
+                                          r"image \(None cuts the image into a 4x4 grid.*Got None instead"):
+        create_model("vit", input_size=(10, 12))
     with pytest.raises(ConfigError, match="'patch_size' parameter of PatchEmbedding must be a divisor of the "
                                           "image size 28x28"):
         create_model("vit", patch_size=3)
