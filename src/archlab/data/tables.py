@@ -229,9 +229,11 @@ def encode_classes(series: pd.Series, class_names: list[str], where: str, row_na
     """Class indices of `series` in `class_names`; a class not among them is refused."""
     import pandas as pd
     if _is_numeric(series):  # name each distinct value once, not each row
-        values, inverse = np.unique(series.to_numpy(), return_inverse=True)
+        raw = series.to_numpy()
+        values = np.unique(raw)
+        inverse = np.searchsorted(values, raw)  # unique's own inverse sorts all the rows
         lookup = pd.Categorical([_class_name(v) for v in values], categories=class_names).codes.astype(np.int64)
-        codes = lookup[inverse.reshape(-1)]
+        codes = lookup[inverse]
     else:
         codes = pd.Categorical(series.astype(str), categories=class_names).codes.astype(np.int64)
     unknown = np.flatnonzero(codes < 0)
