@@ -13,6 +13,7 @@ import torch
 import archlab
 from archlab.data import from_arrays, from_table, list_formats, load_data
 from archlab.data.sources import detect_format, format_info, source_options
+from archlab.data import tables
 from archlab.data.tables import table_inputs, table_split
 from archlab.errors import ConfigError, DataError
 
@@ -368,3 +369,86 @@ def test_unreadable_parquet_and_bad_options(tmp_path, mixed):
         load_data(path, target="label", columns=["x"])
     with pytest.raises(ConfigError, match="'sep' parameter"):
         load_data(path, target="label", sep=";;")
+
+
+# ---------------------------------------------------------------------------------------------
+# The fitting and applying of numeric columns, against the plain numpy formulations
+
+
+def _median_cases(rng):
+    n = 100_003  # above the size where the median is bracketed by a sample
+    yield "normal", rng.normal(size=n)
+    yield "even count", rng.normal(size=n + 1)
+    yield "ties", rng.integers(0, 3, n).astype(float)
+    yield "sorted", np.sort(rng.normal(size=n))
+    yield "heavy tails", rng.standard_cauchy(n)
+    yield "a third missing", np.where(rng.random(n) < 0.3, np.nan, rng.exponential(size=n))
+    yield "small", rng.normal(size=11)
+    # the strided sample sees only the large values: the bracket misses, and all values are partitioned
+    yield "sample misses", np.where(np.arange(n) % (n // tables.SELECT_SAMPLE) == 0, 1e6, rng.normal(size=n))
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_median_of_is_numpys_median_of_the_values_present(case):
+    name, values = list(_median_cases(np.random.default_rng(case)))[case]
+    values = values.astype(np.float32)
+    present = values[~np.isnan(values)]
+    got, expected = tables.median_of(values, len(present)), float(np.median(present))
+    assert got == expected, name
+    if name in ("normal", "ties", "heavy tails"):
+        assert tables._bracketed(values, [(len(present) - 1) // 2, len(present) // 2]) is not None
+    if name == "sample misses":
+        assert tables._bracketed(values, [(len(present) - 1) // 2, len(present) // 2]) is None
+
+
+def test_numeric_statistics_and_inputs_match_numpy_on_a_large_table():
+    rng = np.random.default_rng(0)
+    n = 150_000  # several chunks of every kind
+    frame = pd.DataFrame({"a": rng.normal(5, 3, n), "b": rng.integers(0, 100, n), "c": rng.exponential(2, n),
+                          "part": rng.choice(["train", "val", "test"], n, p=[0.7, 0.15, 0.15]),
+                          "y": rng.integers(0, 3, n)})
+    frame.loc[rng.random(n) < 0.1, "c"] = np.nan
+    data = from_table(frame, "y", split_column="part")
+    columns = data.spec.preprocess["columns"]
+    raw = frame[["a", "b", "c"]].to_numpy(np.float64).astype(np.float32)  # as the inputs are made: float32
+    train = raw[frame["part"].to_numpy() == "train"]
+    for j, column in enumerate(columns):
+        values = train[:, j]
+        median = float(np.median(values[~np.isnan(values)]))
+        filled = np.where(np.isnan(values), np.float32(median), values)
+        assert column["median"] == median
+        assert column["mean"] == float(filled.mean(dtype=np.float64))
+        assert column["std"] == pytest.approx(float(filled.std(dtype=np.float64)), rel=1e-12)
+    stats = {k: np.array([c[k] for c in columns], np.float32) for k in ("median", "mean", "std")}
+    for split in ("train", "val", "test"):
+        rows = raw[frame["part"].to_numpy() == split]
+        expected = (np.where(np.isnan(rows), stats["median"], rows) - stats["mean"]) / stats["std"]
+        x = data[split]["x"]
+        assert x.is_contiguous() and torch.equal(x, torch.from_numpy(expected))
+
+
+def test_the_stratified_split_keeps_its_rows():
+    """The split of `from_table` is the plain formulation's: each class's rows in one seeded permutation
+    (a stable sort by class), the first 15% of each to val, the next 15% to test, each part sorted."""
+    def plain(y, seed):
+        shuffled = np.random.default_rng(seed).permutation(len(y))
+        by_class = shuffled[np.argsort(y[shuffled], kind="stable")]
+        groups = np.split(by_class, np.flatnonzero(np.diff(y[by_class])) + 1)
+        parts = {"val": [], "test": [], "train": []}
+        for group in groups:
+            val, test = (int(np.floor(len(group) * 0.15 + 0.5)) for _ in range(2))
+            parts["val"].append(group[:val])
+            parts["test"].append(group[val:val + test])
+            parts["train"].append(group[val + test:])
+        return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+
+    for seed, (n, weights) in enumerate([(40, [0.5, 0.5]), (1001, [0.7, 0.2, 0.1]), (5000, [0.01, 0.99]),
+                                         (20_000, [0.25] * 4)]):
+        y = np.random.default_rng(seed).choice(len(weights), n, p=weights)
+        frame = pd.DataFrame({"row": np.arange(n, dtype=float), "y": y})
+        data = from_table(frame, "y", seed=seed)
+        # the feature is the row number, standardized: its order recovers the rows of each split
+        for split, rows in plain(y, seed).items():
+            mean, std = (data.spec.preprocess["columns"][0][k] for k in ("mean", "std"))
+            got = np.rint(data[split]["x"][:, 0].double().numpy() * std + mean).astype(int)
+            assert np.array_equal(got, rows), (seed, split)

@@ -12,6 +12,7 @@ import torch
 from ..errors import DataError
 from .base import Dataset
 from .registry import register_dataset
+from .splits import stratified_holdout
 from .text import TokenStream, pad_sentences, text_spec
 from .tokenizer import TOKENIZER_FILE, CharTokenizer, SubwordTokenizer
 from ..validation import check_choice, check_int
@@ -96,10 +97,7 @@ def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, context_
     if len(labels) < 20:
         raise DataError(f"{root / 'train.tsv'} holds {len(labels)} sentences; at least 20 are needed.")
     held_out = val_size if len(labels) >= 2 * val_size else max(2, len(labels) // 10)
-    from sklearn.model_selection import train_test_split
-
-    train_idx, val_idx = train_test_split(np.arange(len(labels)), test_size=held_out, stratify=labels,
-                                          random_state=seed)
+    train_idx, val_idx = stratified_holdout(np.asarray(labels), held_out, seed)
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
     if tokenizer is not None:
         tok = SubwordTokenizer.from_pretrained_folder(tokenizer)

@@ -33,7 +33,7 @@ from ..errors import DataError
 from ..validation import check_int, fail
 from .base import SHARD_COUNT, SHARD_ROWS, Dataset, DataSpec, TensorSplit, shard_bounds
 from .sources import register_format
-from .splits import stratified_split
+from .splits import stratified_holdout, stratified_split
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -431,11 +431,8 @@ def _too_few(folder: Path, labels: np.ndarray, what: str) -> DataError:
 def _hold_out(labels: np.ndarray, fraction: float, seed: int, what: str, folder: Path
               ) -> tuple[np.ndarray, np.ndarray]:
     """Indices kept and held out: a stratified `fraction` of `labels`, fixed by `seed`."""
-    from sklearn.model_selection import train_test_split
-
     try:
-        kept, held = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels,
-                                      random_state=seed)
+        kept, held = stratified_holdout(labels, fraction, seed)
     except ValueError:
         raise _too_few(folder, labels, f"{fraction:.0%} {what}") from None
     return np.sort(kept), np.sort(held)

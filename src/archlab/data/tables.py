@@ -229,9 +229,11 @@ def encode_classes(series: pd.Series, class_names: list[str], where: str, row_na
     """Class indices of `series` in `class_names`; a class not among them is refused."""
     import pandas as pd
     if _is_numeric(series):  # name each distinct value once, not each row
-        values, inverse = np.unique(series.to_numpy(), return_inverse=True)
+        raw = series.to_numpy()
+        values = np.unique(raw)
+        inverse = np.searchsorted(values, raw)  # unique's own inverse sorts all the rows
         lookup = pd.Categorical([_class_name(v) for v in values], categories=class_names).codes.astype(np.int64)
-        codes = lookup[inverse.reshape(-1)]
+        codes = lookup[inverse]
     else:
         codes = pd.Categorical(series.astype(str), categories=class_names).codes.astype(np.int64)
     unknown = np.flatnonzero(codes < 0)
@@ -249,13 +251,11 @@ def numeric_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
     return [n for n in features if _is_numeric(frame[n])]
 
 
-def numeric_rows(frame: pd.DataFrame, names: list[str], where: str, row_name,
-                 index: np.ndarray | None = None) -> np.ndarray:
-    """The numeric columns `names` of the rows `index` (all when None) as float32 ``(len(names), N)``,
-    one column a row as pandas stores them, NaN where missing; a value that is not a number is refused
-    by its column and row."""
+def numeric_arrays(frame: pd.DataFrame, names: list[str], where: str, row_name) -> list[np.ndarray]:
+    """The numeric columns `names` of `frame`, each as a float64 array (a view of a float column), NaN where
+    missing; a value that is not a number is refused by its column and row."""
     import pandas as pd
-    columns = []
+    arrays = []
     for name in names:
         column = frame[name]
         if not _is_numeric(column):
@@ -265,14 +265,22 @@ def numeric_rows(frame: pd.DataFrame, names: list[str], where: str, row_name,
                 raise DataError(f"{where}: column '{name}' at {row_name(bad[0])} holds {column.iloc[bad[0]]!r}; "
                                 "expected a number, as in training.")
             column = numbers
-        columns.append(column.to_numpy(dtype=np.float64, na_value=np.nan))  # a view of a float column
-    rows = np.empty((len(names), len(frame) if index is None else len(index)), np.float32)
+        arrays.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
+    return arrays
 
-    def fill(j: int) -> None:
-        rows[j] = columns[j] if index is None else columns[j][index]
 
-    in_threads(fill, len(names))
-    return rows
+# Work is done a chunk at a time so that its temporaries stay in cache: CHUNK rows of every numeric column
+# (float32, with a float64 column's selection), or COLUMN_CHUNK values of one column (float64)
+CHUNK = 4096
+COLUMN_CHUNK = 65536
+
+
+def _gathered(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``array[index]`` as float32, gathered a chunk at a time."""
+    values = np.empty(len(index), np.float32)
+    for start in range(0, len(index), COLUMN_CHUNK):
+        values[start:start + COLUMN_CHUNK] = array[index[start:start + COLUMN_CHUNK]]
+    return values
 
 
 def in_threads(function, count: int) -> list:
@@ -283,12 +291,12 @@ def in_threads(function, count: int) -> list:
 
 
 def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, where: str,
-                train_rows: np.ndarray) -> list[dict[str, Any]]:
-    """The preprocessing of each feature column, fitted on the rows `train` of `frame`; `train_rows`
-    holds their `numeric_columns` as `numeric_rows` gives them."""
+                arrays: list[np.ndarray]) -> list[dict[str, Any]]:
+    """The preprocessing of each feature column, fitted on the rows `train` of `frame`; `arrays` holds
+    its `numeric_columns` as `numeric_arrays` gives them."""
     import pandas as pd
-    stats = dict(zip(numeric_columns(frame, features), in_threads(lambda j: _numeric_stats(train_rows[j]),
-                                                                  len(train_rows))))
+    stats = dict(zip(numeric_columns(frame, features),
+                     in_threads(lambda j: _numeric_stats(_gathered(arrays[j], train)), len(arrays))))
     columns = []
     for name in features:
         if name in stats:
@@ -313,13 +321,62 @@ def fit_columns(frame: pd.DataFrame, features: list[str], train: np.ndarray, whe
 def _numeric_stats(values: np.ndarray) -> tuple[float, float, float]:
     """(median, mean, std) of one column's values: the median of those present (0 for none), then the
     mean and standard deviation once missing values are imputed with it (a constant column's std is 1)."""
-    missing = np.isnan(values)
-    present = values[~missing] if missing.any() else values
-    median = float(np.median(present)) if len(present) else 0.0
-    filled = np.where(missing, np.float32(median), values) if missing.any() else values
-    # in float64: a float32 sum of a million values loses digits
-    mean, std = float(filled.mean(dtype=np.float64)), float(filled.std(dtype=np.float64))
+    # in float64: a float32 sum of a million values loses digits; a NaN sum is how a missing value shows
+    mean = float(values.mean(dtype=np.float64))
+    missing = np.isnan(values) if math.isnan(mean) else None
+    count = len(values) if missing is None else len(values) - int(np.count_nonzero(missing))
+    median = median_of(values, count) if count else 0.0
+    if missing is not None and count < len(values):
+        values = np.where(missing, np.float32(median), values)
+        mean = float(values.mean(dtype=np.float64))
+    std = _spread(values, mean)
     return median, mean, std if std > 0 else 1.0
+
+
+def _spread(values: np.ndarray, mean: float) -> float:
+    """The standard deviation ``sqrt(mean((x - mean)^2))`` of float32 `values` about their `mean`, in
+    float64 a chunk at a time (``values.std(dtype=float64)`` makes a float64 copy of them all)."""
+    buffer = np.empty(min(len(values), COLUMN_CHUNK))
+    total = 0.0
+    for start in range(0, len(values), len(buffer)):
+        part = buffer[:len(values) - start]
+        np.subtract(values[start:start + len(buffer)], mean, out=part, dtype=np.float64)
+        total += float(np.square(part, out=part).sum())  # not np.dot: BLAS would start threads of its own
+    return math.sqrt(total / len(values))
+
+
+SELECT_SAMPLE = 4096  # values sampled to bracket the median: its rank is within a few hundredths of the middle
+
+
+def median_of(values: np.ndarray, count: int) -> float:
+    """``np.median`` of the `count` values of `values` that are not NaN, without sorting them all: a sample
+    brackets the middle ranks, and only the values in the bracket are partitioned (all of them when the
+    sample misses)."""
+    ranks = [(count - 1) // 2, count // 2]  # the middle one, or the middle two
+    middle = _bracketed(values, ranks) if count > 16 * SELECT_SAMPLE else None
+    if middle is None:
+        present = values[~np.isnan(values)] if count < len(values) else values
+        middle = np.partition(present, ranks)[ranks]
+    # the mean of the middle one (or two) in the values' own precision, as np.median takes it
+    return float(np.mean(middle[:1] if count % 2 else middle))
+
+
+def _bracketed(values: np.ndarray, ranks: list[int]) -> np.ndarray | None:
+    """The values of `ranks` among those of `values` that are not NaN, partitioning only those between two
+    values of a strided sample; None when the ranks fall outside them."""
+    sample = np.sort(values[::len(values) // SELECT_SAMPLE])  # NaN sort last
+    sample = sample[:len(sample) - int(np.count_nonzero(np.isnan(sample)))]
+    if len(sample) < SELECT_SAMPLE // 4:
+        return None
+    margin = 5 * 0.5 / math.sqrt(len(sample))  # five standard deviations of a sampled median's rank
+    low = sample[max(0, int(len(sample) * (0.5 - margin)))]
+    high = sample[min(len(sample) - 1, int(len(sample) * (0.5 + margin)))]
+    below = int(np.count_nonzero(values < low))  # NaN compare false: neither below nor inside
+    inside = values[(values >= low) & (values <= high)]
+    if not (below <= ranks[0] and ranks[-1] < below + len(inside)):
+        return None
+    kth = [r - below for r in ranks]
+    return np.partition(inside, kth)[kth]
 
 
 def feature_names(columns: list[dict[str, Any]]) -> list[str]:
@@ -336,19 +393,20 @@ def feature_names(columns: list[dict[str, Any]]) -> list[str]:
 
 
 def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name,
-              rows: np.ndarray | None = None) -> np.ndarray:
-    """Model inputs ``(N, features)`` float32 of `frame`'s rows, with the fitted `columns`. `rows`: the
-    numeric columns of those rows as `numeric_rows` gives them (then `frame` needs only the categorical
-    columns)."""
+              index: np.ndarray | None = None, arrays: list[np.ndarray] | None = None) -> np.ndarray:
+    """Model inputs ``(N, features)`` float32 of `frame`'s rows `index` (all when None), with the fitted
+    `columns`. `arrays`: the numeric columns of `frame` as `numeric_arrays` gives them (read when None)."""
     import pandas as pd
     numeric = [c for c in columns if c["type"] == "numeric"]
-    if rows is None:
-        rows = numeric_rows(frame, [c["name"] for c in numeric], where, row_name)
-    standardized = _standardized(rows, *(np.array([c[k] for c in numeric], np.float32)[:, None]
-                                         for k in ("median", "mean", "std")))
+    if arrays is None:
+        arrays = numeric_arrays(frame, [c["name"] for c in numeric], where, row_name)
+    size = len(frame) if index is None else len(index)
+    standardized = _standardized(arrays, size, index, *(np.array([c[k] for c in numeric], np.float32)[:, None]
+                                                        for k in ("median", "mean", "std")))
     if len(numeric) == len(columns):
         return standardized
-    x = np.zeros((rows.shape[1], len(feature_names(columns))), np.float32)
+    x = new_rows(size, len(feature_names(columns)))
+    x.fill(0)
     position = 0
     numeric_positions = []
     for column in columns:
@@ -356,7 +414,7 @@ def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, ro
             numeric_positions.append(position)
             position += 1
             continue
-        values = frame[column["name"]]
+        values = frame[column["name"]] if index is None else frame[column["name"]].iloc[index]
         codes = pd.Categorical(values.astype(str), categories=column["categories"]).codes.astype(np.int64)
         codes[values.isna().to_numpy()] = len(column["categories"]) if column["missing"] else -1
         seen = np.flatnonzero(codes >= 0)  # unseen categories (code -1) stay all zero
@@ -366,21 +424,39 @@ def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, ro
     return x
 
 
-def _standardized(rows: np.ndarray, median: np.ndarray, mean: np.ndarray, std: np.ndarray, chunk: int = 4096
-                  ) -> np.ndarray:
-    """``(x - mean) / std`` of ``rows (k, N)``, missing values imputed with the median, as a C-contiguous
-    ``(N, k)`` array so that a batch gathers whole examples. Done in chunks of examples that stay in
-    cache (a whole-array transposed copy does not), in threads."""
-    x = np.empty(rows.shape[::-1], np.float32)
+def new_rows(count: int, width: int) -> np.ndarray:
+    """An uninitialized float32 ``(count, width)`` array in memory from torch's allocator, for model inputs:
+    numpy asks for transparent huge pages for a large array, and on the machines measured a fresh one costs
+    several times more system time to fault in than plain pages."""
+    return torch.empty((count, width), dtype=torch.float32).numpy()
 
-    def part(i: int) -> None:
-        block = rows[:, i * chunk:(i + 1) * chunk]
-        block = np.where(np.isnan(block), median, block)
-        block -= mean
-        block /= std
-        x[i * chunk:(i + 1) * chunk] = block.T
 
-    in_threads(part, -(-rows.shape[1] // chunk))
+def _standardized(arrays: list[np.ndarray], size: int, index: np.ndarray | None, median: np.ndarray,
+                  mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` of the rows `index` (all `size` when None) of the columns `arrays`, missing
+    values imputed with the median, as a C-contiguous ``(N, k)`` float32 array so that a batch gathers
+    whole examples. Each chunk of rows is gathered, standardized and transposed in cache (whole-column
+    copies and a whole-array transposed copy do not stay there), in threads."""
+    count = size if index is None else len(index)
+    x = new_rows(count, len(arrays))
+    chunks = iter(range(-(-count // CHUNK)))  # shared by the threads: next() is atomic
+
+    def work(_) -> None:
+        # one block for all of a thread's chunks: a fresh one per chunk costs page faults
+        block, missing = np.empty((len(arrays), CHUNK), np.float32), np.empty((len(arrays), CHUNK), bool)
+        for i in chunks:
+            rows = slice(i * CHUNK, min(count, (i + 1) * CHUNK))
+            chosen = rows if index is None else index[rows]
+            part, absent = block[:, :rows.stop - rows.start], missing[:, :rows.stop - rows.start]  # (k, chunk)
+            for j, array in enumerate(arrays):
+                part[j] = array[chosen]
+            if np.isnan(part, out=absent).any():
+                np.copyto(part, median, where=absent)
+            part -= mean
+            part /= std
+            x[rows] = part.T
+
+    in_threads(work, min(os.cpu_count() or 1, -(-count // CHUNK)))
     return x
 
 
@@ -396,9 +472,12 @@ def random_parts(index: np.ndarray, fractions: dict[str, float], y: np.ndarray |
     if y is None or len(index) == 0:
         groups = [shuffled]
     else:  # a stable sort by class keeps each class's rows in their random order
-        by_class = shuffled[np.argsort(y[shuffled], kind="stable")]
-        starts = np.flatnonzero(np.diff(y[by_class], prepend=y[by_class][0] - 1))
-        groups = np.split(by_class, starts[1:])
+        classes = y[shuffled]
+        if classes.dtype.kind in "iu" and 0 <= classes.min() and classes.max() <= np.iinfo(np.int16).max:
+            classes = classes.astype(np.int16)  # class indices: numpy's stable sort of 16-bit integers is a radix sort
+        order = np.argsort(classes, kind="stable")
+        by_class, classes = shuffled[order], classes[order]
+        groups = np.split(by_class, np.flatnonzero(classes[1:] != classes[:-1]) + 1)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in fractions}
     rest = []
     for group in groups:
@@ -505,7 +584,7 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
             _check_columns(other, columns, other_where)
             _check_target_present(other[target], other_where, _row_namer(other_rows))
             # a word where the training table has numbers is refused by its own file and line
-            numeric_rows(other, numeric_columns(frame, features), other_where, _row_namer(other_rows))
+            numeric_arrays(other, numeric_columns(frame, features), other_where, _row_namer(other_rows))
             start = sum(map(len, frames))
             parts[name] = np.arange(start, start + len(other))
             frames.append(other)
@@ -533,12 +612,11 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
         raise DataError(f"{where}: the {' and '.join(empty)} split(s) have no rows "
                         f"({', '.join(f'{n}={len(parts[n])}' for n in SPLITS)}).")
 
-    # each split's numeric features gathered once, then standardized in place
+    # the numeric columns as float64 views: the training rows are gathered to fit, each split's rows to apply
     numeric = numeric_columns(frame, features)
-    rows = {name: numeric_rows(frame, numeric, where, row_name, parts[name]) for name in SPLITS}
-    fitted = fit_columns(frame, features, parts["train"], where, rows["train"])
-    categorical = frame[[c["name"] for c in fitted if c["type"] == "categorical"]]
-    xs = {name: transform(categorical.iloc[parts[name]], fitted, where, row_name, rows[name]) for name in SPLITS}
+    arrays = numeric_arrays(frame, numeric, where, row_name)
+    fitted = fit_columns(frame, features, parts["train"], where, arrays)
+    xs = {name: transform(frame, fitted, where, row_name, parts[name], arrays) for name in SPLITS}
     preprocess: dict[str, Any] = {"target": target, "target_kind": kind, "columns": fitted,
                                   "feature_names": feature_names(fitted)}
     if kind == "regression":
