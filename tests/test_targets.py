@@ -46,7 +46,6 @@ def test_bidirectional_gru_on_digits_seq_reaches_95_percent(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not met yet: 97.98% measured with the defaults (README, Transformers)", strict=False)
 def test_vit_on_mnist_reaches_98_percent_in_5_epochs():
     root = require_dataset("mnist").parent
     result = archlab.train("vit", "mnist", data_dir=root, quiet=True)  # the registration's defaults: 5 epochs

@@ -143,10 +143,10 @@ class VisionTransformer(nn.Module):
         return f"blocks.{len(self.blocks) - 1}.norm1"
 
 
-# `archlab train vit --data mnist` with these defaults: 97.98% test accuracy in 5 epochs (README,
-# Transformers); a 4x4 grid of 7x7 patches keeps MNIST at 16 tokens.
+# `archlab train vit --data mnist` with these defaults: 98.03% test accuracy in 5 epochs (README,
+# Transformers; 97.98% at batch 64); a 4x4 grid of 7x7 patches keeps MNIST at 16 tokens.
 @register_model("vit", family="transformer", data_kinds=("image",), explanation="attention-rollout",
-                train_defaults={"epochs": 5, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05,
+                train_defaults={"epochs": 5, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.05,
                                 "schedule": "cosine", "warmup_steps": 200, "grad_clip": 1.0})
 def vit(in_channels: int = 1, num_classes: int = 10, input_size: int | Sequence[int] = 28,
         patch_size: int | Sequence[int] | None = None, embed_dim: int = 64, num_layers: int = 4,
