@@ -28,7 +28,15 @@ def _check_id_range(x: torch.Tensor, vocab_size: int, model: str) -> None:
                         f"got values from {int(x.min())} to {int(x.max())}.")
 
 
-_check_id_range_outside_graph = torch.compiler.disable(_check_id_range)
+def _check_id_range_outside_graph(x: torch.Tensor, vocab_size: int, model: str) -> None:
+    # built on the first compiled call: `torch.compiler.disable` imports torch._dynamo (about 2 s), which an
+    # eager run never needs
+    if not _OUTSIDE_GRAPH:
+        _OUTSIDE_GRAPH.append(torch.compiler.disable(_check_id_range))
+    _OUTSIDE_GRAPH[0](x, vocab_size, model)
+
+
+_OUTSIDE_GRAPH: list = []
 
 
 def padding_mask(lengths: torch.Tensor | None, batch: int, steps: int, device) -> torch.Tensor | None:
