@@ -123,3 +123,17 @@ def test_no_upward_imports():
 def test_cli_imports_only_jobs_and_errors(module):
     allowed = {"cli", "jobs", "errors", "validation", "_version"}
     assert sorted(t for t in graph()[module] if layer(t)[0] not in allowed and t != "archlab") == []
+
+
+def test_archlab_list_imports_the_registries_alone():
+    """`archlab list` pays for torch and the registries, not for the compiler, the explanation, meta-learning,
+    export and report code, or scikit-learn and matplotlib (each of which once slipped into its start-up)."""
+    import subprocess
+    import sys
+
+    heavy = ("torch._dynamo", "archlab.explain", "archlab.meta", "archlab.export", "archlab.report", "sklearn",
+             "matplotlib")
+    code = ("import sys; from archlab.cli import main; main(['list']); "
+            f"print('LOADED', sorted(m for m in sys.modules if m.startswith({heavy!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.rstrip().endswith("LOADED []"), out.splitlines()[-1]
