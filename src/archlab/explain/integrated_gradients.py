@@ -12,7 +12,7 @@ from .quadrature import quadrature
 # On CPU the forward/backward of a couple of hundred examples at a time runs fastest: a batch
 # of all n_steps * B scaled inputs at once (Captum's default) spends its time on memory, and
 # on a CNN over MNIST passes of 192-256 images beat 320 (benchmarks/NOTES.md).
-CPU_CHUNK_ELEMENTS = 3 * 2**16
+CPU_CHUNK_ELEMENTS = 2**16
 
 
 def cpu_rows_per_pass(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int | None:
