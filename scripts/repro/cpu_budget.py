@@ -44,3 +44,28 @@ def read_clock(clock: Path | None) -> dict:
     spent = json.loads(clock.read_text())
     spent.setdefault("cpu_minutes", spent["minutes"])
     return spent
+
+
+def train_chunk(config, *, out: Path, clock: Path, spent: dict, args, every: int, unit: str) -> dict | None:
+    """Meta-train `config` in `out` for one chunk of at most `args.minutes` CPU minutes, within
+    `args.budget_minutes` in all, and record what was spent in `clock`. Returns the updated record when the
+    budget (or `args.iterations`) is reached, so the caller evaluates; None when more chunks remain."""
+    from archlab.jobs.meta import meta_train
+
+    minutes = min(args.minutes, args.budget_minutes - spent["cpu_minutes"])
+    if minutes <= 0:
+        print(f"the {args.budget_minutes}-CPU-minute budget is spent; run with --evaluate-only")
+        return None
+    started, budget = time.perf_counter(), CPUTimeLimit(60 * minutes)
+    result = meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, eval_tasks=0,
+                        callbacks=(budget,), checkpoint_every=every, log_every=every)
+    spent = {"cpu_minutes": spent["cpu_minutes"] + budget.used / 60,
+             "minutes": spent["minutes"] + (time.perf_counter() - started) / 60,
+             "iteration": result.metrics["iterations"]}
+    clock.parent.mkdir(parents=True, exist_ok=True)
+    clock.write_text(json.dumps(spent))
+    print(f"{spent['iteration']} {unit}, {spent['cpu_minutes']:.1f} of {args.budget_minutes} training CPU "
+          f"minutes spent ({spent['minutes']:.1f} wall minutes)")
+    if spent["cpu_minutes"] < args.budget_minutes - 0.5 and spent["iteration"] < args.iterations:
+        return None
+    return spent

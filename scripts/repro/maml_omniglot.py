@@ -28,13 +28,11 @@ Measured here with wall-clock budgets (before CPU time was counted; CPU shared w
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 from archlab.data import Omniglot
-from archlab.jobs.meta import MetaConfig, load_learner, meta_train
-from cpu_budget import CPUTimeLimit, read_clock
+from archlab.jobs.meta import MetaConfig, load_learner
+from cpu_budget import read_clock, train_chunk
 
 TARGET = {1: 0.95, 5: 0.98}  # MAML's; ANIL's target is a gap to archlab's MAML, GAP_POINTS
 GAP_POINTS = 1.5
@@ -73,21 +71,8 @@ def main() -> None:
             inner_steps=5 if reptile else 1, inner_lr=1e-3 if reptile else 0.4, iterations=args.iterations,
             first_order=args.algorithm == "fomaml", inner_optimizer="adam" if reptile else None,
         )
-        minutes = min(args.minutes, args.budget_minutes - spent["cpu_minutes"])
-        if minutes <= 0:
-            print(f"the {args.budget_minutes}-CPU-minute budget is spent; run with --evaluate-only")
-            return
-        started, budget = time.perf_counter(), CPUTimeLimit(60 * minutes)
-        result = meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, eval_tasks=0,
-                            callbacks=(budget,), checkpoint_every=25, log_every=25)
-        spent = {"cpu_minutes": spent["cpu_minutes"] + budget.used / 60,
-                 "minutes": spent["minutes"] + (time.perf_counter() - started) / 60,
-                 "iteration": result.metrics["iterations"]}
-        clock.parent.mkdir(parents=True, exist_ok=True)
-        clock.write_text(json.dumps(spent))
-        print(f"{spent['iteration']} iterations, {spent['cpu_minutes']:.1f} of {args.budget_minutes} training CPU "
-              f"minutes spent ({spent['minutes']:.1f} wall minutes)")
-        if spent["cpu_minutes"] < args.budget_minutes - 0.5 and spent["iteration"] < args.iterations:
+        spent = train_chunk(config, out=out, clock=clock, spent=spent, args=args, every=25, unit="iterations")
+        if spent is None:
             return
     learner, config, _ = load_learner(out)
     test = Omniglot(5, config.shots, 15, split="test", data_dir=args.data_dir)

@@ -25,13 +25,11 @@ The same through the CLI:
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 from archlab.data import Omniglot
-from archlab.jobs.meta import MetaConfig, load_learner, meta_train
-from cpu_budget import CPUTimeLimit, read_clock
+from archlab.jobs.meta import MetaConfig, load_learner
+from cpu_budget import read_clock, train_chunk
 
 PAPER = {5: 0.988, 20: 0.960}
 TARGET = {5: 0.980, 20: 0.950}
@@ -57,21 +55,8 @@ def main() -> None:
     if not args.evaluate_only:
         config = MetaConfig(algorithm="protonet", data="omniglot", ways=args.train_ways, shots=1, query=args.query,
                             meta_batch=1, iterations=args.iterations, meta_lr=1e-3)
-        minutes = min(args.minutes, args.budget_minutes - spent["cpu_minutes"])
-        if minutes <= 0:
-            print(f"the {args.budget_minutes}-CPU-minute budget is spent; run with --evaluate-only")
-            return
-        started, budget = time.perf_counter(), CPUTimeLimit(60 * minutes)
-        result = meta_train(config, out=out, resume=args.resume, data_dir=args.data_dir, eval_tasks=0,
-                            callbacks=(budget,), checkpoint_every=100, log_every=100)
-        spent = {"cpu_minutes": spent["cpu_minutes"] + budget.used / 60,
-                 "minutes": spent["minutes"] + (time.perf_counter() - started) / 60,
-                 "iteration": result.metrics["iterations"]}
-        clock.parent.mkdir(parents=True, exist_ok=True)
-        clock.write_text(json.dumps(spent))
-        print(f"{spent['iteration']} episodes, {spent['cpu_minutes']:.1f} of {args.budget_minutes} training CPU "
-              f"minutes spent ({spent['minutes']:.1f} wall minutes)")
-        if spent["cpu_minutes"] < args.budget_minutes - 0.5 and spent["iteration"] < args.iterations:
+        spent = train_chunk(config, out=out, clock=clock, spent=spent, args=args, every=100, unit="episodes")
+        if spent is None:
             return
     learner, config, _ = load_learner(out)
     iteration, cpu = spent["iteration"], spent["cpu_minutes"]
