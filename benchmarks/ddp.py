@@ -11,7 +11,7 @@ compared. Target: archlab / hand loop <= 1.05.
 It also prints archlab's step time for 2 processes x 1 thread against 1 process x 2 threads
 (no target: on a CPU the two share the same cores).
 
-    python benchmarks/ddp.py [--steps 150] [--batch-size 128] [--rounds 3]
+    python benchmarks/ddp.py [--steps 150] [--batch-size 128] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = str(Path(tmp) / "times")
