@@ -53,9 +53,9 @@ PROTONET_EMBEDDING = 64  # output units of a --model chosen as a prototypical ne
 # - MAML on digits (3-way 1-shot, 6 meta-train classes): 10 inner steps at 0.1 (the step size of Finn's
 #   20-way Omniglot, the step count of his MiniImagenet tests), 8 tasks an update, 60 iterations (about 70
 #   CPU-seconds): 0.836 / 0.857 / 0.834 on 600 meta-test tasks with seeds 0 / 1 / 2, above the nearest
-#   class mean of the raw pixels (0.817 / 0.821 / 0.827). The general recipe (one step at 0.4, meta-batch 32) peaks at 0.81 after
-#   100 iterations and overfits the 6 classes to 0.77 after 1000; 5 steps score 0.82-0.85, below the mean
-#   on one seed of three (`benchmarks/baselines.py --only fewshot --seeds 3`);
+#   class mean of the raw pixels (0.817 / 0.821 / 0.827). The general recipe (one step at 0.4, meta-batch
+#   32) peaks at 0.81 after 100 iterations and overfits the 6 classes to 0.77 after 1000; 5 steps score
+#   0.82-0.85, below the mean on one seed of three (`benchmarks/baselines.py --only fewshot --seeds 3`);
 # - Reptile (Nichol et al., 2018): 10 SGD steps (lr 0.02) on sinusoids; 5 Adam steps (1e-3), meta-batch 5.
 META_TRAIN_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "maml": {
