@@ -19,8 +19,16 @@ def test_maml_on_omniglot_defaults_to_the_papers_recipe():
     assert (c.shots, c.query, c.meta_batch, c.inner_steps, c.inner_lr, c.iterations) == (1, 1, 32, 1, 0.4, 60000)
 
 
-def test_other_data_and_reptile_take_the_general_defaults():
+def test_maml_on_digits_takes_its_own_recipe_and_anil_the_general_one():
     c = MetaConfig(algorithm="maml", data="digits", ways=3).resolved()
+    assert (c.shots, c.query, c.meta_batch, c.inner_steps, c.inner_lr, c.iterations) == (1, 1, 8, 10, 0.1, 60)
+    a = MetaConfig(algorithm="anil", data="digits", ways=3).resolved()
+    assert (a.meta_batch, a.inner_steps, a.inner_lr, a.iterations) == (32, 1, 0.4, 1000)
+    assert MetaConfig(algorithm="anil", data="omniglot").resolved().iterations == 60000
+
+
+def test_other_data_and_reptile_take_the_general_defaults():
+    c = MetaConfig(algorithm="maml", data="mnist", ways=3).resolved()
     assert (c.meta_batch, c.inner_lr, c.iterations) == (32, 0.4, 1000)
     r = MetaConfig(algorithm="reptile", data="omniglot").resolved()
     assert (r.meta_batch, r.inner_steps, r.inner_optimizer, r.inner_lr) == (5, 5, "adam", 1e-3)

@@ -37,9 +37,9 @@ def add_meta_train(sub) -> None:
     p.add_argument("--meta-batch", type=positive_int, default=None, help="tasks an outer step")
     p.add_argument("--inner-steps", type=int, default=None)
     p.add_argument("--inner-lr", type=positive_float, default=None,
-                   help="default: by algorithm and data (MAML: sinusoid 0.001, as Finn's code; images 0.4)")
+                   help="default: by algorithm and data (MAML: sinusoid 0.001, as Finn's code; digits 0.1; images 0.4)")
     p.add_argument("--iterations", type=positive_int, default=None,
-                   help="outer steps (default 1000; MAML: sinusoid 30,000, omniglot the paper's 60,000)")
+                   help="outer steps (default 1000; MAML: sinusoid 30,000, omniglot the paper's 60,000, digits 60)")
     p.add_argument("--first-order", action="store_true", help="first-order MAML (FOMAML) or ANIL")
     p.add_argument("--learn-inner-lr", action="store_true", help="learn per-parameter inner step sizes (Meta-SGD)")
     p.add_argument("--strategy", default="auto",
