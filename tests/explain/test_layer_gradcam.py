@@ -143,7 +143,7 @@ def test_a_tuple_of_inputs_is_forwarded_as_separate_arguments():
 
 def test_packed_sequences_are_refused():
     torch.manual_seed(0)
-    model = archlab.create_model("lstm", vocab_size=20, embed_dim=4, hidden_dim=5, num_classes=2, bidirectional=False)
+    model = archlab.create_model("lstm", vocab_size=20, embed_dim=4, hidden_dim=5, num_classes=2)
     x = torch.randint(1, 20, (2, 6))
     with pytest.raises(ValueError, match="the layer's output is a PackedSequence"):
         GradCAM(model, model.rnn).attribute(x, 0, additional_forward_args=(torch.tensor([6, 4]),), upsample=False)

@@ -172,7 +172,7 @@ def default_model(sampler, algorithm: str = "maml") -> tuple[str, dict[str, Any]
     """The papers' networks: an MLP 40-40 for sinusoids (started as in Finn's code: truncated normal
     weights of std 0.01, zero biases), for images the 4-block 64-filter conv
     net (3x3 conv, BatchNorm with batch statistics, ReLU, 2x2 max-pool; as many blocks as the
-    image size allows, up to 4), an MLP 64-64 for feature vectors, a forward GRU for sequences.
+    image size allows, up to 4), an MLP 64-64 for feature vectors, a GRU for sequences.
 
     For ``protonet`` the embedding network: on images Snell's Conv-4, the same conv net without
     a classifier (``num_classes=0``: the flattened features are the embedding) and with BatchNorm's
@@ -197,8 +197,7 @@ def default_model(sampler, algorithm: str = "maml") -> tuple[str, dict[str, Any]
                        "track_running_stats": False}
     if len(shape) == 1:
         return "mlp", {"in_features": shape[0], "num_classes": out, "hidden_dims": [64, 64]}
-    # forward only (the rnn family's default is two directions): the inner loop runs it on every task
-    return "gru", {"input_dim": shape[-1], "num_classes": out, "hidden_dim": 64, "bidirectional": False}
+    return "gru", {"input_dim": shape[-1], "num_classes": out, "hidden_dim": 64}
 
 
 def data_kwargs(name: str, sampler, algorithm: str = "maml") -> dict[str, Any]:

@@ -25,10 +25,6 @@ class RNNClassifier(nn.Module):
     gives each sequence's valid length; padded steps are packed away and never
     reach the RNN or the pooling.
 
-    Bidirectional by default: a classifier has the whole sequence at once, and a forward RNN's
-    final state keeps the last steps best, so a backward pass reads the first ones as well (the
-    LSTM on ``digits-seq``: test accuracy 0.988 against 0.963 forward only, mean of seeds 0-2).
-
     Pooling: ``last`` is the final hidden state (for a bidirectional RNN, the forward
     direction's state at the last valid step joined with the backward direction's
     state at the first); ``mean`` and ``max`` pool the top layer's outputs over the
@@ -46,7 +42,7 @@ class RNNClassifier(nn.Module):
         cell: str = "lstm",
         hidden_dim: int = 128,
         num_layers: int = 1,
-        bidirectional: bool = True,
+        bidirectional: bool = False,
         dropout: float = 0.0,
         pooling: str = "last",
         vocab_size: int | None = None,
@@ -135,7 +131,7 @@ def _rnn_builder(cell: str):
         num_classes: int = 2,
         hidden_dim: int = 128,
         num_layers: int = 1,
-        bidirectional: bool = True,
+        bidirectional: bool = False,
         dropout: float = 0.0,
         pooling: str = "last",
         vocab_size: int | None = None,
