@@ -48,7 +48,8 @@ PROTONET_EMBEDDING = 64  # output units of a --model chosen as a prototypical ne
 #   lr of Finn's released code (update_lr 0.001; at the paper's text's 0.01 a few test tasks diverge over
 #   repeated steps). The paper's 70,000 iterations at Adam 1e-3 reach K = 5 test MSE 0.596 / 0.310 / 0.275
 #   after 1 / 5 / 10 steps (paper 0.67 / 0.38 / 0.35) in over 5 minutes; 30,000 at 2e-3 decayed on a cosine
-#   reach 0.636 / 0.307 / 0.271 in an estimated 2.5 (30,000 at a constant 1e-3: 0.702, short of the first);
+#   reach 0.636 / 0.307 / 0.271 in 270 s (30,000 at a constant 1e-3: 0.702, short of the first; 20,000 at
+#   2e-3 cosine 0.735);
 # - MAML on Omniglot 5-way: meta-batch 32, one inner step at 0.4, 60,000 iterations;
 # - MAML on digits (3-way 1-shot, 6 meta-train classes): 10 inner steps at 0.1 (the step size of Finn's
 #   20-way Omniglot, the step count of his MiniImagenet tests), 8 tasks an update, 60 iterations (about 70
