@@ -485,7 +485,9 @@ def _varied_table(case: int) -> tuple[pd.DataFrame, dict]:
     n = [1_000, tables.CHUNK - 1, 3 * tables.CHUNK + 17, tables.BRACKETED_FROM + 2 * tables.CHUNK + 5][case % 4]
     nan = rng.exponential(2, n)
     nan[rng.random(n) < 0.3] = np.nan
-    frame = pd.DataFrame({"normal": rng.normal(3, 2, n), "nan": nan, "ints": rng.integers(-50, 50, n),
+    ints = rng.integers(-50, 50, n)
+    # every other case all numbers as floats: pandas keeps them as rows of one array, copied a chunk in one call
+    frame = pd.DataFrame({"normal": rng.normal(3, 2, n), "nan": nan, "ints": ints if case % 2 else ints * 1.0,
                           "constant": np.full(n, 7.25), "empty": np.full(n, np.nan),
                           "sorted": np.sort(rng.standard_cauchy(n))})
     if case % 3 == 1:
@@ -527,7 +529,8 @@ def test_inputs_targets_and_splits_match_the_plain_reference(case):
             present = values[~np.isnan(values)]
             median = float(np.median(present)) if len(present) else 0.0
             assert column["median"] == median
-            assert column["mean"] == float(np.where(np.isnan(values), np.float32(median), values).mean(dtype=np.float64))
+            filled = np.where(np.isnan(values), np.float32(median), values)
+            assert column["mean"] == float(filled.mean(dtype=np.float64))
     if regression:
         assert preprocess["target_mean"] == float(y[train].mean())
     else:
@@ -538,3 +541,13 @@ def test_inputs_targets_and_splits_match_the_plain_reference(case):
                                                                                          rows))), split
         expected_y = y[rows].astype(np.float32) if regression else codes[rows]
         assert torch.equal(data[split]["y"], torch.from_numpy(expected_y)), split
+
+
+def test_float_columns_of_one_array_are_read_as_one_view():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0], "n": [1, 2]})
+    arrays = tables.numeric_arrays(frame, ["a", "b", "c", "n"], "t", str)
+    matrix = tables._rows_of_one_array(arrays[:3])
+    assert matrix is not None and np.shares_memory(matrix, arrays[0]) and np.array_equal(matrix, np.stack(arrays[:3]))
+    assert np.array_equal(tables._rows_of_one_array(arrays[:3:2]), np.stack(arrays[:3:2]))
+    for apart in ([arrays[0], arrays[2], arrays[1]], [arrays[0], arrays[1], arrays[3]], [arrays[0], arrays[0]]):
+        assert tables._rows_of_one_array(apart) is None
