@@ -427,28 +427,127 @@ def test_numeric_statistics_and_inputs_match_numpy_on_a_large_table():
         assert x.is_contiguous() and torch.equal(x, torch.from_numpy(expected))
 
 
-def test_the_stratified_split_keeps_its_rows():
-    """The split of `from_table` is the plain formulation's: each class's rows in one seeded permutation
-    (a stable sort by class), the first 15% of each to val, the next 15% to test, each part sorted."""
-    def plain(y, seed):
-        shuffled = np.random.default_rng(seed).permutation(len(y))
-        by_class = shuffled[np.argsort(y[shuffled], kind="stable")]
+def plain_split(y: np.ndarray | None, n: int, seed: int) -> dict[str, np.ndarray]:
+    """The default split's plain formulation: the rows in one seeded permutation, stably sorted by class when
+    `y` is given, the first 15% of each class (of all rows without `y`) to val, the next 15% to test, each
+    part sorted."""
+    by_class = np.random.default_rng(seed).permutation(n)
+    groups = [by_class]
+    if y is not None:
+        by_class = by_class[np.argsort(y[by_class], kind="stable")]
         groups = np.split(by_class, np.flatnonzero(np.diff(y[by_class])) + 1)
-        parts = {"val": [], "test": [], "train": []}
-        for group in groups:
-            val, test = (int(np.floor(len(group) * 0.15 + 0.5)) for _ in range(2))
-            parts["val"].append(group[:val])
-            parts["test"].append(group[val:val + test])
-            parts["train"].append(group[val + test:])
-        return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+    parts = {"val": [], "test": [], "train": []}
+    for group in groups:
+        val, test = (int(np.floor(len(group) * 0.15 + 0.5)) for _ in range(2))
+        parts["val"].append(group[:val])
+        parts["test"].append(group[val:val + test])
+        parts["train"].append(group[val + test:])
+    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
 
+
+def test_the_stratified_split_keeps_its_rows():
+    """The split of `from_table` is the plain formulation's (`plain_split`)."""
     for seed, (n, weights) in enumerate([(40, [0.5, 0.5]), (1001, [0.7, 0.2, 0.1]), (5000, [0.01, 0.99]),
                                          (20_000, [0.25] * 4)]):
         y = np.random.default_rng(seed).choice(len(weights), n, p=weights)
         frame = pd.DataFrame({"row": np.arange(n, dtype=float), "y": y})
         data = from_table(frame, "y", seed=seed)
         # the feature is the row number, standardized: its order recovers the rows of each split
-        for split, rows in plain(y, seed).items():
+        for split, rows in plain_split(y, n, seed).items():
             mean, std = (data.spec.preprocess["columns"][0][k] for k in ("mean", "std"))
             got = np.rint(data[split]["x"][:, 0].double().numpy() * std + mean).astype(int)
             assert np.array_equal(got, rows), (seed, split)
+
+
+def _reference_inputs(frame: pd.DataFrame, columns: list[dict], rows: np.ndarray) -> np.ndarray:
+    """The model inputs of `frame`'s `rows` as the module docstring defines them, column by column: a number
+    in float32, a missing one replaced by the training median, minus the mean, over the standard deviation;
+    a category one-hot (a missing value its own feature when training had missing values)."""
+    features = []
+    for column in columns:
+        values = frame[column["name"]].iloc[rows]
+        if column["type"] == "numeric":
+            x = values.to_numpy(np.float64).astype(np.float32)
+            x = np.where(np.isnan(x), np.float32(column["median"]), x)
+            features.append(((x - np.float32(column["mean"])) / np.float32(column["std"]))[:, None])
+            continue
+        text = values.astype(str).to_numpy()
+        absent = values.isna().to_numpy()
+        one_hot = [(text == c) & ~absent for c in column["categories"]] + ([absent] if column["missing"] else [])
+        features.append(np.stack(one_hot, 1).astype(np.float32))
+    return np.concatenate(features, 1)
+
+
+def _varied_table(case: int) -> tuple[pd.DataFrame, dict]:
+    """A table of `case`'s kind: sizes around the chunks and the bracketed median, missing values, integers,
+    constant and empty columns, categories, and each way of giving the splits."""
+    rng = np.random.default_rng(case)
+    n = [1_000, tables.CHUNK - 1, 3 * tables.CHUNK + 17, tables.BRACKETED_FROM + 2 * tables.CHUNK + 5][case % 4]
+    nan = rng.exponential(2, n)
+    nan[rng.random(n) < 0.3] = np.nan
+    ints = rng.integers(-50, 50, n)
+    # every other case all numbers as floats: pandas keeps them as rows of one array, copied a chunk in one call
+    frame = pd.DataFrame({"normal": rng.normal(3, 2, n), "nan": nan, "ints": ints if case % 2 else ints * 1.0,
+                          "constant": np.full(n, 7.25), "empty": np.full(n, np.nan),
+                          "sorted": np.sort(rng.standard_cauchy(n))})
+    if case % 3 == 1:
+        frame["colour"] = rng.choice(["red", "green", "blue"], n).astype(object)
+        frame.loc[rng.random(n) < 0.05, "colour"] = np.nan
+    classes = [np.array([0, 1, 2]), np.array([-5, 3, 10**12]), np.array([2.0, 5.0, 7.0]), None][case % 4]
+    frame["y"] = rng.normal(100, 15, n) if classes is None else classes[rng.choice(3, n, p=[0.6, 0.3, 0.1])]
+    options = {}
+    if case % 4 == 2:
+        frame["part"] = rng.choice(["train", "val", "test"], n, p=[0.6, 0.2, 0.2])
+        options["split_column"] = "part"
+    if case % 4 == 3:  # val and test tables: the chunks of rows past the training table's are all val or test
+        options["val"], options["test"] = frame.iloc[n // 2:3 * n // 4], frame.iloc[3 * n // 4:]
+    return frame, options
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_inputs_targets_and_splits_match_the_plain_reference(case):
+    """Bit for bit, the inputs are `_reference_inputs` with the fitted statistics, which are numpy's median and
+    mean of the training rows (in float32, as the inputs are made), the splits `plain_split`'s or the split
+    column's, and the classes the sorted distinct targets."""
+    frame, options = _varied_table(case)
+    data = from_table(frame.iloc[:len(frame) // 2] if "val" in options else frame, "y", seed=case, **options)
+    preprocess = data.spec.preprocess
+    y = frame["y"].to_numpy()
+    classes, codes = np.unique(y, return_inverse=True)
+    regression = preprocess["target_kind"] == "regression"
+    if "split_column" in options:
+        parts = {name: np.flatnonzero(frame["part"].to_numpy() == name) for name in ("train", "val", "test")}
+    elif "val" in options:
+        n = len(frame)
+        parts = dict(zip(("train", "val", "test"), np.split(np.arange(n), [n // 2, 3 * n // 4])))
+    else:
+        parts = plain_split(None if regression else codes, len(frame), case)
+    train = parts["train"]
+    for column in preprocess["columns"]:
+        if column["type"] == "numeric":
+            values = frame[column["name"]].to_numpy(np.float64)[train].astype(np.float32)
+            present = values[~np.isnan(values)]
+            median = float(np.median(present)) if len(present) else 0.0
+            assert column["median"] == median
+            filled = np.where(np.isnan(values), np.float32(median), values)
+            assert column["mean"] == float(filled.mean(dtype=np.float64))
+    if regression:
+        assert preprocess["target_mean"] == float(y[train].mean())
+    else:
+        assert data.spec.class_names == [tables._class_name(c) for c in classes]
+    for split, rows in parts.items():
+        x = data[split]["x"]
+        assert x.is_contiguous() and torch.equal(x, torch.from_numpy(_reference_inputs(frame, preprocess["columns"],
+                                                                                         rows))), split
+        expected_y = y[rows].astype(np.float32) if regression else codes[rows]
+        assert torch.equal(data[split]["y"], torch.from_numpy(expected_y)), split
+
+
+def test_float_columns_of_one_array_are_read_as_one_view():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0], "n": [1, 2]})
+    arrays = tables.numeric_arrays(frame, ["a", "b", "c", "n"], "t", str)
+    matrix = tables._rows_of_one_array(arrays[:3])
+    assert matrix is not None and np.shares_memory(matrix, arrays[0]) and np.array_equal(matrix, np.stack(arrays[:3]))
+    assert np.array_equal(tables._rows_of_one_array(arrays[:3:2]), np.stack(arrays[:3:2]))
+    for apart in ([arrays[0], arrays[2], arrays[1]], [arrays[0], arrays[1], arrays[3]], [arrays[0], arrays[0]]):
+        assert tables._rows_of_one_array(apart) is None

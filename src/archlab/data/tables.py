@@ -198,8 +198,22 @@ def _class_name(value: Any) -> str:
 
 def _class_names_of(series: pd.Series) -> list[str]:
     if _is_numeric(series):
-        return [_class_name(v) for v in np.unique(series.to_numpy())]
+        return [_class_name(v) for v in _distinct(series.to_numpy())[0]]
     return sorted(series.astype(str).unique().tolist())
+
+
+def _distinct(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``np.unique(raw)``, the position of each of `raw`'s values in it). Integers spanning a range no
+    wider than their count are counted (`np.bincount`) rather than hashed and searched."""
+    if raw.dtype.kind in "iu" and len(raw):
+        low, high = int(raw.min()), int(raw.max())
+        if high - low <= max(len(raw), 1024) and high <= np.iinfo(np.int64).max:
+            offsets = raw.astype(np.int64, copy=False) - low
+            present = np.bincount(offsets, minlength=high - low + 1) > 0
+            values = (np.flatnonzero(present) + low).astype(raw.dtype)
+            return values, (np.cumsum(present) - 1)[offsets]
+    values = np.unique(raw)
+    return values, np.searchsorted(values, raw)  # unique's own inverse sorts all the rows
 
 
 def target_kind(series: pd.Series, task: str, where: str) -> str:
@@ -229,9 +243,7 @@ def encode_classes(series: pd.Series, class_names: list[str], where: str, row_na
     """Class indices of `series` in `class_names`; a class not among them is refused."""
     import pandas as pd
     if _is_numeric(series):  # name each distinct value once, not each row
-        raw = series.to_numpy()
-        values = np.unique(raw)
-        inverse = np.searchsorted(values, raw)  # unique's own inverse sorts all the rows
+        values, inverse = _distinct(series.to_numpy())
         lookup = pd.Categorical([_class_name(v) for v in values], categories=class_names).codes.astype(np.int64)
         codes = lookup[inverse]
     else:
@@ -269,9 +281,10 @@ def numeric_arrays(frame: pd.DataFrame, names: list[str], where: str, row_name) 
     return arrays
 
 
-# Work is done a chunk at a time so that its temporaries stay in cache: CHUNK rows of every numeric column
-# (float32, with a float64 column's selection), or COLUMN_CHUNK values of one column (float64)
-CHUNK = 4096
+# Work is done a chunk at a time so that its temporaries stay in cache: CHUNK consecutive rows of every numeric
+# column (float32; 1024 transposes faster than 4096, see benchmarks/NOTES.md), or COLUMN_CHUNK values of one
+# column (float64)
+CHUNK = 1024
 COLUMN_CHUNK = 65536
 
 
@@ -345,7 +358,10 @@ def _spread(values: np.ndarray, mean: float) -> float:
     return math.sqrt(total / len(values))
 
 
-SELECT_SAMPLE = 4096  # values sampled to bracket the median: its rank is within a few hundredths of the middle
+# values sampled to bracket the median: its rank is within two hundredths of the middle, so that about 4% of
+# the values are picked out and partitioned (copying them out costs more the more there are)
+SELECT_SAMPLE = 16384
+BRACKETED_FROM = 65536  # a median of more values is bracketed by a sample; fewer are partitioned in a millisecond
 
 
 def median_of(values: np.ndarray, count: int) -> float:
@@ -353,7 +369,7 @@ def median_of(values: np.ndarray, count: int) -> float:
     brackets the middle ranks, and only the values in the bracket are partitioned (all of them when the
     sample misses)."""
     ranks = [(count - 1) // 2, count // 2]  # the middle one, or the middle two
-    middle = _bracketed(values, ranks) if count > 16 * SELECT_SAMPLE else None
+    middle = _bracketed(values, ranks) if count > BRACKETED_FROM else None
     if middle is None:
         present = values[~np.isnan(values)] if count < len(values) else values
         middle = np.partition(present, ranks)[ranks]
@@ -364,7 +380,7 @@ def median_of(values: np.ndarray, count: int) -> float:
 def _bracketed(values: np.ndarray, ranks: list[int]) -> np.ndarray | None:
     """The values of `ranks` among those of `values` that are not NaN, partitioning only those between two
     values of a strided sample; None when the ranks fall outside them."""
-    sample = np.sort(values[::len(values) // SELECT_SAMPLE])  # NaN sort last
+    sample = np.sort(values[::max(1, len(values) // SELECT_SAMPLE)])  # NaN sort last
     sample = sample[:len(sample) - int(np.count_nonzero(np.isnan(sample)))]
     if len(sample) < SELECT_SAMPLE // 4:
         return None
@@ -392,36 +408,44 @@ def feature_names(columns: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name,
-              index: np.ndarray | None = None, arrays: list[np.ndarray] | None = None) -> np.ndarray:
-    """Model inputs ``(N, features)`` float32 of `frame`'s rows `index` (all when None), with the fitted
-    `columns`. `arrays`: the numeric columns of `frame` as `numeric_arrays` gives them (read when None)."""
+def transform(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name) -> np.ndarray:
+    """Model inputs ``(N, features)`` float32 of all of `frame`'s rows, with the fitted `columns`."""
+    return transform_parts(frame, columns, where, row_name, {"rows": np.arange(len(frame))})["rows"]
+
+
+def transform_parts(frame: pd.DataFrame, columns: list[dict[str, Any]], where: str, row_name,
+                    parts: dict[str, np.ndarray], arrays: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Model inputs ``(N, features)`` float32 of each part's rows of `frame` (sorted row indices, as the
+    splits are), with the fitted `columns`. `arrays`: the numeric columns of `frame` as `numeric_arrays`
+    gives them (read when None)."""
     import pandas as pd
     numeric = [c for c in columns if c["type"] == "numeric"]
     if arrays is None:
         arrays = numeric_arrays(frame, [c["name"] for c in numeric], where, row_name)
-    size = len(frame) if index is None else len(index)
-    standardized = _standardized(arrays, size, index, *(np.array([c[k] for c in numeric], np.float32)[:, None]
-                                                        for k in ("median", "mean", "std")))
+    standardized = _standardized(arrays, parts, *(np.array([c[k] for c in numeric], np.float32)[:, None]
+                                                  for k in ("median", "mean", "std")))
     if len(numeric) == len(columns):
         return standardized
-    x = new_rows(size, len(feature_names(columns)))
-    x.fill(0)
-    position = 0
-    numeric_positions = []
-    for column in columns:
-        if column["type"] == "numeric":
-            numeric_positions.append(position)
-            position += 1
-            continue
-        values = frame[column["name"]] if index is None else frame[column["name"]].iloc[index]
-        codes = pd.Categorical(values.astype(str), categories=column["categories"]).codes.astype(np.int64)
-        codes[values.isna().to_numpy()] = len(column["categories"]) if column["missing"] else -1
-        seen = np.flatnonzero(codes >= 0)  # unseen categories (code -1) stay all zero
-        x[seen, position + codes[seen]] = 1.0
-        position += len(column["categories"]) + column["missing"]
-    x[:, numeric_positions] = standardized
-    return x
+    xs = {}
+    for name, index in parts.items():
+        x = new_rows(len(index), len(feature_names(columns)))
+        x.fill(0)
+        position = 0
+        numeric_positions = []
+        for column in columns:
+            if column["type"] == "numeric":
+                numeric_positions.append(position)
+                position += 1
+                continue
+            values = frame[column["name"]].iloc[index]
+            codes = pd.Categorical(values.astype(str), categories=column["categories"]).codes.astype(np.int64)
+            codes[values.isna().to_numpy()] = len(column["categories"]) if column["missing"] else -1
+            seen = np.flatnonzero(codes >= 0)  # unseen categories (code -1) stay all zero
+            x[seen, position + codes[seen]] = 1.0
+            position += len(column["categories"]) + column["missing"]
+        x[:, numeric_positions] = standardized[name]
+        xs[name] = x
+    return xs
 
 
 def new_rows(count: int, width: int) -> np.ndarray:
@@ -431,33 +455,71 @@ def new_rows(count: int, width: int) -> np.ndarray:
     return torch.empty((count, width), dtype=torch.float32).numpy()
 
 
-def _standardized(arrays: list[np.ndarray], size: int, index: np.ndarray | None, median: np.ndarray,
-                  mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(x - mean) / std`` of the rows `index` (all `size` when None) of the columns `arrays`, missing
-    values imputed with the median, as a C-contiguous ``(N, k)`` float32 array so that a batch gathers
-    whole examples. Each chunk of rows is gathered, standardized and transposed in cache (whole-column
-    copies and a whole-array transposed copy do not stay there), in threads."""
-    count = size if index is None else len(index)
-    x = new_rows(count, len(arrays))
-    chunks = iter(range(-(-count // CHUNK)))  # shared by the threads: next() is atomic
+def _standardized(arrays: list[np.ndarray], parts: dict[str, np.ndarray], median: np.ndarray, mean: np.ndarray,
+                  std: np.ndarray) -> dict[str, np.ndarray]:
+    """``(x - mean) / std`` of each part's rows (sorted row indices) of the columns `arrays`, missing values
+    imputed with the median, as C-contiguous ``(N, k)`` float32 arrays so that a batch gathers whole
+    examples. The rows are read once, a chunk of consecutive rows at a time (a part's rows picked out of
+    column-major data touch nearly every cache line of it, whatever their share): each chunk is copied,
+    standardized and transposed in cache, then its rows go to their parts, in threads."""
+    xs = {name: new_rows(len(index), len(arrays)) for name, index in parts.items()}
+    size = len(arrays[0]) if arrays else 0
+    starts = np.arange(0, size, CHUNK)
+    # part `name` holds rows parts[name][bounds[name][i]:bounds[name][i + 1]] of chunk i
+    bounds = {name: np.searchsorted(index, np.append(starts, size)) for name, index in parts.items()}
+    chunks = iter(range(len(starts)))  # shared by the threads: next() is atomic
+    matrix = _rows_of_one_array(arrays)
 
     def work(_) -> None:
         # one block for all of a thread's chunks: a fresh one per chunk costs page faults
-        block, missing = np.empty((len(arrays), CHUNK), np.float32), np.empty((len(arrays), CHUNK), bool)
+        # the block's rows 64 bytes longer than CHUNK values: rows a multiple of 4 KiB apart share cache sets,
+        # and the transposed copy, which reads one value of each row in turn, runs up to half slower
+        block = np.empty((len(arrays), CHUNK + 16), np.float32)
+        missing = np.empty((len(arrays), CHUNK), bool)
+        rows = np.empty((CHUNK, len(arrays)), np.float32)
         for i in chunks:
-            rows = slice(i * CHUNK, min(count, (i + 1) * CHUNK))
-            chosen = rows if index is None else index[rows]
-            part, absent = block[:, :rows.stop - rows.start], missing[:, :rows.stop - rows.start]  # (k, chunk)
-            for j, array in enumerate(arrays):
-                part[j] = array[chosen]
+            start, stop = int(starts[i]), min(size, int(starts[i]) + CHUNK)
+            wanted = [(name, int(b[i]), int(b[i + 1])) for name, b in bounds.items() if b[i] < b[i + 1]]
+            if not wanted:
+                continue
+            part, absent = block[:, :stop - start], missing[:, :stop - start]  # (k, chunk)
+            if matrix is not None:
+                part[:] = matrix[:, start:stop]
+            else:
+                for j, array in enumerate(arrays):
+                    part[j] = array[start:stop]
             if np.isnan(part, out=absent).any():
                 np.copyto(part, median, where=absent)
             part -= mean
             part /= std
-            x[rows] = part.T
+            transposed = None
+            for name, low, high in wanted:
+                if high - low == stop - start:  # every row of the chunk (the rows are distinct and sorted)
+                    xs[name][low:high] = part.T
+                    continue
+                if transposed is None:
+                    transposed = rows[:stop - start]
+                    transposed[:] = part.T
+                np.take(transposed, parts[name][low:high] - start, axis=0, out=xs[name][low:high], mode="clip")
 
-    in_threads(work, min(os.cpu_count() or 1, -(-count // CHUNK)))
-    return x
+    in_threads(work, min(os.cpu_count() or 1, len(starts)))
+    return xs
+
+
+def _rows_of_one_array(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The columns `arrays` as one ``(k, N)`` view when they are equally spaced rows of one 2-D array, as
+    pandas keeps a table's float columns, else None: a chunk of them is then copied in one call, not k."""
+    base = arrays[0].base if arrays else None
+    if not isinstance(base, np.ndarray) or base.ndim != 2 or base.shape[1] != len(arrays[0]) or \
+            any(a.base is not base or a.dtype != base.dtype or a.strides != base.strides[1:] for a in arrays):
+        return None
+    offsets = [a.__array_interface__["data"][0] - base.__array_interface__["data"][0] for a in arrays]
+    rows = [offset // base.strides[0] for offset in offsets]
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    if step <= 0 or any(offset % base.strides[0] for offset in offsets) or \
+            rows != list(range(rows[0], rows[0] + step * len(rows), step)):
+        return None
+    return base[rows[0]:rows[-1] + 1:step]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,7 +549,18 @@ def random_parts(index: np.ndarray, fractions: dict[str, float], y: np.ndarray |
             parts[name].append(group[start:start + count])
             start += count
         rest.append(group[start:])
-    return np.sort(np.concatenate(rest)), {name: np.sort(np.concatenate(p)) for name, p in parts.items()}
+    rest_rows, *part_rows = _sorted_each([np.concatenate(rest), *(np.concatenate(p) for p in parts.values())],
+                                         int(index.max()) + 1 if len(index) else 0)
+    return rest_rows, dict(zip(parts, part_rows))
+
+
+def _sorted_each(pieces: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """``np.sort`` of each of `pieces`, disjoint sets of row indices below `size`, by marking each row with
+    its piece and listing each piece's marks in order: passes over the rows rather than sorts."""
+    owner = np.full(size, -1, np.int8 if len(pieces) < 128 else np.int64)
+    for number, piece in enumerate(pieces):
+        owner[piece] = number
+    return [np.flatnonzero(owner == number).astype(piece.dtype, copy=False) for number, piece in enumerate(pieces)]
 
 
 def _split_column_parts(values: pd.Series, where: str, row_name) -> dict[str, np.ndarray]:
@@ -616,7 +689,7 @@ def from_table(source: str | os.PathLike | pd.DataFrame, target: str | None = No
     numeric = numeric_columns(frame, features)
     arrays = numeric_arrays(frame, numeric, where, row_name)
     fitted = fit_columns(frame, features, parts["train"], where, arrays)
-    xs = {name: transform(frame, fitted, where, row_name, parts[name], arrays) for name in SPLITS}
+    xs = transform_parts(frame, fitted, where, row_name, {name: parts[name] for name in SPLITS}, arrays)
     preprocess: dict[str, Any] = {"target": target, "target_kind": kind, "columns": fitted,
                                   "feature_names": feature_names(fitted)}
     if kind == "regression":
