@@ -8,7 +8,7 @@ timings, each the median of `--rounds` rounds alternating the order of the two s
 - one epoch of `mlp` over the training split through archlab's `fit` against a hand-written loop
   over the same tensors (same model, batch size, AdamW, shuffled batches). Target: rows/s ratio >= 0.9.
 
-    python benchmarks/table.py [--rows 1000000] [--rounds 3] [--batch-size 512] [--path table.csv]
+    python benchmarks/table.py [--rows 1000000] [--rounds 7] [--batch-size 512] [--path table.csv]
 
 The CSV is written once to `--path` (default: the temporary folder) and reused by later runs.
 """
@@ -66,7 +66,7 @@ def timed(function):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--path", type=Path, default=None)
     args = parser.parse_args()
