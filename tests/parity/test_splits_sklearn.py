@@ -36,18 +36,26 @@ def label_cases():
 CASES = list(label_cases())
 
 
+def both_splits(labels, test_size, seed):
+    """(archlab's (kept, held), scikit-learn's) for one case and seed, or None where scikit-learn raises
+    a ValueError, after checking that `stratified_holdout` raises one too."""
+    try:
+        expected = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed)
+    except ValueError:
+        with pytest.raises(ValueError):
+            stratified_holdout(labels, test_size, seed)
+        return None
+    return stratified_holdout(labels, test_size, seed), expected
+
+
 @pytest.mark.parametrize("case", range(0, len(CASES), 7))  # a seventh of the cases, each with three seeds
 def test_the_same_indices_as_train_test_split(case):
     labels, test_size = CASES[case]
     for seed in (0, 1, 12345):
-        try:
-            expected = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels,
-                                        random_state=seed)
-        except ValueError:
-            with pytest.raises(ValueError):
-                stratified_holdout(labels, test_size, seed)
+        both = both_splits(labels, test_size, seed)
+        if both is None:
             continue
-        kept, held = stratified_holdout(labels, test_size, seed)
+        (kept, held), expected = both
         np.testing.assert_array_equal(kept, expected[0])
         np.testing.assert_array_equal(held, expected[1])
 
@@ -58,15 +66,11 @@ def test_every_case_agrees():
     agree = raised = 0
     for labels, test_size in CASES:
         for seed in range(5):
-            try:
-                expected = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels,
-                                            random_state=seed)
-            except ValueError:
-                with pytest.raises(ValueError):
-                    stratified_holdout(labels, test_size, seed)
+            both = both_splits(labels, test_size, seed)
+            if both is None:
                 raised += 1
                 continue
-            kept, held = stratified_holdout(labels, test_size, seed)
+            (kept, held), expected = both
             agree += np.array_equal(kept, expected[0]) and np.array_equal(held, expected[1])
     assert agree + raised == 5 * len(CASES) and agree > raised
 

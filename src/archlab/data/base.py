@@ -3,11 +3,10 @@ that yield batches as dicts of tensors."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import inspect
 
 import numpy as np
 import torch

@@ -36,7 +36,7 @@ def _check_id_range_outside_graph(x: torch.Tensor, vocab_size: int, model: str) 
     _OUTSIDE_GRAPH[0](x, vocab_size, model)
 
 
-_OUTSIDE_GRAPH: list = []
+_OUTSIDE_GRAPH: list = []  # a list, not functools.cache: dynamo traces the lookup, and warns on an lru_cache
 
 
 def padding_mask(lengths: torch.Tensor | None, batch: int, steps: int, device) -> torch.Tensor | None:
