@@ -61,9 +61,34 @@ def test_unknown_kwarg_lists_valid_keys():
         archlab.create_model("mlp", hiden_dims=[3])
 
 
-def test_model_records_its_config():
+def test_model_records_its_config_with_the_defaults():
     model = archlab.create_model("mlp", in_features=7, num_classes=2)
-    assert model.archlab_config == {"name": "mlp", "kwargs": {"in_features": 7, "num_classes": 2}}
+    assert model.archlab_config == {"name": "mlp", "kwargs": {
+        "in_features": 7, "num_classes": 2, "hidden_dims": (64, 64), "activation": "relu", "dropout": 0.0,
+        "batch_norm": False, "init_std": None}}
+
+
+def test_a_checkpoint_is_rebuilt_as_saved_after_a_default_changes(tmp_path, monkeypatch):
+    import dataclasses
+    import inspect
+
+    from archlab.engine.checkpoint import save_checkpoint
+    from archlab.models import registry
+
+    model = archlab.create_model("mlp", in_features=5, num_classes=3)
+    save_checkpoint(tmp_path / "run", model, meta={"model": model.archlab_config})
+    info = registry.model_info("mlp")
+
+    def wider(**kwargs):
+        return info.builder(**kwargs)
+
+    signature = inspect.signature(info.builder)
+    wider.__signature__ = signature.replace(parameters=[
+        p.replace(default=(128,)) if p.name == "hidden_dims" else p for p in signature.parameters.values()])
+    monkeypatch.setitem(registry._MODELS, "mlp", dataclasses.replace(info, builder=wider))
+    assert archlab.create_model("mlp", in_features=5, num_classes=3).archlab_config["kwargs"]["hidden_dims"] == (128,)
+    loaded = archlab.load_model(tmp_path / "run")  # built with (64, 64) as saved, not the new default
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
 
 
 def test_a_user_length_replaces_the_default_length_of_the_other_kind():

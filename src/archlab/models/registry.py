@@ -141,12 +141,14 @@ def _refused(what: str, build: Callable[[], Any]) -> Any:
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model. The name and kwargs are kept on the model as
-    ``model.archlab_config`` so checkpoints can rebuild it without pickle."""
+    """Build a registered model. The name and every hyperparameter, its defaults included, are kept on
+    the model as ``model.archlab_config``, so that a checkpoint rebuilds it without pickle, and as it was
+    built even after a default changes."""
     info = model_info(name)
     kwargs = check_model_kwargs(name, kwargs)
     model = _refused(f"model '{name}' cannot be built with {kwargs}", lambda: info.builder(**kwargs))
-    model.archlab_config = {"name": name, "kwargs": dict(kwargs)}
+    defaults = {k: p.default for k, p in info.parameters.items() if p.default is not inspect.Parameter.empty}
+    model.archlab_config = {"name": name, "kwargs": {**defaults, **kwargs}}
     return model
 
 
