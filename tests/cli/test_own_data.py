@@ -8,6 +8,7 @@ import io
 import json
 
 import networkx as nx
+import pytest
 
 from archlab.cli import main
 
@@ -51,9 +52,38 @@ def test_a_graph_from_node_and_edge_tables(tmp_path, capsys):
         w = csv.writer(f)
         w.writerow(["source", "target"])
         w.writerows((f"n{a}", f"n{b}") for a, b in g.edges)
+    # evaluate on a new labeled graph of the schema: every labelled node is scored; renamed and reordered,
+    # the karate graph gives what a copy of it gives
+    labeled = tmp_path / "labeled"
+    labeled.mkdir()
+    with open(labeled / "nodes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "degree", "label"])
+        w.writerows([f"n{n}", g.degree(n), g.nodes[n]["club"]] for n in reversed(list(g.nodes)))
+    with open(labeled / "edges.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["source", "target"])
+        w.writerows((f"n{a}", f"n{b}") for a, b in g.edges)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("nodes.csv", "edges.csv"):
+        (copy / name).write_text((folder / name).read_text())
+    scores = []
+    for graph in (labeled, copy):
+        code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(graph), "--json")
+        assert code == 0, err
+        scores.append(json.loads(stdout)["metrics"]["test_accuracy"])
+    assert scores[0] == scores[1]
+    with open(labeled / "nodes.csv", "a", newline="") as f:
+        csv.writer(f).writerow(["n99", 1, "Coach"])
+    code, _, err = run(capsys, "evaluate", str(out), "--data", str(labeled))
+    assert code == 1 and "line 36" in err and "'Coach'" in err
+
     code, stdout, err = run(capsys, "predict", str(out), str(folder))
     assert code == 0, err
     original = {row["node"]: row for row in csv.DictReader(io.StringIO(stdout))}
+    right = sum(original[str(n)]["prediction"] == g.nodes[n]["club"] for n in g.nodes)
+    assert scores[0] == pytest.approx(right / g.number_of_nodes())  # every node scored, as predict sees it
     code, stdout, err = run(capsys, "predict", str(out), str(new))
     assert code == 0, err
     renamed = list(csv.DictReader(io.StringIO(stdout)))
@@ -109,6 +139,14 @@ def test_a_text_table_trains_evaluates_and_predicts(tmp_path, capsys):
     assert code == 0, err
     code, stdout, err = run(capsys, "evaluate", str(out), "--json")
     assert code == 0 and json.loads(stdout)["metrics"]["test_accuracy"] >= 0.9, err
+    with open(tmp_path / "labeled.csv", "w", newline="") as f:  # new texts, with the training tokenizer
+        csv.writer(f).writerows([["text", "sentiment"]] + [["fine good film", "pos"], ["film dull bad", "neg"]] * 3)
+    code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "labeled.csv"), "--json")
+    assert code == 0 and json.loads(stdout)["metrics"]["test_accuracy"] == 1.0, err
+    with open(tmp_path / "labeled.csv", "a", newline="") as f:
+        csv.writer(f).writerow(["so so", "meh"])
+    code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "labeled.csv"))
+    assert code == 1 and "line 8" in err and "'meh'" in err and "['neg', 'pos']" in err
     with open(tmp_path / "new.csv", "w", newline="") as f:
         csv.writer(f).writerows([["text"], ["good fine film"], ["dull bad film"]])
     code, stdout, err = run(capsys, "predict", str(out), str(tmp_path / "new.csv"))
@@ -133,6 +171,17 @@ def test_an_image_folder_trains_evaluates_and_predicts(tmp_path, capsys):
     assert json.loads(stdout)["metrics"]["test_accuracy"] > 0.7
     code, stdout, err = run(capsys, "evaluate", str(out), "--json")
     assert code == 0, err
+    labeled = tmp_path / "labeled"  # new images of the training classes, read with the training size and statistics
+    for i, (image, label) in enumerate(zip(digits.images[400:600], digits.target[400:600])):
+        (labeled / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 255 / 16).astype("uint8")).save(labeled / str(label) / f"{i}.png")
+    code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(labeled), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["metrics"]["test_accuracy"] > 0.7
+    (labeled / "cat").mkdir()
+    Image.fromarray((digits.images[0] * 255 / 16).astype("uint8")).save(labeled / "cat" / "x.png")
+    code, _, err = run(capsys, "evaluate", str(out), "--data", str(labeled))
+    assert code == 1 and "'cat'" in err and "training classes are 0, 1" in err
     new = tmp_path / "new"
     new.mkdir()
     Image.fromarray((digits.images[500] * 255 / 16).astype("uint8")).save(new / "a.png")
@@ -192,3 +241,36 @@ def test_explain_reads_an_input_of_the_training_schema(tmp_path, capsys):
                             "--json")
     assert code == 0, err
     assert len(json.loads(stdout)["attributions"]) == 13  # one per column of the table
+
+
+def test_evaluate_scores_a_new_table_with_the_training_preprocessing(tmp_path, capsys):
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True).frame
+    data.to_csv(tmp_path / "wine.csv", index=False)
+    out = tmp_path / "run"
+    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs", "20",
+               "--out", str(out), "--quiet")[0] == 0
+    code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "wine.csv"), "--json")
+    assert code == 0, err  # its own file: the recorded test split
+    assert json.loads(stdout)["metrics"] == json.loads(run(capsys, "evaluate", str(out), "--json")[1])["metrics"]
+
+    data.to_csv(tmp_path / "copy.csv", index=False)  # another file: every row, standardized as in training
+    code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "copy.csv"), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["metrics"]["test_accuracy"] >= 0.95
+    shifted = data.copy()
+    features = [c for c in data.columns if c != "target"]
+    shifted[features] = shifted[features] * 10 + 5  # refitting the scaling on this file would hide the shift
+    shifted.to_csv(tmp_path / "shifted.csv", index=False)
+    code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "shifted.csv"), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["metrics"]["test_accuracy"] < 0.8
+
+    data.drop(columns="alcohol").to_csv(tmp_path / "fewer.csv", index=False)
+    code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "fewer.csv"))
+    assert code == 1 and "alcohol" in err and len(err.strip().splitlines()) == 1
+    for argv, expected in ((["--split", "val"], "has no split 'val'"), (["--target", "alcohol"], "'target'"),
+                           (["--data-set", "seed=3"], "takes no options")):
+        code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "copy.csv"), *argv)
+        assert code in (1, 2) and expected in err and "Traceback" not in err, argv

@@ -84,6 +84,14 @@ def test_gpt_on_a_text_file_evaluates_and_generates(tmp_path, capsys):
     code, stdout, err = run(capsys, "evaluate", str(out), "--json")
     assert code == 0, err
     assert json.loads(stdout)["metrics"]["test_loss"] == pytest.approx(trained["test_loss"], rel=1e-6)
+    # a new file, every window of it, in the training characters' ids (a letter it never saw is U+FFFD's id)
+    (tmp_path / "more.txt").write_text("".join(f"{a}+{b}={a + b}\n" for a in range(20, 30) for b in range(9)) + "x")
+    code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "more.txt"), "--json")
+    assert code == 0, err
+    assert 0 < json.loads(stdout)["metrics"]["test_loss"] < 20
+    (tmp_path / "short.txt").write_text("1+1=2\n")
+    code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "short.txt"))
+    assert code == 1 and "too few for one window of context_length=256" in err
     code, stdout, err = run(capsys, "generate", str(out), "--prompt", "3+4=", "--max-new-tokens", "8", "--json")
     assert code == 0, err
     generated = json.loads(stdout)["text"]
@@ -128,6 +136,11 @@ def test_gae_on_graph_tables_trains_and_evaluates(tmp_path, capsys):
                             "--epochs", "5", "--out", str(out), "--json")
     assert code == 0, err
     trained = json.loads(stdout)["metrics"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "edges.csv").write_text((folder / "edges.csv").read_text())
+    code, _, err = run(capsys, "evaluate", str(out), "--data", str(other))
+    assert code == 2 and "held-out edges of the graph it was trained on" in err
     code, stdout, err = run(capsys, "evaluate", str(out), "--json")
     assert code == 0, err
     assert json.loads(stdout)["metrics"]["test_auroc"] == pytest.approx(trained["test_auroc"])

@@ -114,8 +114,8 @@ def run_train(args) -> int:
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a dataset split")
     p.add_argument("checkpoint")
-    p.add_argument("--data", default=None, help=DATA_HELP + " of the training schema (default: the data it was "
-                                                            "trained on)")
+    p.add_argument("--data", default=None, help=DATA_HELP + " of the training schema, every example of it scored "
+                   "with the training preprocessing (default: the data it was trained on, its --split)")
     add_data_options(p)
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=positive_int, default=512)

@@ -82,7 +82,7 @@ def read_glue_tsv(path: Path) -> tuple[list[str], list[int]]:
                   description="GLUE SST-2 sentiment (train.tsv/dev.tsv): BPE or word tokens, dev as test, seeded val")
 def load_sst2(root: Path, seed: int = 0, vocab_size: int | None = None, context_length: int = 128, val_size: int = 2000,
               tokenizer: str | None = None, tokenization: str = "word") -> Dataset:
-    """`tokenizer` is a BERT folder whose vocabulary to use (``--from-hf``); otherwise a
+    """`tokenizer` is a BERT folder whose vocabulary to use (``train bert --pretrained DIR``); otherwise a
     vocabulary of `vocab_size` is trained on the training sentences: whole lowercased words
     (``tokenization="word"``, the default: the most frequent 30,000, which is all of SST-2's)
     or byte-level BPE (``"bpe"``, 8,000 by default). From-scratch models do better on words

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is read, not with the packa
 from ..errors import ConfigError, DataError
 from ..validation import check_choice
 from .base import Dataset, DataSpec
-from .graph import Graph, graph_dataset, index_mask
+from .graph import Graph, GraphSplit, graph_dataset, index_mask
 from .sources import load_data, register_format
 from .splits import stratified_split
 
@@ -334,6 +334,37 @@ def graph_inputs(path: str | os.PathLike, spec: DataSpec) -> dict[str, Any]:
     columns, if any, are ignored). A graph trained without feature columns gave each node its
     one-hot row (``features="identity"``), which names only the training graph's nodes: such a model
     cannot predict on another graph (``features="degree"`` can)."""
+    return _new_graph(path, spec)[0]
+
+
+def labeled_graph(path: str | os.PathLike, spec: DataSpec) -> GraphSplit:
+    """A new graph of the training graph's schema, read as `graph_inputs` reads it, with every node that
+    has a label (one of the training classes) in the split, for evaluating a node classifier on it."""
+    if spec.options.get("link_prediction"):
+        raise ConfigError(f"{path}: a link-prediction model is scored on the held-out edges of the graph it was "
+                          "trained on; evaluate it without --data.")
+    graph, nodes, where, file = _new_graph(path, spec)
+    label = spec.options.get("label", "label")
+    if label not in nodes.columns:
+        raise DataError(f"{file} has no label column '{label}' to score the nodes by; its columns: "
+                        f"{', '.join(map(str, nodes.columns))}.")
+    number = {c: k for k, c in enumerate(spec.class_names or [])}
+    raw = _text(nodes, label)
+    for i, value in enumerate(raw):
+        if value is not None and value not in number:
+            raise DataError(f"{where(i)}: the label ('{label}') is {value!r}; expected one of the training classes "
+                            f"{spec.class_names}.")
+    mask = torch.tensor([v is not None for v in raw])
+    if not mask.any():
+        raise DataError(f"{file}: no node has a label to score.")
+    y = torch.tensor([number.get(v, 0) for v in raw], dtype=torch.long)  # unlabelled: 0, outside the mask
+    empty = torch.zeros(len(raw), dtype=torch.bool)
+    return GraphSplit(Graph(x=graph["x"], edge_index=graph["edge_index"], y=y, edge_weight=graph["edge_weight"],
+                            train_mask=empty, val_mask=empty, test_mask=mask), mask)
+
+
+def _new_graph(path: str | os.PathLike, spec: DataSpec) -> tuple[dict[str, Any], pd.DataFrame, Locate, str]:
+    """(`graph_inputs`' graph, its nodes table, the locator of a node's row, the file of the nodes)."""
     path = Path(path)
     options, features = spec.options, spec.preprocess.get("features")
     fmt = options["format"]
@@ -382,10 +413,11 @@ def graph_inputs(path: str | os.PathLike, spec: DataSpec) -> dict[str, Any]:
         x = _features(nodes, features, node_where, nodes_file)
     else:
         x = _featureless("degree", len(ids), edge_index)
-    return {"x": x, "edge_index": edge_index, "edge_weight": edge_weight, "ids": ids}
+    return {"x": x, "edge_index": edge_index, "edge_weight": edge_weight, "ids": ids}, nodes, node_where, \
+        nodes_file or edges_file
 
 
-@register_format("graph-tables", detect=_detect_tables, inputs=graph_inputs,
+@register_format("graph-tables", detect=_detect_tables, inputs=graph_inputs, labeled=labeled_graph,
                  description="a graph as a nodes table (id, features, label) and an edges table (source, target)")
 def read_graph_tables(path: Path, *, seed: int = 0, edges: str | None = None, node_id: str = "id",
                       label: str = "label", source_column: str = "source", target_column: str = "target",
@@ -501,7 +533,7 @@ def _networkx_reader(fmt: str):
 
 
 for _suffix, _fmt in NETWORKX_FORMATS.items():
-    register_format(_fmt, suffixes=(_suffix,), inputs=graph_inputs)(_networkx_reader(_fmt))
+    register_format(_fmt, suffixes=(_suffix,), inputs=graph_inputs, labeled=labeled_graph)(_networkx_reader(_fmt))
 
 
 def from_graph(nodes: str | os.PathLike | pd.DataFrame | None, edges: str | os.PathLike | pd.DataFrame | None = None,

@@ -577,8 +577,30 @@ def image_files(path: str | os.PathLike) -> list[Path]:
 def read_images(path: str | os.PathLike, spec: DataSpec) -> np.ndarray:
     """Model inputs ``(N, C, H, W)`` float32 from an image file or a folder of them (`image_files`' order),
     with the training preprocessing recorded in `spec`: its mode, size, mean and standard deviation."""
+    return _preprocessed(image_files(path), spec)
+
+
+def labeled_images(path: str | os.PathLike, spec: DataSpec) -> TensorSplit:
+    """A new folder of class folders named as the training classes (or its ``test/`` folder, when it is
+    split into train/val/test), every image of it, preprocessed as `read_images` does (for evaluate)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: not a folder; expected one subfolder of images per training class "
+                        f"({', '.join(spec.class_names or [])}).")
+    folders = _split_folders(path)
+    if folders is not None and "test" not in folders:
+        raise DataError(f"{path} is split into {', '.join(sorted(folders))}/ without a test/ folder to score.")
+    folder = folders["test"] if folders is not None else path
+    _, files, labels = _class_files(folder, list(spec.class_names or []))
+    if not files:
+        raise DataError(f"{folder}: no folder of any training class ({', '.join(spec.class_names or [])}) holds "
+                        "images.")
+    x = torch.from_numpy(np.ascontiguousarray(_preprocessed([Path(f) for f in files], spec)))
+    return TensorSplit(x=x, y=torch.tensor(labels, dtype=torch.long))
+
+
+def _preprocessed(files: list[Path], spec: DataSpec) -> np.ndarray:
     mode, size = spec.preprocess["mode"], tuple(spec.preprocess["image_size"])
-    files = image_files(path)
     pixels = np.empty((len(files), 1 if mode == "L" else 3, *size), np.float32)
     for i, file in enumerate(files):
         _, error, bomb = _try(read_header, str(file))
@@ -592,7 +614,7 @@ def read_images(path: str | os.PathLike, spec: DataSpec) -> np.ndarray:
     return spec.apply_preprocess(pixels)
 
 
-@register_format("image-folder", detect=is_image_folder, inputs=read_images,
+@register_format("image-folder", detect=is_image_folder, inputs=read_images, labeled=labeled_images,
                  description="one subfolder of images per class (PNG, JPEG, BMP, WebP), optionally under "
                              "train/, val/ and test/")
 def from_image_folder(path: str | os.PathLike, *, image_size: int | list[int] | None = None,

@@ -36,22 +36,25 @@ class FormatInfo:
     # ``inputs(path, spec) -> np.ndarray``: new raw inputs (a file of the training schema) as model inputs,
     # preprocessed with what the reader fitted on the training split (``spec.preprocess``); for `predict`
     inputs: Callable[[Path, Any], Any] | None = None
+    # ``labeled(path, spec) -> split``: a new labeled file (or folder) of the training schema as one split,
+    # every example of it, preprocessed as `inputs` does; for `evaluate --data`
+    labeled: Callable[[Path, Any], Any] | None = None
 
 
 _FORMATS: dict[str, FormatInfo] = {}
 
 
 def register_format(name: str, *, suffixes: tuple[str, ...] = (), detect: Callable[[Path], bool] | None = None,
-                    description: str = "", inputs: Callable[[Path, Any], Any] | None = None
-                    ) -> Callable[[Reader], Reader]:
+                    description: str = "", inputs: Callable[[Path, Any], Any] | None = None,
+                    labeled: Callable[[Path, Any], Any] | None = None) -> Callable[[Reader], Reader]:
     """Register a reader of files (by `suffixes`, e.g. ``(".csv",)``) or folders (by `detect`);
-    `inputs` reads new files of the same schema for `predict`."""
+    `inputs` reads new files of the same schema for `predict`, `labeled` new labeled ones for `evaluate`."""
 
     def decorate(reader: Reader) -> Reader:
         if name in _FORMATS:
             raise ValueError(f"data format '{name}' is registered twice")
         _FORMATS[name] = FormatInfo(name, reader, tuple(s.lower() for s in suffixes), detect,
-                                    description or (inspect.getdoc(reader) or "").split("\n")[0], inputs)
+                                    description or (inspect.getdoc(reader) or "").split("\n")[0], inputs, labeled)
         return reader
 
     return decorate

@@ -780,7 +780,7 @@ def table_split(path: str | os.PathLike, spec: DataSpec) -> TensorSplit:
     return TensorSplit(x=torch.from_numpy(x), y=y)
 
 
-@register_format("csv", suffixes=FORMAT_SUFFIXES["csv"], inputs=table_inputs,
+@register_format("csv", suffixes=FORMAT_SUFFIXES["csv"], inputs=table_inputs, labeled=table_split,
                  description="a comma-separated table with a header row")
 def read_csv_table(path: Path, *, target: str | None = None, seed: int = 0, drop: Sequence[str] = (),
                    split_column: str | None = None, val: str | None = None, test: str | None = None,
@@ -789,7 +789,7 @@ def read_csv_table(path: Path, *, target: str | None = None, seed: int = 0, drop
                       task=task, sep=sep, format="csv")
 
 
-@register_format("tsv", suffixes=FORMAT_SUFFIXES["tsv"], inputs=table_inputs,
+@register_format("tsv", suffixes=FORMAT_SUFFIXES["tsv"], inputs=table_inputs, labeled=table_split,
                  description="a tab-separated table with a header row")
 def read_tsv_table(path: Path, *, target: str | None = None, seed: int = 0, drop: Sequence[str] = (),
                    split_column: str | None = None, val: str | None = None, test: str | None = None,
@@ -798,7 +798,7 @@ def read_tsv_table(path: Path, *, target: str | None = None, seed: int = 0, drop
                       task=task, sep=sep, format="tsv")
 
 
-@register_format("parquet", suffixes=FORMAT_SUFFIXES["parquet"], inputs=table_inputs,
+@register_format("parquet", suffixes=FORMAT_SUFFIXES["parquet"], inputs=table_inputs, labeled=table_split,
                  description="a Parquet table (pyarrow)")
 def read_parquet_table(path: Path, *, target: str | None = None, seed: int = 0, drop: Sequence[str] = (),
                        split_column: str | None = None, val: str | None = None, test: str | None = None,

@@ -137,8 +137,26 @@ def text_table_inputs(path: Path, spec) -> np.ndarray:
     return split["x"].numpy()
 
 
+def text_table_split(path: Path, spec):
+    """A new labeled table of texts (its `text_column` and `label_column`) as one split, every row of
+    it, tokenized as `text_table_inputs` does and labeled with the training classes (for evaluate)."""
+    path = Path(path)
+    preprocess, label_column = spec.preprocess, spec.options["label_column"]
+    frame, texts = _read_texts(path, preprocess["text_column"], (preprocess["text_column"], label_column))
+    number = {c: k for k, c in enumerate(spec.class_names)}
+    labels = []
+    for i, value in enumerate(_table_column(frame, label_column, "label", path, "label_column")):
+        value = value.strip() if value is not None else ""
+        if value not in number:
+            raise DataError(f"{path}, line {i + 2}: the label ('{label_column}') is {value!r}; expected one of the "
+                            f"training classes {spec.class_names}.")
+        labels.append(number[value])
+    tok = tokenizer_from_json(preprocess["tokenizer_json"])
+    return pad_sentences(_encode(tok, texts), labels, int(spec.input_shape[0]), preprocess["pad_id"])
+
+
 @register_format("text-table", description="a table of texts and their labels, for text classification",
-                 inputs=text_table_inputs)
+                 inputs=text_table_inputs, labeled=text_table_split)
 def read_text_table(path: Path, *, seed: int = 0, text_column: str = "text", label_column: str = "label",
                     tokenizer: str = "word", vocab_size: int | None = None,
                     context_length: int = TABLE_CONTEXT_LENGTH, split_column: str | None = None) -> Dataset:
@@ -259,7 +277,29 @@ def _stream_tokenizer(tokenizer: str, text: str, vocab_size: int | None) -> Char
     return SubwordTokenizer(tok)
 
 
-@register_format("text", suffixes=(".txt",), detect=_detect_text_folder,
+def text_stream(path: Path, spec) -> TokenStream:
+    """A new ``.txt`` file, or a folder of them joined as training joined its files, as one token stream,
+    every window of it, in the training tokenizer's ids (for evaluate)."""
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in _text_files(path) if p.suffix.lower() == ".txt"]
+        if not files:
+            raise DataError(f"{path} holds no .txt file.")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataError(f"text file or folder not found: {path}.")
+    text = "\n".join(read_utf8(p) for p in files)
+    tok = tokenizer_from_json(spec.preprocess["tokenizer_json"])
+    ids = encode_chars(tok, text) if isinstance(tok, CharTokenizer) else tok.encode(text)
+    context_length = int(spec.options["context_length"])
+    if len(ids) < context_length + 1:
+        raise DataError(f"{path} has {len(ids)} tokens, too few for one window of context_length={context_length} "
+                        "(+1 target), the windows the training text was read in.")
+    return TokenStream(torch.tensor(ids, dtype=torch.long), context_length)
+
+
+@register_format("text", suffixes=(".txt",), detect=_detect_text_folder, labeled=text_stream,
                  description="plain text (.txt files) for language modelling")
 def read_text(path: Path, *, seed: int = 0, tokenizer: str = "char", vocab_size: int | None = None,
               context_length: int = DEFAULT_CONTEXT_LENGTH) -> Dataset:

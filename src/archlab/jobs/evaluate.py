@@ -12,9 +12,10 @@ import numpy as np
 from torch import nn
 
 from ..data import Dataset, DataSpec
+from ..data.sources import format_info
 from ..engine.checkpoint import read_config
 from ..engine.fit import evaluate, scalars
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..models.registry import create_task, load_model, model_info
 from ..utils import resolve_device
 from .data import open_data, reopen_data
@@ -38,10 +39,42 @@ def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | os.PathLike 
         dataset = reopen_data(spec, data_dir)
     elif isinstance(data, str) and spec is not None and data == spec.name and target is None and not data_options:
         dataset = reopen_data(spec, data_dir)
+    elif spec is not None and "source" in spec.options and not isinstance(data, Dataset):
+        dataset = _new_file_data(spec, Path(data), data_dir, target, data_format, data_options)
     else:
         dataset = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
     check_data_kind(config["model"]["name"], dataset.spec)
     return config, dataset
+
+
+def _new_file_data(spec: DataSpec, path: Path, data_dir, target: str | None, data_format: str | None,
+                   data_options: dict[str, Any] | None) -> Dataset:
+    """The data a checkpoint trained on a file of the user's is scored on when given a file: that
+    same file, its recorded splits; another file of its schema, every example of it as the test split,
+    read with the preprocessing fitted in training (`FormatInfo.labeled`)."""
+    fmt = spec.options["format"]
+    trained = next((spec.options[k] for k in ("target", "label_column", "label") if spec.options.get(k)), None)
+    if target is not None and trained is not None and target != trained:
+        raise ConfigError(f"--target {target}: the checkpoint was trained on the column '{trained}', which a file "
+                          "of its schema holds.")
+    if data_format is not None and data_format != fmt:
+        raise ConfigError(f"--data-format {data_format}: the checkpoint was trained on {fmt} data and scores files "
+                          f"of that format.")
+    if path.exists() and path.resolve() == Path(spec.options["source"]):
+        if data_options:
+            raise ConfigError("--data-set: the checkpoint's own file is read with the options it was trained "
+                              "with; give another file to score it on that file.")
+        return reopen_data(spec, data_dir)
+    if data_options:
+        raise ConfigError(f"--data-set {', '.join(sorted(data_options))}: a new file is read with the options and "
+                          "the preprocessing the checkpoint was trained with; it takes no options.")
+    labeled = format_info(fmt).labeled
+    if labeled is None:
+        raise ConfigError(f"the checkpoint was trained on {fmt} data; scoring it on another {fmt} file is not "
+                          "supported. Evaluate it on its own data (no --data).")
+    if not path.exists():
+        raise DataError(f"data file or folder not found: {path}.")
+    return Dataset(spec, {"test": labeled(path, spec)})
 
 
 def _score(checkpoint: Path, config: dict, dataset: Dataset, split: str, batch_size: int, device,
