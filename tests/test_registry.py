@@ -64,7 +64,7 @@ def test_unknown_kwarg_lists_valid_keys():
 def test_model_records_its_config_with_the_defaults():
     model = archlab.create_model("mlp", in_features=7, num_classes=2)
     assert model.archlab_config == {"name": "mlp", "kwargs": {
-        "in_features": 7, "num_classes": 2, "hidden_dims": (64, 64), "activation": "relu", "dropout": 0.0,
+        "in_features": 7, "num_classes": 2, "hidden_dims": (100,), "activation": "relu", "dropout": 0.0,
         "batch_norm": False, "init_std": None}}
 
 
@@ -87,8 +87,18 @@ def test_a_checkpoint_is_rebuilt_as_saved_after_a_default_changes(tmp_path, monk
         p.replace(default=(128,)) if p.name == "hidden_dims" else p for p in signature.parameters.values()])
     monkeypatch.setitem(registry._MODELS, "mlp", dataclasses.replace(info, builder=wider))
     assert archlab.create_model("mlp", in_features=5, num_classes=3).archlab_config["kwargs"]["hidden_dims"] == (128,)
-    loaded = archlab.load_model(tmp_path / "run")  # built with (64, 64) as saved, not the new default
+    loaded = archlab.load_model(tmp_path / "run")  # built with (100,) as saved, not the new default
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_a_checkpoint_that_recorded_only_the_given_kwargs_is_built_with_the_former_defaults(tmp_path):
+    from archlab.engine.checkpoint import save_checkpoint
+
+    model = archlab.create_model("mlp", in_features=5, num_classes=3, hidden_dims=[64, 64])  # mlp's until 2026-12
+    save_checkpoint(tmp_path / "run", model, meta={"model": {"name": "mlp", "kwargs": {"in_features": 5,
+                                                                                      "num_classes": 3}}})
+    loaded = archlab.load_model(tmp_path / "run")
+    assert [tuple(p.shape) for p in loaded.parameters()] == [tuple(p.shape) for p in model.parameters()]
 
 
 def test_a_user_length_replaces_the_default_length_of_the_other_kind():

@@ -51,11 +51,11 @@ def mixed(tmp_path):
 # Targets from the issue: mlp against scikit-learn's LogisticRegression, regression with R^2 > 0
 
 
-# `slack`: test examples the mlp may miss beyond the baseline. On breast-cancer's split (seed 0) the mlp
-# misses 3 of 86 where LogisticRegression misses 1, with any of the recipes tried (dropout, weight decay,
-# early stopping, 20-100 epochs): the issue's target is met on wine only.
-@pytest.mark.parametrize("name, epochs, slack", [("wine", 20, 0), ("breast_cancer", 50, 2)])
-def test_mlp_reaches_logistic_regression_on_the_same_split(tmp_path, name, epochs, slack):
+# The registration's defaults, as `archlab train mlp --data FILE.csv` runs them (seed 0). On breast-cancer the
+# former default of two hidden layers of 64 missed 2-3 tumours of 86 where LogisticRegression misses 1; one
+# layer of 100 misses 1 (scripts/repro/tables_vs_sklearn.py prints both over seeds and splits).
+@pytest.mark.parametrize("name", ["wine", "breast_cancer"])
+def test_mlp_reaches_logistic_regression_on_the_same_split(tmp_path, name):
     from sklearn.linear_model import LogisticRegression
 
     path = tmp_path / f"{name}.csv"
@@ -63,8 +63,8 @@ def test_mlp_reaches_logistic_regression_on_the_same_split(tmp_path, name, epoch
     data = load_data(path, target="target")
     baseline = LogisticRegression(max_iter=5000).fit(data.train["x"].numpy(), data.train["y"].numpy())
     expected = baseline.score(data.test["x"].numpy(), data.test["y"].numpy())
-    got = archlab.train("mlp", data, epochs=epochs, quiet=True).metrics["test_accuracy"]
-    assert got >= expected - slack / len(data.test) - 1e-9, \
+    got = archlab.train("mlp", data, quiet=True).metrics["test_accuracy"]
+    assert got >= expected - 1e-9, \
         f"{name}: mlp test accuracy {got:.4f}, LogisticRegression {expected:.4f} ({len(data.test)} test rows)"
 
 

@@ -23,7 +23,7 @@ from ..engine.fit import default_meta, evaluate, move_split, scalars
 from ..engine.loggers import check_outside, closing, make_loggers
 from ..errors import ConfigError
 from ..models.registry import (check_model_kwargs, check_task_options, create_model, create_task, list_models,
-                               model_info)
+                               model_info, saved_kwargs)
 from ..utils import resolve_device, seed_everything
 from .data import open_data
 from .launch import main_process
@@ -192,7 +192,7 @@ def train(
         # again come from the checkpoint, and given ones must agree with it
         if saved["model"]["name"] != model:
             raise ConfigError(f"--resume: {out} holds a {saved['model']['name']}; this run asks for {model}.")
-        model_kwargs = {**saved["model"].get("kwargs", {}), **model_kwargs}
+        model_kwargs = {**saved_kwargs(saved["model"]), **model_kwargs}
         task_options = {**saved.get("task_options", {}), **dict(task_options or {})}
         config = resumed_config(model, Path(out), saved, options)
     else:
@@ -208,7 +208,7 @@ def train(
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
     if saved is not None:
-        if saved["model"] != {"name": model, "kwargs": kwargs}:
+        if saved_kwargs(saved["model"]) != kwargs:
             raise ConfigError(f"--resume: {out} holds a {saved['model']['name']} with {saved['model']['kwargs']}; "
                               f"this run asks for {model} with {kwargs}.")
     seed_everything(config.seed)

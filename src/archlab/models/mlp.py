@@ -38,7 +38,7 @@ class MLPClassifier(nn.Module):
         self,
         in_features: int = 4,
         num_classes: int = 2,
-        hidden_dims: Sequence[int] = (64, 64),
+        hidden_dims: Sequence[int] = (100,),
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
@@ -57,13 +57,16 @@ class MLPClassifier(nn.Module):
         return self.mlp(x)
 
 
+# one hidden layer of 100, as scikit-learn's MLPClassifier: on the wine, iris and breast-cancer tables (5 splits x
+# 3 seeds) it scored 0.988 / 0.969 / 0.978 against (64, 64)'s 0.980 / 0.967 / 0.973 (benchmarks/NOTES.md)
 @register_model("mlp", family="mlp", data_kinds=("tabular",),
                 train_defaults={"epochs": 100, "batch_size": 32, "lr": 3e-3, "schedule": "cosine",
-                                "weight_decay": 1e-4})
+                                "weight_decay": 1e-4},
+                former_defaults={"hidden_dims": [64, 64]})
 def mlp(
     in_features: int = 4,
     num_classes: int = 2,
-    hidden_dims: Sequence[int] = (64, 64),
+    hidden_dims: Sequence[int] = (100,),
     activation: str = "relu",
     dropout: float = 0.0,
     batch_norm: bool = False,

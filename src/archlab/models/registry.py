@@ -46,6 +46,9 @@ class ModelInfo:
     # (its weights are loaded by the builder from ``model_kwargs["pretrained"]``)
     pretrained: Callable[[Path], tuple[dict[str, Any], str | None]] | None = None
     explanation: str | None = "integrated-gradients"  # the method `archlab explain` uses by default (None: none)
+    # defaults changed since checkpoints recorded only the hyperparameters they were given (before
+    # 2026-12-01): the value each had then, which such a checkpoint was built with
+    former_defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -76,6 +79,7 @@ def register_model(
     generates: str | None = None,
     pretrained: Callable[[Path], tuple[dict[str, Any], str | None]] | None = None,
     explanation: str | None = "integrated-gradients",
+    former_defaults: dict[str, Any] | None = None,
 ) -> Callable:
     """Register a model builder under `name` (decorator)."""
     bad = [k for k in data_kinds if k not in DATA_KINDS]
@@ -94,7 +98,7 @@ def register_model(
             name=name, builder=builder, family=family, data_kinds=tuple(data_kinds), task_factory=task,
             description=doc.split("\n\n")[0].replace("\n", " ") if doc else "",
             train_defaults=dict(train_defaults or {}), generates=generates, pretrained=pretrained,
-            explanation=explanation,
+            explanation=explanation, former_defaults=dict(former_defaults or {}),
         )
         return builder
 
@@ -185,13 +189,22 @@ def create_task(task: str | Callable[..., Task], model: nn.Module, spec, **optio
                     lambda: factory(model, spec, **options))
 
 
+def saved_kwargs(saved: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters a checkpoint's model was built with, from its ``config.json`` entry ``{"name",
+    "kwargs"}``: those recorded, and, for a checkpoint that recorded only those it was given, the former
+    value of each default that has changed since (`ModelInfo.former_defaults`)."""
+    kwargs = dict(saved.get("kwargs", {}))
+    former = model_info(saved["name"]).former_defaults
+    return {**{k: v for k, v in former.items() if k not in kwargs}, **kwargs}
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", *, verify: bool = True) -> nn.Module:
     """Rebuild a model from a checkpoint folder (no pickle), in eval mode. The size its config
     describes is checked before anything is allocated (`check_model_size`); the weights are
     checked against their recorded SHA-256 unless `verify` is False."""
     path = Path(path)
     config = read_config(path)
-    name, kwargs = config["model"]["name"], config["model"].get("kwargs", {})
+    name, kwargs = config["model"]["name"], saved_kwargs(config["model"])
     check_model_size(name, kwargs, path / "config.json", lambda **shapes: create_model(name, **shapes))
     model = create_model(name, **kwargs)
     load_weights(model, read_weights(path, verify=verify), path)
