@@ -274,3 +274,33 @@ def test_evaluate_scores_a_new_table_with_the_training_preprocessing(tmp_path, c
                            (["--data-set", "seed=3"], "takes no options")):
         code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "copy.csv"), *argv)
         assert code in (1, 2) and expected in err and "Traceback" not in err, argv
+
+
+def test_a_single_class_image_folder_is_refused_for_classification(tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "faces" / "me").mkdir(parents=True)
+    for i in range(20):
+        Image.new("L", (8, 8), color=i * 10).save(tmp_path / "faces" / "me" / f"{i}.png")
+    code, _, err = run(capsys, "train", "cnn", "--data", str(tmp_path / "faces"), "--epochs", "1",
+                       "--out", str(tmp_path / "run"))
+    assert code == 1 and "single class ('me')" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_predict_writes_its_table_to_a_file_and_unknown_data_options_are_listed(tmp_path, capsys):
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True).frame
+    data.to_csv(tmp_path / "wine.csv", index=False)
+    code, _, err = run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target",
+                       "--data-set", "splt_column=part", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "no option 'splt_column'" in err and "Valid options: drop, split_column" in err
+    out = tmp_path / "run"
+    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs", "5",
+               "--out", str(out), "--quiet")[0] == 0
+    data.drop(columns="target").head(4).to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, err = run(capsys, "predict", str(out), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"))
+    assert code == 0, err
+    table = list(csv.reader(open(tmp_path / "p.csv")))
+    assert table[0] == ["row", "prediction", "p_0", "p_1", "p_2"] and len(table) == 5 and stdout.strip() == ""

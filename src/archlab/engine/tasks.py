@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DivergenceError, NonFiniteLossError
+from ..errors import ConfigError, DataError, DivergenceError, NonFiniteLossError
 from .metrics import accuracy, confusion_matrix, macro_f1
 
 
@@ -172,4 +172,7 @@ def classification_task(model, spec, label_smoothing: float = 0.0) -> Task:
         if label_smoothing:
             raise ConfigError(f"label_smoothing applies to class targets; this data's target is numeric ({kind}).")
         return TARGET_TASKS[kind](spec)
+    if spec.num_classes == 1:
+        raise DataError(f"the data '{spec.name}' has a single class ({', '.join(map(repr, spec.class_names or []))}); "
+                        "classification needs at least two.")
     return ClassificationTask(spec.num_classes, label_smoothing)
