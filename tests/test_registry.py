@@ -79,16 +79,22 @@ def test_a_checkpoint_is_rebuilt_as_saved_after_a_default_changes(tmp_path, monk
     save_checkpoint(tmp_path / "run", model, meta={"model": model.archlab_config})
     info = registry.model_info("mlp")
 
-    def wider(**kwargs):
-        return info.builder(**kwargs)
-
     signature = inspect.signature(info.builder)
-    wider.__signature__ = signature.replace(parameters=[
+    signature = signature.replace(parameters=[
         p.replace(default=(128,)) if p.name == "hidden_dims" else p for p in signature.parameters.values()])
+
+    def wider(**kwargs):  # mlp with another default
+        bound = signature.bind(**kwargs)
+        bound.apply_defaults()
+        return info.builder(**bound.arguments)
+
+    wider.__signature__ = signature
     monkeypatch.setitem(registry._MODELS, "mlp", dataclasses.replace(info, builder=wider))
-    assert archlab.create_model("mlp", in_features=5, num_classes=3).archlab_config["kwargs"]["hidden_dims"] == (128,)
+    widths = [p.shape[0] for p in archlab.create_model("mlp", in_features=5, num_classes=3).parameters()]
+    assert widths == [128, 128, 3, 3]
     loaded = archlab.load_model(tmp_path / "run")  # built with (100,) as saved, not the new default
-    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    saved, rebuilt = model.state_dict(), loaded.state_dict()
+    assert list(saved) == list(rebuilt) and all(torch.equal(saved[k], rebuilt[k]) for k in saved)
 
 
 def test_a_checkpoint_that_recorded_only_the_given_kwargs_is_built_with_the_former_defaults(tmp_path):

@@ -15,6 +15,7 @@ training seed: archlab's `mlp`, `LogisticRegression(max_iter=5000)` and, as the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import warnings
 from pathlib import Path
@@ -40,7 +41,8 @@ def right(accuracy: float, total: int) -> int:
     return int(round(accuracy * total))
 
 
-def compare(path: Path, split_seed: int, seeds: int) -> dict[str, list[int]]:
+def compare(path: Path, split_seed: int, seeds: int) -> tuple[int, dict[str, list[int]]]:
+    """The test split's size, and the test examples each model gets right for each training seed."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -56,8 +58,7 @@ def compare(path: Path, split_seed: int, seeds: int) -> dict[str, list[int]]:
             warnings.simplefilter("ignore", ConvergenceWarning)
             peer.append(right(MLPClassifier(random_state=seed).fit(x, y).score(x_test, y_test), total))
         ours.append(right(archlab.train("mlp", data, seed=seed, quiet=True).metrics["test_accuracy"], total))
-    return {"total": total, "LogisticRegression": [regression] * seeds, "sklearn MLPClassifier": peer,
-            "archlab mlp": ours}
+    return total, {"LogisticRegression": [regression] * seeds, "sklearn MLPClassifier": peer, "archlab mlp": ours}
 
 
 def main() -> None:
@@ -67,15 +68,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="training seeds 0..N-1 on each split")
     parser.add_argument("--out", type=Path, default=None, help="folder for the CSV files (default: a temporary one)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as temporary:
-        folder = args.out or Path(temporary)
+    with tempfile.TemporaryDirectory() if args.out is None else contextlib.nullcontext(args.out) as folder:
+        folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in args.tables.split(","):
             path = write_table(name, folder)
             means: dict[str, list[float]] = {}
             for split_seed in range(args.splits):
-                result = compare(path, split_seed, args.seeds)
-                total = result.pop("total")
+                total, result = compare(path, split_seed, args.seeds)
                 print(f"{name}, split seed {split_seed}: test examples right out of {total}, training seeds "
                       f"0-{args.seeds - 1}")
                 for label, counts in result.items():

@@ -270,8 +270,8 @@ def test_evaluate_scores_a_new_table_with_the_training_preprocessing(tmp_path, c
     data.drop(columns="alcohol").to_csv(tmp_path / "fewer.csv", index=False)
     code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "fewer.csv"))
     assert code == 1 and "alcohol" in err and len(err.strip().splitlines()) == 1
-    for argv, expected in ((["--split", "val"], "has no split 'val'"), (["--target", "alcohol"], "'target'"),
-                           (["--data-set", "seed=3"], "takes no options")):
+    for argv, expected in ((["--split", "val"], "scored whole, as the test split"),
+                           (["--target", "alcohol"], "'target'"), (["--data-set", "seed=3"], "takes no options")):
         code, _, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "copy.csv"), *argv)
         assert code in (1, 2) and expected in err and "Traceback" not in err, argv
 

@@ -305,3 +305,23 @@ def test_cora_as_tables_gives_the_built_in_gcn_accuracy(cora_tables):
     mine = archlab.train("gcn", load_data(folder, split_column="split"), quiet=True)
     theirs = archlab.train("gcn", "cora", data_dir=root, quiet=True)
     assert abs(mine.metrics["test_accuracy"] - theirs.metrics["test_accuracy"]) <= 0.001
+
+
+def test_a_new_labeled_graph_scores_its_labelled_nodes_and_a_link_predictor_refuses(tmp_path):
+    from archlab.data.graph_files import labeled_graph
+
+    data = load_data(karate_tables(tmp_path / "karate"))
+    new = karate_tables(tmp_path / "new")
+    nodes = pd.read_csv(new / "nodes.csv")
+    nodes.loc[3, "label"] = None  # an unlabelled node is not scored
+    nodes.to_csv(new / "nodes.csv", index=False)
+    split = labeled_graph(new, data.spec)
+    assert len(split) == 33 and not split.mask[3] and split.graph.x.shape == (34, 2)
+    assert split.graph.y[split.mask].tolist() == [int(c == "Officer") for c in nodes["label"].dropna()]
+    nodes.loc[5, "label"] = "Coach"
+    nodes.to_csv(new / "nodes.csv", index=False)
+    with pytest.raises(DataError, match="line 7: the label .* 'Coach'"):
+        labeled_graph(new, data.spec)
+    links = load_data(tmp_path / "karate", link_prediction=True).spec
+    with pytest.raises(ConfigError, match="held-out edges"):
+        labeled_graph(new, links)

@@ -15,7 +15,8 @@ from PIL import Image
 import archlab
 from archlab.data import load_data
 from archlab.data.image_folder import (
-    ImageFileSplit, ImageTensorSplit, from_image_folder, image_files, is_image_folder, parse_bytes, read_images,
+    ImageFileSplit, ImageTensorSplit, from_image_folder, image_files, is_image_folder, labeled_images, parse_bytes,
+    read_images,
 )
 from archlab.data.sources import format_info, source_options
 from archlab.errors import ConfigError, DataError
@@ -438,3 +439,17 @@ def test_mnist_png_folders_match_the_builtin_loader(tmp_path):
     reference = archlab.train("lenet5", builtin, seed=0, quiet=True).metrics["test_accuracy"]
     print(f"lenet5 test accuracy: image folder {ours:.4f}, built-in mnist {reference:.4f}")
     assert abs(ours - reference) <= 0.003
+
+
+def test_a_new_labeled_folder_is_read_as_predict_reads_and_labeled_by_the_training_classes(tmp_path):
+    write_digits(tmp_path / "train", per_class=12)
+    spec = load_data(tmp_path / "train").spec
+    images, labels = write_digits(tmp_path / "new" / "test", count=30)  # a test/ folder alone
+    split = labeled_images(tmp_path / "new", spec)
+    order = np.argsort(labels, kind="stable")  # class folders in the training classes' order
+    assert split["y"].tolist() == labels[order].tolist()
+    assert torch.equal(split["x"], torch.from_numpy(read_images(tmp_path / "new" / "test", spec)))
+    (tmp_path / "new" / "test" / "x").mkdir()
+    Image.fromarray(images[0]).save(tmp_path / "new" / "test" / "x" / "a.png")
+    with pytest.raises(DataError, match="'x' are not in the training split"):
+        labeled_images(tmp_path / "new", spec)

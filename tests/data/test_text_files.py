@@ -214,3 +214,34 @@ def test_bad_text_options_are_refused(tmp_path):
         load_data(tmp_path / "x.txt", context_length=0)
     with pytest.raises(ConfigError, match=r"data format 'text-table' has no option 'target_column'"):
         load_data(path, format="text-table", target_column="y")
+
+
+def test_a_new_text_is_scored_in_the_training_ids_and_a_split_folder_by_its_test_file(tmp_path):
+    from archlab.data.text_files import text_stream
+
+    (tmp_path / "train.txt").write_text("abcabc " * 20)
+    spec = load_data(tmp_path / "train.txt", context_length=8).spec
+    (tmp_path / "new.txt").write_text("cab " * 5 + "z")
+    stream = text_stream(tmp_path / "new.txt", spec)
+    tok = tokenizer_from_json(spec.preprocess["tokenizer_json"])
+    assert tok.decode(stream.tokens.tolist()) == "cab " * 5 + "\ufffd"  # z: never seen in training
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    for name, words in (("train", "abc "), ("val", "cab "), ("test", "bca ")):
+        (splits / f"{name}.txt").write_text(words * 10)
+    assert tok.decode(text_stream(splits, spec).tokens.tolist()) == "bca " * 10
+    (splits / "test.txt").unlink()
+    with pytest.raises(DataError, match="no test.txt to score"):
+        text_stream(splits, spec)
+
+
+def test_a_new_labeled_text_table_is_tokenized_and_labeled_as_in_training(tmp_path):
+    from archlab.data.text_files import text_table_split
+
+    pd.DataFrame({"text": ["good film", "bad film"] * 10, "label": ["pos", "neg"] * 10}).to_csv(
+        tmp_path / "t.csv", index=False)
+    data = load_data(tmp_path / "t.csv", format="text-table", seed=0)
+    pd.DataFrame({"text": ["bad film", "good good"], "label": [" neg", "pos"]}).to_csv(tmp_path / "n.csv", index=False)
+    split = text_table_split(tmp_path / "n.csv", data.spec)
+    assert split["y"].tolist() == [0, 1]  # labels stripped, as in training
+    assert torch.equal(split["x"][0, :2], data.train["x"][data.train["y"] == 0][0, :2])

@@ -61,3 +61,16 @@ def test_evaluate_finds_the_data_directory_the_run_recorded(tmp_path, capsys, mo
     capsys.readouterr()
     assert main(["evaluate", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"]["test_accuracy"] > 0
+
+
+def test_a_run_saved_before_every_hyperparameter_was_recorded_resumes_with_the_former_default(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "mlp", "--data", "wine", "--set", "hidden_dims=[64,64]", "--epochs", "2", "--out", str(out),
+                 "--time-limit", "0.001s", "--quiet"]) == 0
+    config = read_config(out)
+    config["model"]["kwargs"] = {k: v for k, v in config["model"]["kwargs"].items()
+                                 if k in ("in_features", "num_classes")}  # as written before 2026-12-01
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["train", "mlp", "--data", "wine", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert read_training_state(out)["step"] == 8
+    assert read_config(out)["model"]["kwargs"]["hidden_dims"] == [64, 64]  # now recorded with the rest

@@ -26,6 +26,9 @@ needs the `label` column; with ``link_prediction=True`` the graph may have none,
 prediction (gae, vgae) only. Either way each split carries the link-prediction edges of
 `split_edges` (85/5/10 of the edges, with as many sampled non-edges, fixed by `seed`), as the
 built-in Cora has. Feature matrices at most 10% non-zero (bag-of-words) are kept sparse.
+
+A new graph in the training graph's format and feature columns is read for `predict` (`graph_inputs`)
+and, with its labelled nodes scored, for `evaluate` (`labeled_graph`; a folder, or one networkx file).
 """
 
 from __future__ import annotations
@@ -371,7 +374,7 @@ def _new_graph(path: str | os.PathLike, spec: DataSpec) -> tuple[dict[str, Any],
     if features == "identity":
         raise DataError(f"{path}: the checkpoint's graph had no feature columns, so each node's input was its own "
                         "one-hot row (features='identity'), which exists only for the training graph's nodes. To "
-                        "predict on a new graph, train on node feature columns or with features='degree'.")
+                        "predict on or score a new graph, train on node feature columns or with features='degree'.")
     label, split_column, weight = options.get("label", "label"), options.get("split_column"), options.get("weight")
     if fmt == "graph-tables":
         node_id, source, target = options["node_id"], options["source_column"], options["target_column"]

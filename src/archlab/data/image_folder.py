@@ -12,6 +12,10 @@ drawn from a generator seeded by ``(seed, batch index)``, so a resumed epoch see
 Every file is decoded once when the folder is read (the streaming path keeps only the
 statistics), so an unreadable image is named before training starts instead of in the middle
 of an epoch.
+
+New images are read with the training mode, size and statistics: an image or a folder of them for
+`predict` (`read_images`), a folder of class folders named as the training classes (its ``test/``
+folder, when it has one) for `evaluate` (`labeled_images`, decoded into memory).
 """
 
 from __future__ import annotations
@@ -588,8 +592,10 @@ def labeled_images(path: str | os.PathLike, spec: DataSpec) -> TensorSplit:
         raise DataError(f"{path}: not a folder; expected one subfolder of images per training class "
                         f"({', '.join(spec.class_names or [])}).")
     folders = _split_folders(path)
+    if folders is None and (path / "test").is_dir() and "test" not in (spec.class_names or []):
+        folders = {"test": path / "test"}  # a test/ folder alone
     if folders is not None and "test" not in folders:
-        raise DataError(f"{path} is split into {', '.join(sorted(folders))}/ without a test/ folder to score.")
+        raise DataError(f"{path} is split into {'/, '.join(sorted(folders))}/ without a test/ folder to score.")
     folder = folders["test"] if folders is not None else path
     _, files, labels = _class_files(folder, list(spec.class_names or []))
     if not files:

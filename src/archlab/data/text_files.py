@@ -10,7 +10,8 @@ fixed by `seed`. The `tokenizer` is trained on the training texts: ``"word"`` (d
 ``"subword"`` (byte-level BPE, 8,000 by default) or ``"char"`` (one id per character; id 0 pads
 and U+FFFD stands for every character the training texts lack); or it is the vocabulary of a
 Hugging Face BERT folder given as the `tokenizer`. Texts are cut at `context_length` tokens.
-New tables of the same column are read for `predict` by `text_table_inputs`.
+New tables of the same column are read for `predict` by `text_table_inputs`, and new labeled ones for
+`evaluate` by `text_table_split`; a new text for `evaluate` by `text_stream`.
 
 **text** (``.txt``, or a folder of them) trains a language model (gpt) on one token stream. A
 folder holding ``train.txt`` and ``val.txt`` (and ``test.txt``) gives those splits; otherwise
@@ -278,10 +279,14 @@ def _stream_tokenizer(tokenizer: str, text: str, vocab_size: int | None) -> Char
 
 
 def text_stream(path: Path, spec) -> TokenStream:
-    """A new ``.txt`` file, or a folder of them joined as training joined its files, as one token stream,
-    every window of it, in the training tokenizer's ids (for evaluate)."""
+    """A new ``.txt`` file, or a folder of them joined by a newline (its ``test.txt`` alone when it holds
+    ``train.txt``), as one token stream, every window of it, in the training tokenizer's ids (for evaluate)."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and (path / "train.txt").is_file():
+        if not (path / "test.txt").is_file():
+            raise DataError(f"{path} holds train.txt but no test.txt to score; give test.txt or another file.")
+        files = [path / "test.txt"]
+    elif path.is_dir():
         files = [p for p in _text_files(path) if p.suffix.lower() == ".txt"]
         if not files:
             raise DataError(f"{path} holds no .txt file.")
@@ -289,7 +294,11 @@ def text_stream(path: Path, spec) -> TokenStream:
         files = [path]
     else:
         raise DataError(f"text file or folder not found: {path}.")
-    text = "\n".join(read_utf8(p) for p in files)
+    texts = [read_utf8(p) for p in files]
+    for p, t in zip(files, texts):
+        if not t.strip():
+            raise DataError(f"{p} is empty: expected text to score.")
+    text = "\n".join(texts)
     tok = tokenizer_from_json(spec.preprocess["tokenizer_json"])
     ids = encode_chars(tok, text) if isinstance(tok, CharTokenizer) else tok.encode(text)
     context_length = int(spec.options["context_length"])

@@ -12,6 +12,7 @@ import numpy as np
 from torch import nn
 
 from ..data import Dataset, DataSpec
+from ..data.registry import list_datasets
 from ..data.sources import format_info
 from ..engine.checkpoint import read_config
 from ..engine.fit import evaluate, scalars
@@ -39,7 +40,8 @@ def load_checkpoint_data(checkpoint: str | os.PathLike, data: str | os.PathLike 
         dataset = reopen_data(spec, data_dir)
     elif isinstance(data, str) and spec is not None and data == spec.name and target is None and not data_options:
         dataset = reopen_data(spec, data_dir)
-    elif spec is not None and "source" in spec.options and not isinstance(data, Dataset):
+    elif spec is not None and "source" in spec.options and not isinstance(data, Dataset) and \
+            (Path(data).exists() or os.fspath(data) not in list_datasets()):
         dataset = _new_file_data(spec, Path(data), data_dir, target, data_format, data_options)
     else:
         dataset = open_data(data, data_dir, target=target, data_format=data_format, data_options=data_options)
@@ -54,7 +56,10 @@ def _new_file_data(spec: DataSpec, path: Path, data_dir, target: str | None, dat
     read with the preprocessing fitted in training (`FormatInfo.labeled`)."""
     fmt = spec.options["format"]
     trained = next((spec.options[k] for k in ("target", "label_column", "label") if spec.options.get(k)), None)
-    if target is not None and trained is not None and target != trained:
+    if target is not None and trained is None:
+        raise ConfigError(f"--target {target}: the checkpoint was trained on {fmt} data, which names no target "
+                          "column.")
+    if target is not None and target != trained:
         raise ConfigError(f"--target {target}: the checkpoint was trained on the column '{trained}', which a file "
                           "of its schema holds.")
     if data_format is not None and data_format != fmt:
@@ -75,6 +80,12 @@ def _new_file_data(spec: DataSpec, path: Path, data_dir, target: str | None, dat
     if not path.exists():
         raise DataError(f"data file or folder not found: {path}.")
     return Dataset(spec, {"test": labeled(path, spec)})
+
+
+def _check_split(dataset: Dataset, split: str, data) -> None:
+    if list(dataset.splits) == ["test"] and split != "test":  # a new file of the schema, scored whole
+        raise ConfigError(f"--split {split}: {data} is scored whole, as the test split; --split names a split of "
+                          "the data the checkpoint was trained on.")
 
 
 def _score(checkpoint: Path, config: dict, dataset: Dataset, split: str, batch_size: int, device,
@@ -103,12 +114,14 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike |
     runs = seed_runs(checkpoint)
     if not runs:
         config, dataset = load_checkpoint_data(checkpoint, data, data_dir, **source)
+        _check_split(dataset, split, data)
         net, metrics = _score(Path(checkpoint), config, dataset, split, batch_size, device, task_options, verify)
         scalar = scalars(metrics)
         return JobResult(scalar, str(checkpoint), time.perf_counter() - started, model=net,
                          details={k: v for k, v in metrics.items() if k not in scalar})
     # The seeds of one run share its data (train_seeds loads it once): load it once here too.
     _, dataset = load_checkpoint_data(runs[0][1], data, data_dir, **source)
+    _check_split(dataset, split, data)
     per_seed = {}
     for seed, folder in runs:
         config = read_config(folder)

@@ -33,7 +33,7 @@ from ..meta.maml import MAML
 from ..meta.protonet import ProtoNet
 from ..meta.reptile import Reptile
 from ..meta.task import meta_task, read_step_sizes
-from ..models.registry import create_model, load_model, model_info
+from ..models.registry import create_model, load_model, model_info, saved_kwargs
 from ..utils import resolve_device, seed_everything
 from ..validation import check_choice
 from .result import JobResult
@@ -314,7 +314,9 @@ def meta_train(config: MetaConfig, *, out: str | os.PathLike, resume: bool = Fal
         if differ:
             raise ConfigError(f"--resume continues the run in {out} with its own settings; these differ from the "
                               f"saved ones: {', '.join(differ)} (only --iterations may change).")
-        config.model, config.model_kwargs = saved.model, saved.model_kwargs
+        # the model as the checkpoint records it (every hyperparameter; the former defaults for an old one)
+        recorded = read_config(out)["model"]
+        config.model, config.model_kwargs = recorded["name"], saved_kwargs(recorded)
     else:
         seed_everything(config.seed)
         name, kwargs = (default_model(sampler, config.algorithm) if config.model is None

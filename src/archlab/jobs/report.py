@@ -30,7 +30,7 @@ from ..data.paths import resolve_data_dir
 from ..data.sources import source_options
 from ..engine.checkpoint import is_checkpoint, read_config
 from ..errors import CheckpointError, ConfigError, DataError
-from ..models.registry import load_model, model_info
+from ..models.registry import load_model, model_info, saved_kwargs
 from ..utils import resolve_device
 from ..validation import check_int
 from .data import open_data, reopen_data
@@ -124,7 +124,7 @@ def run_section(doc: Document, run: Run, dataset: Dataset | None, data_error: st
     seeds = [seed for seed, _ in run.members if seed is not None]
     s.paragraph(f"Folder {run.path}" + (f": {len(seeds)} seed runs (seeds {', '.join(map(str, seeds))})"
                                         if seeds else ": one checkpoint."))
-    rows = [["model", config["model"]["name"]], ["hyperparameters", _format(config["model"].get("kwargs", {}))]]
+    rows = [["model", config["model"]["name"]], ["hyperparameters", _format(saved_kwargs(config["model"]))]]
     if _kind(config) == "meta":
         rows += [[f"meta {k}", _format(v)] for k, v in config["meta"].items() if k != "model_kwargs"]
     else:

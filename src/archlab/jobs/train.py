@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 import time
@@ -208,9 +209,12 @@ def train(
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
     if saved is not None:
-        if saved_kwargs(saved["model"]) != kwargs:
-            raise ConfigError(f"--resume: {out} holds a {saved['model']['name']} with {saved['model']['kwargs']}; "
-                              f"this run asks for {model} with {kwargs}.")
+        recorded, asked = (json.loads(json.dumps(k)) for k in (saved_kwargs(saved["model"]), kwargs))  # as JSON
+        differ = sorted(k for k in set(recorded) | set(asked) if recorded.get(k) != asked.get(k))
+        if differ:
+            raise ConfigError(f"--resume: {out} holds a {model} with "
+                              f"{', '.join(f'{k}={recorded.get(k)!r}' for k in differ)}; this run asks for "
+                              f"{', '.join(f'{k}={asked.get(k)!r}' for k in differ)}.")
     seed_everything(config.seed)
     net = create_model(model, **kwargs)
     task_options = check_task_options(info.task_factory, dict(task_options or {}))
