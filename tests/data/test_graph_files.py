@@ -320,7 +320,7 @@ def test_a_new_labeled_graph_scores_its_labelled_nodes_and_a_link_predictor_refu
     assert split.graph.y[split.mask].tolist() == [int(c == "Officer") for c in nodes["label"].dropna()]
     nodes.loc[5, "label"] = "Coach"
     nodes.to_csv(new / "nodes.csv", index=False)
-    with pytest.raises(DataError, match="line 7: the label .* 'Coach'"):
+    with pytest.raises(DataError, match="line 7 has the class 'Coach' of target 'label'"):
         labeled_graph(new, data.spec)
     links = load_data(tmp_path / "karate", link_prediction=True).spec
     with pytest.raises(ConfigError, match="held-out edges"):

@@ -39,6 +39,13 @@ def shard_part(n: int, rank: int, size: int) -> tuple[int, int, int]:
     return (start, stop, stop - start) if stop > start else (0, 1, 0)
 
 
+def unknown_class(place: str, value: Any, column: str, class_names: list[str]) -> DataError:
+    """The error for a new example whose class (`value`, in `column`, at `place`: a file and its line or row)
+    is not among the training classes."""
+    return DataError(f"{place} has the class {value!r} of target '{column}', which training did not have; classes: "
+                     f"{', '.join(class_names)}.")
+
+
 @dataclass
 class DataSpec:
     """What a model needs to know about a dataset, and how to rebuild it.

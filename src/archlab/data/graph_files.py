@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is read, not with the packa
 
 from ..errors import ConfigError, DataError
 from ..validation import check_choice
-from .base import Dataset, DataSpec
+from .base import Dataset, DataSpec, unknown_class
 from .graph import Graph, GraphSplit, graph_dataset, index_mask
 from .sources import load_data, register_format
 from .splits import stratified_split
@@ -355,8 +355,7 @@ def labeled_graph(path: str | os.PathLike, spec: DataSpec) -> GraphSplit:
     raw = _text(nodes, label)
     for i, value in enumerate(raw):
         if value is not None and value not in number:
-            raise DataError(f"{where(i)}: the label ('{label}') is {value!r}; expected one of the training classes "
-                            f"{spec.class_names}.")
+            raise unknown_class(where(i), value, label, spec.class_names)
     mask = torch.tensor([v is not None for v in raw])
     if not mask.any():
         raise DataError(f"{file}: no node has a label to score.")

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is read, not with the packa
 
 from ..errors import ConfigError, DataError
 from ..validation import check_choice, check_int, fail
-from .base import Dataset, DataSpec, TensorSplit
+from .base import Dataset, DataSpec, TensorSplit, unknown_class
 from .sources import register_format
 
 SPLITS = ("train", "val", "test")
@@ -250,8 +250,7 @@ def encode_classes(series: pd.Series, class_names: list[str], where: str, row_na
         codes = pd.Categorical(series.astype(str), categories=class_names).codes.astype(np.int64)
     unknown = np.flatnonzero(codes < 0)
     if len(unknown):
-        raise DataError(f"{where}: {row_name(unknown[0])} has the class {series.iloc[unknown[0]]!r} of target "
-                        f"'{series.name}', which training did not have; classes: {', '.join(class_names)}.")
+        raise unknown_class(f"{where}: {row_name(unknown[0])}", series.iloc[unknown[0]], series.name, class_names)
     return codes
 
 

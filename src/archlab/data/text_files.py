@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is read, not with the packa
 
 from ..errors import ConfigError, DataError
 from ..validation import check_int
-from .base import Dataset
+from .base import Dataset, unknown_class
 from .corpora import DEFAULT_CONTEXT_LENGTH
 from .graph_files import class_order, read_table
 from .sources import load_data, register_format
@@ -149,8 +149,7 @@ def text_table_split(path: Path, spec):
     for i, value in enumerate(_table_column(frame, label_column, "label", path, "label_column")):
         value = value.strip() if value is not None else ""
         if value not in number:
-            raise DataError(f"{path}, line {i + 2}: the label ('{label_column}') is {value!r}; expected one of the "
-                            f"training classes {spec.class_names}.")
+            raise unknown_class(f"{path}, line {i + 2}", value, label_column, spec.class_names)
         labels.append(number[value])
     tok = tokenizer_from_json(preprocess["tokenizer_json"])
     return pad_sentences(_encode(tok, texts), labels, int(spec.input_shape[0]), preprocess["pad_id"])
