@@ -228,14 +228,20 @@ def test_a_classification_table_with_categories_and_missing_values(tmp_path, cap
     assert code == 1 and "colour" in err and "label" in err and len(err.strip().splitlines()) == 1
 
 
-def test_explain_reads_an_input_of_the_training_schema(tmp_path, capsys):
+def trained_on_wine(tmp_path, capsys, epochs: int):
+    """scikit-learn's wine table as wine.csv, and an mlp trained on it: (the table, the run folder)."""
     from sklearn.datasets import load_wine
 
     data = load_wine(as_frame=True).frame
     data.to_csv(tmp_path / "wine.csv", index=False)
     out = tmp_path / "run"
-    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs", "5",
-               "--out", str(out), "--quiet")[0] == 0
+    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs",
+               str(epochs), "--out", str(out), "--quiet")[0] == 0
+    return data, out
+
+
+def test_explain_reads_an_input_of_the_training_schema(tmp_path, capsys):
+    data, out = trained_on_wine(tmp_path, capsys, epochs=5)
     data.drop(columns="target").head(2).to_csv(tmp_path / "new.csv", index=False)
     code, stdout, err = run(capsys, "explain", str(out), "--input", str(tmp_path / "new.csv"), "--index", "1",
                             "--json")
@@ -244,13 +250,7 @@ def test_explain_reads_an_input_of_the_training_schema(tmp_path, capsys):
 
 
 def test_evaluate_scores_a_new_table_with_the_training_preprocessing(tmp_path, capsys):
-    from sklearn.datasets import load_wine
-
-    data = load_wine(as_frame=True).frame
-    data.to_csv(tmp_path / "wine.csv", index=False)
-    out = tmp_path / "run"
-    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs", "20",
-               "--out", str(out), "--quiet")[0] == 0
+    data, out = trained_on_wine(tmp_path, capsys, epochs=20)
     code, stdout, err = run(capsys, "evaluate", str(out), "--data", str(tmp_path / "wine.csv"), "--json")
     assert code == 0, err  # its own file: the recorded test split
     assert json.loads(stdout)["metrics"] == json.loads(run(capsys, "evaluate", str(out), "--json")[1])["metrics"]
@@ -289,16 +289,10 @@ def test_a_single_class_image_folder_is_refused_for_classification(tmp_path, cap
 
 
 def test_predict_writes_its_table_to_a_file_and_unknown_data_options_are_listed(tmp_path, capsys):
-    from sklearn.datasets import load_wine
-
-    data = load_wine(as_frame=True).frame
-    data.to_csv(tmp_path / "wine.csv", index=False)
+    data, out = trained_on_wine(tmp_path, capsys, epochs=5)
     code, _, err = run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target",
                        "--data-set", "splt_column=part", "--out", str(tmp_path / "bad"))
     assert code == 2 and "no option 'splt_column'" in err and "Valid options: drop, split_column" in err
-    out = tmp_path / "run"
-    assert run(capsys, "train", "mlp", "--data", str(tmp_path / "wine.csv"), "--target", "target", "--epochs", "5",
-               "--out", str(out), "--quiet")[0] == 0
     data.drop(columns="target").head(4).to_csv(tmp_path / "new.csv", index=False)
     code, stdout, err = run(capsys, "predict", str(out), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"))
     assert code == 0, err

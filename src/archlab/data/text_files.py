@@ -236,27 +236,41 @@ def _detect_text_folder(path: Path) -> bool:
     return bool(files) and all(p.suffix.lower() == ".txt" for p in files)
 
 
-def _split_texts(path: Path) -> dict[str, tuple[str, str]]:
-    """Each split's text and where it comes from."""
+def _txt_files(path: Path) -> list[Path]:
+    """The file `path`, or the ``.txt`` files of the folder `path` in name order."""
     if path.is_dir():
         files = [p for p in _text_files(path) if p.suffix.lower() == ".txt"]
         if not files:
             raise DataError(f"{path} holds no .txt file.")
-        if (path / "train.txt").is_file():
-            if not (path / "val.txt").is_file():
-                raise DataError(f"{path} holds train.txt but no val.txt: a folder of splits holds train.txt and "
-                                "val.txt (and test.txt); other files are ignored then.")
-            return {name: (read_utf8(path / f"{name}.txt"), str(path / f"{name}.txt")) for name in SPLITS
-                    if (path / f"{name}.txt").is_file()}
-    elif path.is_file():
-        files = [path]
-    else:
-        raise DataError(f"text file or folder not found: {path}.")
+        return files
+    if path.is_file():
+        return [path]
+    raise DataError(f"text file or folder not found: {path}.")
+
+
+def _joined(files: list[Path], purpose: str) -> str:
+    """The texts of `files` joined by a newline; an empty one is refused (there is no text to `purpose`)."""
     texts = [read_utf8(p) for p in files]
     for p, t in zip(files, texts):
         if not t.strip():
-            raise DataError(f"{p} is empty: expected text to model.")
-    text = "\n".join(texts)
+            raise DataError(f"{p} is empty: expected text to {purpose}.")
+    return "\n".join(texts)
+
+
+def _token_ids(tok: CharTokenizer | SubwordTokenizer, text: str) -> list[int]:
+    return encode_chars(tok, text) if isinstance(tok, CharTokenizer) else tok.encode(text)
+
+
+def _split_texts(path: Path) -> dict[str, tuple[str, str]]:
+    """Each split's text and where it comes from."""
+    files = _txt_files(path)
+    if path.is_dir() and (path / "train.txt").is_file():
+        if not (path / "val.txt").is_file():
+            raise DataError(f"{path} holds train.txt but no val.txt: a folder of splits holds train.txt and "
+                            "val.txt (and test.txt); other files are ignored then.")
+        return {name: (read_utf8(path / f"{name}.txt"), str(path / f"{name}.txt")) for name in SPLITS
+                if (path / f"{name}.txt").is_file()}
+    text = _joined(files, "model")
     n = len(text)
     return {name: (text[int(a * n):int(b * n)], f"the {name} part ({int(a * 100)}-{int(b * 100)}%) of {path}")
             for name, (a, b) in STREAM_PARTS.items()}
@@ -285,21 +299,10 @@ def text_stream(path: Path, spec) -> TokenStream:
         if not (path / "test.txt").is_file():
             raise DataError(f"{path} holds train.txt but no test.txt to score; give test.txt or another file.")
         files = [path / "test.txt"]
-    elif path.is_dir():
-        files = [p for p in _text_files(path) if p.suffix.lower() == ".txt"]
-        if not files:
-            raise DataError(f"{path} holds no .txt file.")
-    elif path.is_file():
-        files = [path]
     else:
-        raise DataError(f"text file or folder not found: {path}.")
-    texts = [read_utf8(p) for p in files]
-    for p, t in zip(files, texts):
-        if not t.strip():
-            raise DataError(f"{p} is empty: expected text to score.")
-    text = "\n".join(texts)
+        files = _txt_files(path)
     tok = tokenizer_from_json(spec.preprocess["tokenizer_json"])
-    ids = encode_chars(tok, text) if isinstance(tok, CharTokenizer) else tok.encode(text)
+    ids = _token_ids(tok, _joined(files, "score"))
     context_length = int(spec.options["context_length"])
     if len(ids) < context_length + 1:
         raise DataError(f"{path} has {len(ids)} tokens, too few for one window of context_length={context_length} "
@@ -318,7 +321,7 @@ def read_text(path: Path, *, seed: int = 0, tokenizer: str = "char", vocab_size:
     tok = _stream_tokenizer(tokenizer, parts["train"][0], vocab_size)
     splits = {}
     for name, (text, where) in parts.items():
-        ids = encode_chars(tok, text) if isinstance(tok, CharTokenizer) else tok.encode(text)
+        ids = _token_ids(tok, text)
         if len(ids) < context_length + 1:
             raise DataError(f"{where} has {len(ids)} tokens, too few for one window of context_length="
                             f"{context_length} (+1 target); give more text or a smaller context_length.")

@@ -193,7 +193,8 @@ def train(
         # again come from the checkpoint, and given ones must agree with it
         if saved["model"]["name"] != model:
             raise ConfigError(f"--resume: {out} holds a {saved['model']['name']}; this run asks for {model}.")
-        model_kwargs = {**saved_kwargs(saved["model"]), **model_kwargs}
+        built_with = saved_kwargs(saved["model"])
+        model_kwargs = {**built_with, **model_kwargs}
         task_options = {**saved.get("task_options", {}), **dict(task_options or {})}
         config = resumed_config(model, Path(out), saved, options)
     else:
@@ -209,7 +210,7 @@ def train(
     check_data_kind(model, data.spec)
     kwargs = model_kwargs_for(model, data.spec, model_kwargs)
     if saved is not None:
-        recorded, asked = (json.loads(json.dumps(k)) for k in (saved_kwargs(saved["model"]), kwargs))  # as JSON
+        recorded, asked = (json.loads(json.dumps(k)) for k in (built_with, kwargs))  # as JSON
         differ = sorted(k for k in set(recorded) | set(asked) if recorded.get(k) != asked.get(k))
         if differ:
             raise ConfigError(f"--resume: {out} holds a {model} with "
